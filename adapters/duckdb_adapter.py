@@ -1,0 +1,87 @@
+"""DuckDB: the bundled default warehouse, a file under the project's target/ unless the profile says otherwise."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+from sqlglot import exp
+
+from skewless.errors import AdapterError, ProjectError
+
+from .base import WarehouseAdapter
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from skewless.config import ProjectConfig
+
+_READERS = {".parquet": "read_parquet", ".csv": "read_csv_auto", ".gz": "read_csv_auto", ".json": "read_json_auto"}
+
+
+class DuckDBAdapter(WarehouseAdapter):
+    dialect = "duckdb"
+
+    def __init__(self, config: "ProjectConfig") -> None:
+        super().__init__()
+        settings = config.target.settings
+        raw = settings.get("path")
+        path = config.target_path / f"{config.name}.duckdb" if raw is None else Path(str(raw))
+        if str(path) != ":memory:" and not path.is_absolute():
+            path = config.root / path
+        if str(path) != ":memory:":
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        config = {k: str(v) for k, v in (settings.get("settings") or {}).items()}
+        try:
+            self.connection = duckdb.connect(str(path), config=config)
+        except duckdb.Error as error:
+            raise AdapterError(
+                f"cannot open DuckDB database {path}: {error}",
+                hint="another process may hold it open for writing; close it and retry",
+            ) from None
+        threads = settings.get("threads")
+        if threads:
+            self.connection.execute(f"SET threads = {int(threads)}")
+
+    def _execute_sql(self, sql: str) -> Any:
+        return self.connection.execute(sql)
+
+    def fetch_arrow(self, query: exp.Query) -> "pa.Table":
+        return self.execute(query).fetch_arrow_table()
+
+    def fetch_all(self, query: exp.Query, *, log: bool = True) -> list[tuple[Any, ...]]:
+        return self.execute(query, log=log).fetchall()
+
+    def relation_kind(self, table: exp.Table) -> str | None:
+        query = (
+            exp.select("table_type")
+            .from_("information_schema.tables")
+            .where(exp.column("table_schema").eq(exp.Literal.string(table.db or "main")))
+            .where(exp.column("table_name").eq(exp.Literal.string(table.name)))
+        )
+        rows = self.fetch_all(query, log=False)
+        if not rows:
+            return None
+        return "view" if rows[0][0] == "VIEW" else "table"
+
+    def columns(self, table: exp.Table) -> dict[str, str]:
+        query = (
+            exp.select("column_name", "data_type")
+            .from_("information_schema.columns")
+            .where(exp.column("table_schema").eq(exp.Literal.string(table.db or "main")))
+            .where(exp.column("table_name").eq(exp.Literal.string(table.name)))
+            .order_by("ordinal_position")
+        )
+        return {name: kind for name, kind in self.fetch_all(query, log=False)}
+
+    def load_file(self, path: Path, table: exp.Table) -> int:
+        reader = _READERS.get(path.suffix)
+        if reader is None:
+            raise ProjectError(f"cannot load {path.name}: use a .parquet, .csv, .csv.gz or .json file")
+        query = exp.select("*").from_(exp.Anonymous(this=reader, expressions=[exp.Literal.string(str(path))]))
+        return self.replace_table(table, query).rows or 0
+
+    def close(self) -> None:
+        self.connection.close()

@@ -1,0 +1,168 @@
+"""What compile and run leave under target/: compiled SQL, executed SQL, manifest.json, run_results.json.
+
+docs/manifest.md documents the manifest's format; bump MANIFEST_VERSION when it changes incompatibly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlglot import exp
+
+from . import __version__
+from .durations import format_duration
+from .project import CompiledProject
+
+if TYPE_CHECKING:
+    from .runner import RunResults
+
+MANIFEST_VERSION = 1
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write via a temporary file and rename, so a crash never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _sql_text(statements: list[exp.Expression] | list[str], dialect: str) -> str:
+    parts = [s if isinstance(s, str) else s.sql(dialect=dialect, pretty=True) for s in statements]
+    return ";\n\n".join(parts) + ";\n"
+
+
+def planned_statements(compiled: CompiledProject, name: str) -> list[exp.Expression]:
+    """The DDL a fresh build runs, for target/run after compile (run overwrites it with what it executed)."""
+    node = compiled.nodes[name]
+    if node.relation is None:
+        return []
+    if node.materialized == "view":
+        return [exp.Create(this=node.relation.copy(), kind="VIEW", expression=node.query.copy(), replace=True)]
+    return [exp.Create(this=node.relation.copy(), kind="TABLE", expression=node.query.copy(), replace=True)]
+
+
+def write_compiled(compiled: CompiledProject, names: list[str] | None = None) -> None:
+    """target/compiled/<path> (the SELECT) and target/run/<path> (the DDL) for each model."""
+    target = compiled.config.target_path
+    for name in names if names is not None else compiled.order:
+        node = compiled.nodes[name]
+        write_text_atomic(target / "compiled" / node.rel_path, node.query.sql(dialect=compiled.dialect, pretty=True) + "\n")
+        planned = planned_statements(compiled, name)
+        if planned:
+            write_text_atomic(target / "run" / node.rel_path, _sql_text(planned, compiled.dialect))
+
+
+def write_executed(compiled: CompiledProject, name: str, statements: list[str]) -> None:
+    node = compiled.nodes[name]
+    write_text_atomic(compiled.config.target_path / "run" / node.rel_path, _sql_text(statements, compiled.dialect))
+
+
+def manifest(compiled: CompiledProject) -> dict[str, Any]:
+    """Everything the compiler knows, as plain JSON."""
+    config = compiled.config
+    nodes: dict[str, Any] = {}
+    features: dict[str, Any] = {}
+    for name in compiled.order:
+        node = compiled.nodes[name]
+        nodes[node.unique_id] = {
+            "name": node.name,
+            "resource_type": "model",
+            "path": node.rel_path,
+            "relation": node.relation.sql(dialect=compiled.dialect) if node.relation is not None else None,
+            "config": node.config.to_json(),
+            "description": node.description,
+            "depends_on": {
+                "models": [f"model.{r}" for r in node.refs],
+                "sources": [f"source.{s}.{t}" for s, t in node.sources],
+            },
+            "columns": {
+                c.name: {"name": c.name, "type": c.type, "description": c.description}
+                for c in node.columns.values()
+            },
+            "features": node.features,
+            "compiled_path": f"compiled/{node.rel_path}",
+        }
+        for feature in node.features:
+            column = node.columns[feature]
+            features[feature] = {
+                "name": feature,
+                "model": node.unique_id,
+                "entity": node.config.entity,
+                "type": column.type,
+                "description": column.description,
+                "ttl": format_duration(node.config.ttl) if node.config.ttl else None,
+                "online": node.config.online,
+                "owner": node.config.owner,
+                "tags": list(node.config.tags),
+            }
+    return {
+        "metadata": {
+            "manifest_version": MANIFEST_VERSION,
+            "skewless_version": __version__,
+            "generated_at": datetime.now(timezone.utc).isoformat(),
+            "project": config.name,
+            "project_version": config.version,
+            "target": config.target.name,
+            "target_type": config.target.type,
+            "dialect": compiled.dialect,
+        },
+        "entities": {
+            e.name: {
+                "name": e.name,
+                "join_keys": [{"name": k, "type": e.key_types.get(k)} for k in e.join_keys],
+                "description": e.description,
+            }
+            for e in config.entities.values()
+        },
+        "sources": {
+            s.unique_id: {
+                "source": s.source,
+                "name": s.name,
+                "relation": exp.Table(
+                    this=exp.to_identifier(s.identifier, quoted=True), db=exp.to_identifier(s.schema, quoted=True)
+                ).sql(dialect=compiled.dialect),
+                "file": str(s.file.relative_to(config.root)) if s.file and s.file.is_relative_to(config.root)
+                else (str(s.file) if s.file else None),
+                "timestamp": s.timestamp,
+                "created_timestamp": s.created_timestamp,
+                "columns": dict(s.columns),
+                "description": s.description,
+            }
+            for s in config.sources.values()
+        },
+        "nodes": nodes,
+        "features": features,
+        "parent_map": {f"model.{n}": [f"model.{p}" for p in compiled.graph.parents[n]] for n in compiled.order},
+        "child_map": {f"model.{n}": [f"model.{c}" for c in compiled.graph.children.get(n, [])] for n in compiled.order},
+    }
+
+
+def write_manifest(compiled: CompiledProject) -> Path:
+    path = compiled.config.target_path / "manifest.json"
+    write_text_atomic(path, json.dumps(manifest(compiled), indent=2) + "\n")
+    return path
+
+
+def write_run_results(compiled: CompiledProject, results: "RunResults") -> Path:
+    path = compiled.config.target_path / "run_results.json"
+    payload = {
+        "metadata": {
+            "skewless_version": __version__,
+            "generated_at": datetime.now(timezone.utc).isoformat(),
+            "target": compiled.config.target.name,
+        },
+        **results.to_json(),
+    }
+    write_text_atomic(path, json.dumps(payload, indent=2) + "\n")
+    return path

@@ -1,0 +1,254 @@
+"""The `skewless` command: each command builds a FeatureStore and calls one method on it."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__
+
+EPILOG_SELECT = (
+    "Selection (dbt syntax): NAME, +NAME (and its parents), NAME+ (and its children), tag:TAG, path:DIR, "
+    "config.KEY:VALUE; separate several with spaces (union) or commas (intersection)."
+)
+
+
+def _parse_vars(ctx: click.Context, param: click.Parameter, value: str | None) -> dict[str, Any] | None:
+    if not value:
+        return None
+    import yaml
+
+    try:
+        parsed = yaml.safe_load(value)
+    except yaml.YAMLError as error:
+        raise click.BadParameter(f"not YAML or JSON: {error}") from None
+    if not isinstance(parsed, dict):
+        raise click.BadParameter("give a mapping, e.g. --vars '{large_amount: 500}'")
+    return parsed
+
+
+def project_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--project-dir, --target and --vars, shared by every command that opens a project."""
+    command = click.option("--vars", "vars_", callback=_parse_vars, metavar="YAML",
+                           help="Override project vars, e.g. --vars '{large_amount: 500}'.")(command)
+    command = click.option("--target", "-t", metavar="NAME", help="Profile target to use (default: the profile's).")(command)
+    command = click.option("--project-dir", default=".", show_default=True, type=click.Path(file_okay=False),
+                           help="Folder holding skewless_project.yml.")(command)
+    return command
+
+
+def selection_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    command = click.option("--exclude", multiple=True, metavar="SELECTOR", help="Leave out these models.")(command)
+    command = click.option("--select", "-s", multiple=True, metavar="SELECTOR", help="Only these models.")(command)
+    return command
+
+
+def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Library errors become one clean message and the design's exit codes (2 usage/project, 1 failure)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from .errors import SkewlessError
+
+        debug = click.get_current_context().find_root().params.get("debug", False)
+        try:
+            return command(*args, **kwargs)
+        except SkewlessError as error:
+            if debug:
+                raise
+            from .console import err
+
+            err.print(f"[red]Error:[/red] {_escape(str(error))}")
+            sys.exit(error.exit_code)
+        except (KeyboardInterrupt, SystemExit, click.exceptions.Exit, click.ClickException):
+            raise
+        except Exception as error:  # a bug in skewless: say so plainly, keep the traceback behind --debug
+            if debug:
+                raise
+            from .console import err
+
+            err.print(f"[red]Internal error:[/red] {type(error).__name__}: {_escape(str(error))}")
+            err.print("This is a bug in skewless; rerun with --debug for the traceback and report it.")
+            sys.exit(2)
+
+    return wrapper
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def _store(project_dir: str, target: str | None, vars_: dict[str, Any] | None):  # noqa: ANN202
+    from .store import FeatureStore
+
+    return FeatureStore(project_dir, target=target, vars=vars_)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(__version__, prog_name="skewless")
+@click.option("--debug", is_flag=True, help="Show full tracebacks for errors.")
+def cli(debug: bool) -> None:
+    """skewless: a SQL-first feature store.
+
+    Write features as SQL models, compile them for your warehouse, build point-in-time training sets and
+    serve the newest values online, all from the same definitions.
+
+    \b
+    Start here:
+      skewless init my_features && cd my_features
+      skewless run            # build every model, then fill the online store
+      skewless ls             # what is there
+      skewless show MODEL     # the SQL that ran
+    """
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--name", help="Project name (default: the folder's name).")
+@handle_errors
+def init(directory: str, name: str | None) -> None:
+    """Create a working project in DIRECTORY (DuckDB + embedded Redis).
+
+    \b
+    Example:
+      skewless init my_features && skewless run --project-dir my_features
+    """
+    from .console import out
+    from .scaffold import scaffold
+
+    path = scaffold(Path(directory), name)
+    out.print(f"Created project [bold]{_escape(path.name)}[/bold] in {_escape(str(path))}")
+    out.print(f"Next: [bold]skewless run --project-dir {_escape(directory)}[/bold]")
+
+
+@cli.command()
+@project_options
+@selection_options
+@handle_errors
+def compile(project_dir: str, target: str | None, vars_: dict[str, Any] | None,  # noqa: A001
+            select: tuple[str, ...], exclude: tuple[str, ...]) -> None:
+    """Render, parse and check every model; write target/compiled, target/run and target/manifest.json.
+
+    Catches Jinja and SQL syntax errors, unknown refs and sources, cycles and missing key columns without
+    touching the warehouse.
+
+    \b
+    Examples:
+      skewless compile
+      skewless compile --target pg -s tag:fraud
+    """
+    from .console import out
+
+    store = _store(project_dir, target, vars_)
+    compiled = store.compile()
+    chosen = compiled.selected(select, exclude)
+    features = sum(len(compiled.nodes[n].features) for n in chosen)
+    out.print(f"Compiled {len(chosen)} models ({features} features) into {_escape(str(compiled.config.target_path))}")
+
+
+@cli.command()
+@project_options
+@selection_options
+@click.option("--full-refresh", is_flag=True, help="Rebuild incremental models from scratch.")
+@click.option("--no-online", is_flag=True, help="Skip the online-store post-hook.")
+@handle_errors
+def run(project_dir: str, target: str | None, vars_: dict[str, Any] | None, select: tuple[str, ...],
+        exclude: tuple[str, ...], full_refresh: bool, no_online: bool) -> None:
+    """Build the selected models in dependency order, then upsert online features.
+
+    A failing model stops its dependents only; earlier tables stay as they were. Exit code 1 when a model
+    failed. Results go to target/run_results.json.
+
+    \b
+    Examples:
+      skewless run
+      skewless run -s +user_spend --full-refresh
+      skewless run -s tag:fraud --exclude merchant_volume --no-online
+    """
+    from .console import ConsoleReporter
+
+    with _store(project_dir, target, vars_) as store:
+        results = store.run(select, exclude, full_refresh=full_refresh, online=not no_online,
+                            reporter=ConsoleReporter())
+    if not results.ok:
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("model")
+@project_options
+@click.option("--dialect", "-d", metavar="DIALECT",
+              help="Write the SQL for another dialect (duckdb, postgres, spark, snowflake, bigquery, trino...).")
+@click.option("--executed", is_flag=True, help="Show the DDL/DML the last run executed (target/run).")
+@handle_errors
+def show(model: str, project_dir: str, target: str | None, vars_: dict[str, Any] | None, dialect: str | None,
+         executed: bool) -> None:
+    """Print a model's compiled SQL.
+
+    \b
+    Examples:
+      skewless show user_spend
+      skewless show user_spend --dialect snowflake
+      skewless show merchant_volume --executed
+    """
+    from .console import out
+
+    store = _store(project_dir, target, vars_)
+    if executed:
+        text = store.executed_sql(model)
+    else:
+        text = store.show(model, dialect=dialect)
+    out.print(_escape(text), end="\n" if not text.endswith("\n") else "")
+
+
+@cli.command(name="ls")
+@project_options
+@selection_options
+@click.option("--output", "-o", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@handle_errors
+def ls_command(project_dir: str, target: str | None, vars_: dict[str, Any] | None, select: tuple[str, ...],
+               exclude: tuple[str, ...], output: str) -> None:
+    """List models and their features with entity, ttl, online flag and owner.
+
+    \b
+    Examples:
+      skewless ls
+      skewless ls -s config.online:true --output json
+    """
+    from .console import out
+
+    rows = _store(project_dir, target, vars_).ls(select, exclude)
+    if output == "json":
+        out.print_json(json.dumps(rows))
+        return
+    from rich.table import Table
+
+    table = Table(show_edge=False, header_style="bold")
+    for column in ("model", "materialized", "entity", "ttl", "online", "owner", "features"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            row["name"], row["materialized"], row["entity"] or "", row["ttl"] or "",
+            "yes" if row["online"] else "", row["owner"] or "", "\n".join(row["features"]),
+        )
+    out.print(table)
+
+
+for _command in (compile, run, ls_command):
+    _command.epilog = EPILOG_SELECT
+
+
+def main() -> None:
+    cli(prog_name="skewless")
+
+
+if __name__ == "__main__":
+    main()

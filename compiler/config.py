@@ -1,0 +1,338 @@
+"""The project's YAML files turned into typed, validated objects.
+
+`skewless_project.yml`, `profiles.yml`, `entities.yml` and `sources.yml`; every error points at file:line:col.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Mapping
+
+from .durations import parse_duration
+from .errors import Location, ProjectError, did_you_mean
+from .yamlfile import MarkedDict, expect_mapping, load_yaml
+
+PROJECT_FILE = "skewless_project.yml"
+PROFILES_FILE = "profiles.yml"
+
+_PROJECT_KEYS = {
+    "name", "version", "profile", "model-paths", "macro-paths", "dataset-paths", "target-path",
+    "vars", "online_store", "defaults", "description",
+}
+
+
+@dataclass(frozen=True)
+class Entity:
+    """A thing features describe, identified by its join key column(s)."""
+
+    name: str
+    join_keys: tuple[str, ...]
+    key_types: Mapping[str, str | None]
+    description: str | None
+    location: Location
+
+
+@dataclass(frozen=True)
+class SourceTable:
+    """A raw table in the warehouse, or a seed file that `run` loads into one."""
+
+    source: str
+    name: str
+    schema: str
+    identifier: str
+    file: Path | None
+    timestamp: str | None
+    created_timestamp: str | None
+    columns: Mapping[str, str | None]
+    description: str | None
+    location: Location
+
+    @property
+    def unique_id(self) -> str:
+        return f"source.{self.source}.{self.name}"
+
+
+@dataclass(frozen=True)
+class Target:
+    """One output of a profile: where and how to connect."""
+
+    profile: str
+    name: str
+    type: str
+    settings: Mapping[str, Any]
+
+    @property
+    def schema(self) -> str:
+        return str(self.settings.get("schema", "main"))
+
+
+@dataclass
+class ProjectConfig:
+    """Everything in the project's YAML files, validated."""
+
+    root: Path
+    name: str
+    version: str
+    model_paths: list[str]
+    macro_paths: list[str]
+    dataset_paths: list[str]
+    target_path: Path
+    vars: dict[str, Any]
+    online_store: dict[str, Any]
+    defaults: dict[str, Any]
+    target: Target
+    entities: dict[str, Entity] = field(default_factory=dict)
+    sources: dict[tuple[str, str], SourceTable] = field(default_factory=dict)
+
+
+def env_var(name: str, default: Any = None) -> Any:
+    """Jinja's `env_var('X', 'default')`: a missing variable with no default is a clear error."""
+    if name in os.environ:
+        return os.environ[name]
+    if default is not None:
+        return default
+    raise ProjectError(
+        f"environment variable {name!r} is not set",
+        hint=f"export {name}=... or give a default: env_var('{name}', 'value')",
+    )
+
+
+def _render_yaml_text(path: Path, text: str) -> str:
+    """Render `{{ env_var() }}` in a YAML file before parsing it."""
+    if "{{" not in text and "{%" not in text:
+        return text
+    from .rendering import render_string  # Jinja is only imported when a YAML file uses it
+
+    return render_string(text, path, {"env_var": env_var})
+
+
+def _load(path: Path) -> MarkedDict:
+    text = path.read_text(encoding="utf-8")
+    data = load_yaml(path, _render_yaml_text(path, text))
+    return expect_mapping(data, Location(path, 1, 1), path.name)
+
+
+def _check_keys(data: MarkedDict, allowed: set[str], what: str) -> None:
+    for key in data:
+        if key not in allowed:
+            raise ProjectError(
+                f"unknown key {key!r} in {what}",
+                location=data.location(key),
+                hint=did_you_mean(key, allowed) or f"allowed keys: {', '.join(sorted(allowed))}",
+            )
+
+
+def _string_list(data: MarkedDict, key: str, default: list[str]) -> list[str]:
+    value = data.get(key, default)
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ProjectError(f"{key!r} must be a list of strings", location=data.location(key))
+    return value
+
+
+def load_project_config(
+    root: Path | str,
+    target: str | None = None,
+    vars_override: Mapping[str, Any] | None = None,
+) -> ProjectConfig:
+    """Read and validate a project's YAML files (not its models)."""
+    root = Path(root).resolve()
+    project_file = root / PROJECT_FILE
+    if not project_file.is_file():
+        raise ProjectError(
+            f"no {PROJECT_FILE} in {root}",
+            hint="run from a project folder, pass --project-dir, or create one with `skewless init DIR`",
+        )
+    data = _load(project_file)
+    _check_keys(data, _PROJECT_KEYS, PROJECT_FILE)
+    name = data.get("name")
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ProjectError(
+            "the project needs a 'name' made of letters, digits and underscores",
+            location=data.location("name"),
+        )
+    variables = dict(expect_mapping(data.get("vars", MarkedDict()), data.location("vars"), "vars"))
+    variables.update(vars_override or {})
+    online = data.get("online_store") or {"type": "redis"}
+    online = dict(expect_mapping(online, data.location("online_store"), "online_store"))
+    defaults = data.get("defaults", MarkedDict())
+    defaults = expect_mapping(defaults, data.location("defaults"), "defaults")
+    config = ProjectConfig(
+        root=root,
+        name=name,
+        version=str(data.get("version", "0")),
+        model_paths=_string_list(data, "model-paths", ["models"]),
+        macro_paths=_string_list(data, "macro-paths", ["macros"]),
+        dataset_paths=_string_list(data, "dataset-paths", ["datasets"]),
+        target_path=root / str(data.get("target-path", "target")),
+        vars=variables,
+        online_store=online,
+        defaults=defaults,
+        target=load_target(root, str(data.get("profile", name)), target, data.location("profile")),
+    )
+    config.entities = load_entities(root / "entities.yml")
+    config.sources = load_sources(root / "sources.yml", root)
+    return config
+
+
+def profiles_search_path(root: Path) -> list[Path]:
+    """Where profiles.yml is looked for: the project first, then SKEWLESS_PROFILES_DIR or ~/.skewless."""
+    home = Path(os.environ.get("SKEWLESS_PROFILES_DIR", Path.home() / ".skewless"))
+    return [root / PROFILES_FILE, home / PROFILES_FILE]
+
+
+def load_target(root: Path, profile: str, target: str | None, where: Location) -> Target:
+    """Find the profile in the first profiles.yml that has it and pick the target."""
+    searched = profiles_search_path(root)
+    for path in searched:
+        if not path.is_file():
+            continue
+        profiles = _load(path)
+        if profile not in profiles:
+            continue
+        entry = expect_mapping(profiles[profile], profiles.location(profile), f"profile {profile!r}")
+        outputs = expect_mapping(entry.get("outputs"), entry.location("outputs"), "outputs")
+        chosen = target or os.environ.get("SKEWLESS_TARGET") or entry.get("target") or "dev"
+        if chosen not in outputs:
+            raise ProjectError(
+                f"target {chosen!r} is not in profile {profile!r}",
+                location=outputs.location(),
+                hint=did_you_mean(str(chosen), outputs) or f"targets here: {', '.join(outputs)}",
+            )
+        settings = expect_mapping(outputs[chosen], outputs.location(chosen), f"target {chosen!r}")
+        kind = settings.get("type")
+        if not isinstance(kind, str):
+            raise ProjectError(
+                f"target {chosen!r} needs a 'type' (duckdb, postgres, spark)", location=settings.location()
+            )
+        return Target(profile=profile, name=str(chosen), type=kind, settings=dict(settings))
+    raise ProjectError(
+        f"profile {profile!r} not found",
+        location=where,
+        hint="add it to one of: " + ", ".join(str(p) for p in searched),
+    )
+
+
+def _key_list(entry: MarkedDict, path: Path) -> tuple[tuple[str, ...], dict[str, str | None]]:
+    raw = entry.get("join_keys", entry.get("join_key"))
+    if isinstance(raw, (str, MarkedDict)):
+        raw = [raw]
+    if not isinstance(raw, list) or not raw:
+        raise ProjectError(
+            f"entity {entry.get('name')!r} needs join_keys: a list of column names",
+            location=entry.location(),
+            hint="e.g. join_keys: [user_id] or join_keys: [{name: user_id, type: bigint}]",
+        )
+    keys: list[str] = []
+    types: dict[str, str | None] = {}
+    for item in raw:
+        if isinstance(item, MarkedDict):
+            key, kind = item.get("name"), item.get("type")
+        else:
+            key, kind = item, None
+        if not isinstance(key, str) or not key:
+            raise ProjectError("a join key needs a column name", location=entry.location("join_keys"))
+        keys.append(key)
+        types[key] = str(kind) if kind is not None else None
+    return tuple(keys), types
+
+
+def load_entities(path: Path) -> dict[str, Entity]:
+    """entities.yml: `entities: [{name, join_keys, description}]`; a missing file means no entities."""
+    if not path.is_file():
+        return {}
+    data = _load(path)
+    entries = data.get("entities", [])
+    if not isinstance(entries, list):
+        raise ProjectError("'entities' must be a list", location=data.location("entities"))
+    entities: dict[str, Entity] = {}
+    for raw in entries:
+        entry = expect_mapping(raw, data.location("entities"), "an entity")
+        _check_keys(entry, {"name", "join_keys", "join_key", "description"}, "an entity")
+        name = entry.get("name")
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ProjectError("an entity needs a 'name' (an identifier)", location=entry.location())
+        if name in entities:
+            raise ProjectError(f"entity {name!r} is declared twice", location=entry.location("name"))
+        keys, types = _key_list(entry, path)
+        entities[name] = Entity(name, keys, types, entry.get("description"), entry.location("name"))
+    return entities
+
+
+_SOURCE_KEYS = {"name", "schema", "description", "tables"}
+_TABLE_KEYS = {"name", "identifier", "file", "timestamp", "created_timestamp", "columns", "description"}
+
+
+def load_sources(path: Path, root: Path) -> dict[tuple[str, str], SourceTable]:
+    """sources.yml: `sources: [{name, schema, tables: [{name, file, timestamp, columns}]}]`."""
+    if not path.is_file():
+        return {}
+    data = _load(path)
+    entries = data.get("sources", [])
+    if not isinstance(entries, list):
+        raise ProjectError("'sources' must be a list", location=data.location("sources"))
+    tables: dict[tuple[str, str], SourceTable] = {}
+    for raw in entries:
+        source = expect_mapping(raw, data.location("sources"), "a source")
+        _check_keys(source, _SOURCE_KEYS, "a source")
+        source_name = source.get("name")
+        if not isinstance(source_name, str):
+            raise ProjectError("a source needs a 'name'", location=source.location())
+        schema = str(source.get("schema", source_name))
+        for raw_table in source.get("tables") or []:
+            table = expect_mapping(raw_table, source.location("tables"), "a source table")
+            _check_keys(table, _TABLE_KEYS, f"source {source_name!r} table")
+            table_name = table.get("name")
+            if not isinstance(table_name, str):
+                raise ProjectError("a source table needs a 'name'", location=table.location())
+            if (source_name, table_name) in tables:
+                raise ProjectError(
+                    f"source table {source_name}.{table_name} is declared twice",
+                    location=table.location("name"),
+                )
+            file = table.get("file")
+            file_path = None
+            if file is not None:
+                file_path = (root / str(file)).resolve()
+                if not file_path.is_file():
+                    raise ProjectError(
+                        f"seed file {file} does not exist",
+                        location=table.location("file"),
+                        hint="paths are relative to the project folder",
+                    )
+            tables[(source_name, table_name)] = SourceTable(
+                source=source_name,
+                name=table_name,
+                schema=schema,
+                identifier=str(table.get("identifier", table_name)),
+                file=file_path,
+                timestamp=table.get("timestamp"),
+                created_timestamp=table.get("created_timestamp"),
+                columns=_columns(table),
+                description=table.get("description"),
+                location=table.location("name"),
+            )
+    return tables
+
+
+def _columns(table: MarkedDict) -> dict[str, str | None]:
+    """`columns:` as a list of names or {name, type, description} mappings."""
+    columns: dict[str, str | None] = {}
+    for item in table.get("columns") or []:
+        if isinstance(item, MarkedDict):
+            columns[str(item.get("name"))] = item.get("type")
+        else:
+            columns[str(item)] = None
+    return columns
+
+
+def ttl_or_error(value: Any, where: Location, key: str = "ttl") -> timedelta:
+    """A duration config value, or a ProjectError pointing at it."""
+    try:
+        return parse_duration(value)
+    except ValueError as error:
+        raise ProjectError(f"bad {key}: {error}", location=where) from None

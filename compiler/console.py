@@ -1,0 +1,56 @@
+"""The one place output is drawn: rich consoles for results (stdout) and progress/errors (stderr)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.markup import escape
+
+from .runner import ModelResult, RunReporter, RunResults
+
+if TYPE_CHECKING:
+    from .nodes import ModelNode
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+for _console in (out, err):
+    if not _console.is_terminal and "COLUMNS" not in __import__("os").environ:
+        _console.width = 200  # pipes and CI logs: do not squeeze tables into 80 columns
+
+_STATUS = {"success": "[green]OK[/green]", "error": "[red]ERROR[/red]", "skipped": "[yellow]SKIP[/yellow]"}
+
+
+class ConsoleReporter(RunReporter):
+    """dbt-style progress lines, one per model, readable in a terminal and in CI logs."""
+
+    def __init__(self, console: Console = err) -> None:
+        self.console = console
+
+    def start(self, total: int) -> None:
+        self.console.print(f"Running {total} model{'s' if total != 1 else ''}")
+
+    def seed(self, name: str, rows: int) -> None:
+        self.console.print(f"  loaded seed [bold]{escape(name)}[/bold] ({rows:,} rows)")
+
+    def model_start(self, node: "ModelNode", index: int, total: int) -> None:
+        pass
+
+    def model_end(self, result: ModelResult, index: int, total: int) -> None:
+        width = len(str(total))
+        rows = f"{result.rows:,} rows" if result.rows is not None else result.materialized
+        line = (
+            f"  {index:>{width}} of {total} {_STATUS[result.status]:<7} {result.materialized:<13} "
+            f"[bold]{escape(result.name)}[/bold] [dim]\\[{rows} in {result.seconds:.2f}s][/dim]"
+        )
+        self.console.print(line)
+        if result.message and result.status == "error":
+            self.console.print(f"[red]{escape(result.message)}[/red]")
+
+    def finish(self, results: RunResults) -> None:
+        counts = {status: sum(r.status == status for r in results.results) for status in _STATUS}
+        colour = "green" if results.ok else "red"
+        self.console.print(
+            f"[{colour}]Done in {results.elapsed:.2f}s:[/{colour}] {counts['success']} ok, "
+            f"{counts['error']} error, {counts['skipped']} skipped"
+        )

@@ -1,0 +1,139 @@
+"""A model's config: the keys users may set, their types, defaults and validation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Mapping
+
+from .durations import format_duration, parse_duration
+from .errors import CompileError, Location, did_you_mean
+from .yamlfile import MarkedDict
+
+MATERIALIZATIONS = ("feature_table", "incremental", "view", "ephemeral")
+KINDS = ("feature",)
+
+KNOWN_KEYS = {
+    "entity", "timestamp", "created_timestamp", "materialized", "ttl", "online", "owner", "tags",
+    "description", "enabled", "kind", "unique_key", "lookback", "schema", "alias", "meta",
+}
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Validated config of one model; `None` means not set."""
+
+    entity: str | None = None
+    timestamp: str | None = None
+    created_timestamp: str | None = None
+    materialized: str = "feature_table"
+    ttl: timedelta | None = None
+    online: bool = False
+    owner: str | None = None
+    tags: tuple[str, ...] = ()
+    description: str | None = None
+    enabled: bool = True
+    kind: str = "feature"
+    unique_key: tuple[str, ...] | None = None
+    lookback: timedelta | None = None
+    schema: str | None = None
+    alias: str | None = None
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "entity": self.entity,
+            "timestamp": self.timestamp,
+            "created_timestamp": self.created_timestamp,
+            "materialized": self.materialized,
+            "ttl": format_duration(self.ttl) if self.ttl is not None else None,
+            "online": self.online,
+            "owner": self.owner,
+            "tags": list(self.tags),
+            "description": self.description,
+            "enabled": self.enabled,
+            "kind": self.kind,
+            "unique_key": list(self.unique_key) if self.unique_key else None,
+            "lookback": format_duration(self.lookback) if self.lookback is not None else None,
+            "schema": self.schema,
+            "alias": self.alias,
+            "meta": dict(self.meta),
+        }
+
+
+def _string_tuple(value: Any, key: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise ValueError(f"{key} must be a string or a list of strings, got {value!r}")
+
+
+def _optional_str(value: Any, key: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise ValueError(f"{key} must be a string, got {value!r}")
+
+
+def _bool(value: Any, key: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise ValueError(f"{key} must be true or false, got {value!r}")
+
+
+def _choice(value: Any, key: str, choices: tuple[str, ...]) -> str:
+    if value in choices:
+        return value
+    hint = did_you_mean(str(value), choices)
+    raise ValueError(f"{key} must be one of {', '.join(choices)}, got {value!r}" + (f"; {hint}" if hint else ""))
+
+
+_PARSERS = {
+    "entity": _optional_str,
+    "timestamp": _optional_str,
+    "created_timestamp": _optional_str,
+    "materialized": lambda v, k: _choice(v, k, MATERIALIZATIONS),
+    "ttl": lambda v, k: None if v is None else parse_duration(v),
+    "lookback": lambda v, k: None if v is None else parse_duration(v),
+    "online": _bool,
+    "enabled": _bool,
+    "owner": _optional_str,
+    "description": _optional_str,
+    "tags": _string_tuple,
+    "unique_key": lambda v, k: None if v is None else _string_tuple(v, k),
+    "kind": lambda v, k: _choice(v, k, KINDS),
+    "schema": _optional_str,
+    "alias": _optional_str,
+    "meta": lambda v, k: dict(v) if isinstance(v, Mapping) else _fail(f"{k} must be a mapping"),
+}
+
+
+def _fail(message: str) -> Any:
+    raise ValueError(message)
+
+
+def build_config(layers: list[tuple[Mapping[str, Any], Location]]) -> ModelConfig:
+    """Merge config layers (project defaults, YAML, then the model's own config()) and validate each value.
+
+    Each layer carries the place it came from, so an error points at the right file and line.
+    """
+    values: dict[str, Any] = {}
+    for layer, layer_where in layers:
+        for key, value in layer.items():
+            where = layer.location(key) if isinstance(layer, MarkedDict) else layer_where
+            if key not in KNOWN_KEYS:
+                raise CompileError(
+                    f"unknown config key {key!r}",
+                    location=where,
+                    hint=did_you_mean(key, KNOWN_KEYS) or f"known keys: {', '.join(sorted(KNOWN_KEYS))}",
+                )
+            try:
+                parsed = _PARSERS[key](value, key)
+            except ValueError as error:
+                raise CompileError(f"bad config value: {error}", location=where) from None
+            if key == "tags":
+                parsed = tuple(dict.fromkeys(values.get("tags", ()) + parsed))
+            values[key] = parsed
+    return ModelConfig(**values)

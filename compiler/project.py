@@ -1,0 +1,441 @@
+"""Project: load a project folder and compile its models into sqlglot trees. Knows no database driver."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from sqlglot import exp
+
+from .columns import output_columns
+from .config import ProjectConfig, env_var, load_project_config
+from .errors import CompileError, Location, ProjectError, did_you_mean, snippet_at
+from .graph import CycleError, Graph
+from .modelconfig import ModelConfig, build_config
+from .nodes import Column, ModelNode
+from .parsing import parse_query
+from .relations import EPHEMERAL_PREFIX, Resolved, substitute, with_ctes
+from .sqlbuild import interval, quoted_column, relation_table
+from .rendering import RelationRef, Renderer, RenderResult, TargetInfo, builtin_macro_dir
+from .selection import select
+from .yamlfile import MarkedDict, expect_mapping, load_yaml
+
+# The sqlglot dialect of each warehouse type; compile-only dialects are reachable through `show --dialect`.
+WAREHOUSE_DIALECTS = {"duckdb": "duckdb", "postgres": "postgres", "spark": "spark"}
+
+
+def dialect_of(target_type: str) -> str:
+    if target_type not in WAREHOUSE_DIALECTS:
+        raise ProjectError(
+            f"unknown target type {target_type!r}",
+            hint=did_you_mean(target_type, WAREHOUSE_DIALECTS) or f"use one of {', '.join(WAREHOUSE_DIALECTS)}",
+        )
+    return WAREHOUSE_DIALECTS[target_type]
+
+
+@dataclass
+class _ModelFile:
+    name: str
+    path: Path
+    rel_path: str
+    text: str
+
+
+@dataclass
+class CompiledProject:
+    """Every enabled model compiled, in dependency order."""
+
+    config: ProjectConfig
+    dialect: str
+    nodes: dict[str, ModelNode]
+    graph: Graph
+    order: list[str]
+    ephemeral_closure: dict[str, list[str]] = field(default_factory=dict)
+
+    def selected(self, include: Iterable[str] | None = None, exclude: Iterable[str] | None = None) -> list[str]:
+        """Selected model names in dependency order."""
+        chosen = select(self.nodes, self.graph, include, exclude)
+        return [name for name in self.order if name in chosen]
+
+    def node(self, name: str) -> ModelNode:
+        if name not in self.nodes:
+            raise CompileError(
+                f"no model named {name!r}", hint=did_you_mean(name, self.nodes) or "`skewless ls` lists the models"
+            )
+        return self.nodes[name]
+
+    def sql(self, name: str, dialect: str | None = None, pretty: bool = True) -> str:
+        """The model's compiled SELECT in any sqlglot dialect."""
+        return self.node(name).query.sql(dialect=dialect or self.dialect, pretty=pretty)
+
+    def features(self) -> dict[str, ModelNode]:
+        """Feature name -> the model that computes it."""
+        return {feature: node for node in self.nodes.values() for feature in node.features}
+
+
+class Project:
+    """A project folder: its configuration, and a compiler for its models."""
+
+    def __init__(
+        self,
+        project_dir: str | os.PathLike[str] = ".",
+        target: str | None = None,
+        vars: Mapping[str, Any] | None = None,  # noqa: A002
+    ) -> None:
+        self.config = load_project_config(Path(project_dir), target=target, vars_override=vars)
+        self.dialect = dialect_of(self.config.target.type)
+
+    @property
+    def root(self) -> Path:
+        return self.config.root
+
+    @property
+    def target_path(self) -> Path:
+        return self.config.target_path
+
+    def compile(self) -> CompiledProject:
+        """Render, parse and validate every model; raises the first CompileError found."""
+        files = self._discover()
+        docs = self._model_docs(set(files))
+        renderer = Renderer(
+            dialect=self.dialect,
+            variables=self.config.vars,
+            target=TargetInfo(
+                self.config.target.name, self.config.target.type, self.config.target.schema,
+                self.config.target.profile,
+            ),
+            model_names=files,
+            sources=self.config.sources,
+            macro_dirs=[builtin_macro_dir()] + [self.root / p for p in self.config.macro_paths],
+            env_var=env_var,
+            cache_dir=self.target_path / ".jinja_cache",
+        )
+        rendered: dict[str, RenderResult] = {}
+        configs: dict[str, ModelConfig] = {}
+        for name, file in files.items():
+            result = renderer.render_model(file.path, file.text)
+            config = self._config(file, result, docs.get(name))
+            if config.enabled:
+                rendered[name], configs[name] = result, config
+        for name, result in rendered.items():
+            for ref in result.refs:
+                if ref.parts[0] not in rendered:
+                    raise CompileError(
+                        f"ref({ref.parts[0]!r}) names a disabled model",
+                        location=_where(files[name], ref.line, "ref("),
+                        hint="enable that model or remove the ref",
+                    )
+        graph = Graph({name: [r.parts[0] for r in result.refs] for name, result in rendered.items()})
+        try:
+            order = graph.order()
+        except CycleError as error:
+            first = error.cycle[0]
+            line = next((r.line for r in rendered[first].refs if r.parts[0] == error.cycle[1]), None)
+            raise CompileError(
+                "models depend on each other in a cycle: " + " -> ".join(error.cycle),
+                location=_where(files[first], line, f"ref('{error.cycle[1]}'"),
+                hint="break the cycle: one of these models must not ref the next",
+            ) from None
+        compiled = CompiledProject(self.config, self.dialect, {}, graph, order)
+        for name in order:
+            compiled.nodes[name] = self._compile_node(files[name], rendered[name], configs[name], compiled, docs.get(name))
+        self._check_feature_names(compiled)
+        return compiled
+
+    # -- discovery ---------------------------------------------------------------------------------
+
+    def _discover(self) -> dict[str, _ModelFile]:
+        files: dict[str, _ModelFile] = {}
+        for model_path in self.config.model_paths:
+            folder = self.root / model_path
+            if not folder.is_dir():
+                continue
+            for path in sorted(folder.rglob("*.sql")):
+                name = path.stem
+                rel_path = path.relative_to(self.root).as_posix()
+                if name in files:
+                    raise CompileError(
+                        f"two models are named {name!r}: {files[name].rel_path} and {rel_path}",
+                        location=Location(path, 1, 1),
+                        hint="model names are file names and must be unique; rename one file",
+                    )
+                files[name] = _ModelFile(name, path, rel_path, path.read_text(encoding="utf-8"))
+        return files
+
+    def _model_docs(self, names: set[str]) -> dict[str, MarkedDict]:
+        """`models:` entries of the YAML files beside the models: descriptions, columns, config."""
+        docs: dict[str, MarkedDict] = {}
+        for model_path in self.config.model_paths:
+            folder = self.root / model_path
+            if not folder.is_dir():
+                continue
+            for path in sorted([*folder.rglob("*.yml"), *folder.rglob("*.yaml")]):
+                data = expect_mapping(load_yaml(path), Location(path, 1, 1), path.name)
+                for raw in data.get("models") or []:
+                    entry = expect_mapping(raw, data.location("models"), "a model entry")
+                    name = entry.get("name")
+                    if name not in names:
+                        raise CompileError(
+                            f"{path.name} documents a model {name!r} that has no .sql file",
+                            location=entry.location("name"),
+                            hint=did_you_mean(str(name), names) or "remove the entry or add the model",
+                        )
+                    unknown = set(entry) - {"name", "description", "config", "columns", "meta"}
+                    if unknown:
+                        key = sorted(unknown)[0]
+                        raise CompileError(
+                            f"unknown key {key!r} in a model entry",
+                            location=entry.location(key),
+                            hint=did_you_mean(key, ["description", "config", "columns"]) or
+                            "allowed: name, description, config, columns, meta",
+                        )
+                    docs[name] = entry
+        return docs
+
+    # -- per model ---------------------------------------------------------------------------------
+
+    def _config(self, file: _ModelFile, result: RenderResult, doc: MarkedDict | None) -> ModelConfig:
+        project_file = self.root / "skewless_project.yml"
+        layers: list[tuple[Mapping[str, Any], Location]] = [
+            (self.config.defaults, Location(project_file, *getattr(self.config.defaults, "start", (None, None))))
+        ]
+        if doc is not None:
+            yaml_config = doc.get("config") or {}
+            layers.append((yaml_config, doc.location("config")))
+            if doc.get("description") and "description" not in yaml_config:
+                layers.append(({"description": doc["description"]}, doc.location("description")))
+        layers.append((result.config, _where(file, result.config_line, "config(")))
+        return build_config(layers)
+
+    def _compile_node(
+        self, file: _ModelFile, result: RenderResult, config: ModelConfig, compiled: CompiledProject,
+        doc: MarkedDict | None,
+    ) -> ModelNode:
+        query = parse_query(result.sql, dialect=self.dialect, path=file.path, template=file.text)
+        incremental = None
+        if result.incremental_sql is not None:
+            incremental = parse_query(result.incremental_sql, dialect=self.dialect, path=file.path, template=file.text)
+        schema = config.schema or self.config.target.schema
+        own = None if config.materialized == "ephemeral" else relation_table(config.alias or file.name, schema)
+        own_ref = Resolved(own) if own is not None else Resolved(
+            relation_table(EPHEMERAL_PREFIX + file.name), ephemeral=file.name
+        )
+
+        def resolve(ref: RelationRef) -> Resolved:
+            if ref.kind == "this":
+                return own_ref
+            if ref.kind == "source":
+                source = self.config.sources[(ref.parts[0], ref.parts[1])]
+                return Resolved(relation_table(source.identifier, source.schema))
+            parent = compiled.nodes[ref.parts[0]]
+            if parent.relation is None:
+                return Resolved(relation_table(EPHEMERAL_PREFIX + parent.name), ephemeral=parent.name)
+            return Resolved(parent.relation)
+
+        body, ephemerals = substitute(query, result.relations, resolve)
+        closure: list[str] = []
+        for name in ephemerals:
+            for needed in compiled.ephemeral_closure[name] + [name]:
+                if needed not in closure:
+                    closure.append(needed)
+        compiled.ephemeral_closure[file.name] = closure
+        ctes = [(EPHEMERAL_PREFIX + n, compiled.nodes[n].meta["body"]) for n in closure]
+        full = with_ctes(body, ctes)
+        incremental_full = None
+        if incremental is not None:
+            inc_body, inc_eph = substitute(incremental, result.relations, resolve)
+            incremental_full = with_ctes(inc_body, ctes)
+
+        types = output_columns(body, lambda t: self._relation_columns(t, compiled), self.dialect)
+        described = _column_docs(doc)
+        columns = {
+            name: Column(name, kind, described.get(name)) for name, kind in (types or {}).items()
+        }
+        node = ModelNode(
+            name=file.name,
+            path=file.path,
+            rel_path=file.rel_path,
+            raw_sql=file.text,
+            config=config,
+            refs=sorted({r.parts[0] for r in result.refs}),
+            sources=sorted({(r.parts[0], r.parts[1]) for r in result.sources}),
+            query=full,
+            incremental_query=incremental_full,
+            columns=columns,
+            columns_known=types is not None,
+            features=[],
+            relation=own,
+            description=config.description,
+            meta={"body": body},
+        )
+        self._check_entity(node, file, result)
+        if config.materialized == "incremental" and incremental is None and config.timestamp and own is not None:
+            node.incremental_query = watermark_query(node, own)
+        return node
+
+    def _relation_columns(self, table: exp.Table, compiled: CompiledProject) -> dict[str, str | None] | None:
+        """Known columns of a table the model reads: a parent model, or a declared source."""
+        for node in compiled.nodes.values():
+            if node.columns_known and _same_table(table, node.relation, EPHEMERAL_PREFIX + node.name):
+                return {c.name: c.type for c in node.columns.values()}
+        for source in self.config.sources.values():
+            if table.name == source.identifier and table.db == source.schema:
+                if source.columns:
+                    return dict(source.columns)
+                if source.file is not None:
+                    return _seed_file_columns(source.file)
+                return None
+        return None
+
+    def _check_entity(self, node: ModelNode, file: _ModelFile, result: RenderResult) -> None:
+        config = node.config
+        where = _where(file, result.config_line, "entity")
+        if config.entity is None:
+            if config.online:
+                raise CompileError(
+                    "online=true needs an entity: the online store is keyed by the entity's join keys",
+                    location=_where(file, result.config_line, "online"),
+                    hint="add entity='...' to config() or drop online=true",
+                )
+            return
+        entity = self.config.entities.get(config.entity)
+        if entity is None:
+            raise CompileError(
+                f"unknown entity {config.entity!r}",
+                location=where,
+                hint=did_you_mean(config.entity, self.config.entities) or "declare it in entities.yml",
+            )
+        if config.timestamp is None:
+            raise CompileError(
+                "a feature model needs timestamp='<event time column>' in its config",
+                location=where,
+                hint="the point-in-time join and the online store order values by this column",
+            )
+        if config.online and config.materialized == "ephemeral":
+            raise CompileError(
+                "an ephemeral model cannot be online: it is never stored",
+                location=_where(file, result.config_line, "online"),
+                hint="use materialized='feature_table' (or 'view') for online models",
+            )
+        node.meta["join_keys"] = list(entity.join_keys)
+        required = [*entity.join_keys, config.timestamp] + ([config.created_timestamp] if config.created_timestamp else [])
+        if node.columns_known:
+            missing = [c for c in required if c not in node.columns]
+            if missing:
+                raise CompileError(
+                    f"the model's SELECT lacks {', '.join(repr(m) for m in missing)} "
+                    f"(entity {entity.name!r} keys {list(entity.join_keys)}, timestamp {config.timestamp!r})",
+                    location=_select_location(file),
+                    snippet=snippet_at(file.text, _select_location(file).line or 1, 1),
+                    hint="select the join key(s) and the timestamp column, or fix the config",
+                )
+            node.features = [c for c in node.columns if c not in required]
+        else:
+            node.meta["unchecked"] = True
+        if config.materialized == "incremental" and config.unique_key is None:
+            node.config = replace(config, unique_key=tuple(entity.join_keys) + (config.timestamp,))
+
+    def _check_feature_names(self, compiled: CompiledProject) -> None:
+        seen: dict[tuple[str, str], ModelNode] = {}
+        for node in compiled.nodes.values():
+            for feature in node.features:
+                key = (node.config.entity or "", feature)
+                if key in seen:
+                    other = seen[key]
+                    raise CompileError(
+                        f"feature {feature!r} of entity {key[0]!r} is defined by two models: "
+                        f"{other.rel_path} and {node.rel_path}",
+                        location=_column_location(node, feature),
+                        hint="feature names are unique per entity: rename one column (entity__feature__window)",
+                    )
+                seen[key] = node
+
+
+def watermark_query(node: ModelNode, table: exp.Table) -> exp.Query:
+    """Rows of the full query past the table's newest timestamp (minus the lookback, for late data).
+
+    The filter sits outside the model's query, so rolling windows still see the full history.
+    """
+    ts = node.config.timestamp
+    assert ts is not None
+    newest: exp.Expression = exp.select(exp.Max(this=quoted_column(ts))).from_(table.copy()).subquery()
+    if node.config.lookback is not None:
+        newest = exp.Sub(this=newest, expression=interval(node.config.lookback))
+    names = [quoted_column(c) for c in node.columns] if node.columns_known else [exp.Star()]
+    return (
+        exp.select(*names)
+        .from_(node.query.copy().subquery("__skewless_new"))
+        .where(exp.GT(this=quoted_column(ts), expression=exp.Coalesce(this=newest, expressions=[
+            exp.Cast(this=exp.Literal.string("0001-01-01"), to=exp.DataType.build("timestamp"))
+        ])))
+    )
+
+
+def _same_table(table: exp.Table, relation: exp.Table | None, cte_name: str) -> bool:
+    if relation is None:
+        return not table.db and table.name == cte_name
+    return table.name == relation.name and table.db == relation.db
+
+
+def _where(file: _ModelFile, line: int | None, needle: str) -> Location:
+    if line is None:
+        return Location(file.path)
+    lines = file.text.splitlines()
+    col = None
+    for offset in range(0, 15):
+        index = line - 1 + offset
+        if 0 <= index < len(lines) and needle in lines[index]:
+            return Location(file.path, index + 1, lines[index].index(needle) + 1)
+    return Location(file.path, line, col)
+
+
+_SELECT = re.compile(r"\bselect\b", re.IGNORECASE)
+
+
+def _select_location(file: _ModelFile) -> Location:
+    """The last top-level-looking SELECT keyword in the file: where output columns are listed."""
+    lines = file.text.splitlines()
+    for index in range(len(lines) - 1, -1, -1):
+        match = _SELECT.search(lines[index])
+        if match and not lines[index].lstrip().startswith("--"):
+            return Location(file.path, index + 1, match.start() + 1)
+    return Location(file.path, 1, 1)
+
+
+def _column_location(node: ModelNode, column: str) -> Location:
+    for index, line in enumerate(node.raw_sql.splitlines()):
+        found = re.search(rf"\b{re.escape(column)}\b", line)
+        if found:
+            return Location(node.path, index + 1, found.start() + 1)
+    return Location(node.path)
+
+
+def _column_docs(doc: MarkedDict | None) -> dict[str, str | None]:
+    if doc is None:
+        return {}
+    return {
+        str(c.get("name")): c.get("description")
+        for c in doc.get("columns") or [] if isinstance(c, Mapping)
+    }
+
+
+def _seed_file_columns(path: Path) -> dict[str, str | None] | None:
+    """Column names and types of a parquet seed, read from its footer; None for other formats."""
+    if path.suffix != ".parquet":
+        return None
+    import pyarrow.parquet as pq  # only when a star over an undeclared parquet seed needs expanding
+
+    schema = pq.read_schema(path)
+    return {field.name: _arrow_type_name(field.type) for field in schema}
+
+
+def _arrow_type_name(arrow_type: Any) -> str | None:
+    text = str(arrow_type)
+    mapping = {"int64": "BIGINT", "int32": "INTEGER", "double": "DOUBLE", "float": "FLOAT", "string": "VARCHAR",
+               "large_string": "VARCHAR", "bool": "BOOLEAN", "date32[day]": "DATE"}
+    if text.startswith("timestamp"):
+        return "TIMESTAMPTZ" if "tz=" in text else "TIMESTAMP"
+    return mapping.get(text)

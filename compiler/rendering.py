@@ -1,0 +1,408 @@
+"""Jinja at the edge: one sandboxed environment renders every model and macro, at compile and at run.
+
+`ref()`, `source()` and `this` render as placeholder identifiers that the compiler later replaces in the parsed
+sqlglot tree, so relations are never spliced into SQL text and a model can be rendered before its parents.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Callable, Iterable, Mapping
+
+import jinja2
+from jinja2.sandbox import SandboxedEnvironment
+
+from .errors import CompileError, Location, ProjectError, SkewlessError, did_you_mean, snippet_at
+
+PLACEHOLDER_PREFIX = "__skewless_rel_"
+BUILTIN_MACRO_DIR = Path(__file__).resolve().parent.parent / "macros"
+
+
+def builtin_macro_dir() -> Path:
+    """Where the shipped macros live, installed (package data) or in a checkout."""
+    try:
+        from importlib.resources import files
+
+        return Path(str(files("skewless.macros")))
+    except (ModuleNotFoundError, TypeError):
+        return BUILTIN_MACRO_DIR
+
+
+@dataclass(frozen=True)
+class RelationRef:
+    """What a placeholder stands for: ('ref', name), ('source', source, table) or ('this',)."""
+
+    kind: str
+    parts: tuple[str, ...]
+    line: int | None
+
+
+@dataclass
+class RenderResult:
+    """A rendered model: SQL text per incremental mode, its config() values and the relations it named."""
+
+    sql: str
+    incremental_sql: str | None
+    config: dict[str, Any]
+    config_line: int | None
+    relations: dict[str, RelationRef]
+    refs: list[RelationRef]
+    sources: list[RelationRef]
+
+
+@dataclass
+class _State:
+    """The model being rendered; global functions consult it."""
+
+    path: Path
+    incremental: bool = False
+    config: dict[str, Any] = field(default_factory=dict)
+    config_line: int | None = None
+    relations: dict[str, RelationRef] = field(default_factory=dict)
+    asked_incremental: bool = False
+
+
+class TargetInfo:
+    """`{{ target }}` in templates: name, type, schema, profile."""
+
+    def __init__(self, name: str, type: str, schema: str, profile: str) -> None:  # noqa: A002
+        self.name, self.type, self.schema, self.profile = name, type, schema, profile
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def _template_line(traceback: TracebackType | None, filename: str) -> int | None:
+    """The template line of the innermost frame that belongs to `filename`."""
+    line = None
+    while traceback is not None:
+        if traceback.tb_frame.f_code.co_filename == filename:
+            line = traceback.tb_lineno
+        traceback = traceback.tb_next
+    return line
+
+
+def _column_of(source: str, line: int | None, needles: Iterable[str]) -> int | None:
+    if line is None:
+        return None
+    lines = source.splitlines()
+    if not 1 <= line <= len(lines):
+        return None
+    text = lines[line - 1]
+    for needle in needles:
+        index = text.find(needle)
+        if index >= 0:
+            return index + 1
+    stripped = len(text) - len(text.lstrip())
+    return stripped + 1
+
+
+class Renderer:
+    """The one Jinja environment of a project: built-in and project macros, dispatch, model rendering."""
+
+    def __init__(
+        self,
+        *,
+        dialect: str,
+        variables: Mapping[str, Any],
+        target: TargetInfo,
+        model_names: Iterable[str],
+        sources: Iterable[tuple[str, str]],
+        macro_dirs: Iterable[Path],
+        env_var: Callable[..., Any],
+        cache_dir: Path | None = None,
+    ) -> None:
+        self.dialect = dialect
+        self._variables = dict(variables)
+        self._model_names = set(model_names)
+        self._sources = set(sources)
+        self._state: _State | None = None
+        self._sources_text: dict[str, str] = {}
+        bytecode_cache = None
+        if cache_dir is not None:
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            bytecode_cache = jinja2.FileSystemBytecodeCache(str(cache_dir))
+        self.env = SandboxedEnvironment(
+            loader=jinja2.FunctionLoader(self._load),
+            undefined=jinja2.StrictUndefined,
+            keep_trailing_newline=True,
+            autoescape=False,
+            bytecode_cache=bytecode_cache,
+        )
+        self.namespace: dict[str, Any] = {
+            "ref": self._ref,
+            "source": self._source,
+            "config": self._config,
+            "var": self._var,
+            "env_var": env_var,
+            "is_incremental": self._is_incremental,
+            "interval_literal": self._interval_literal,
+            "target": target,
+            "adapter": _Adapter(self),
+            "skewless": _Namespace(),
+            "exceptions": _Exceptions(),
+        }
+        self.macros: dict[str, Any] = {}
+        self._load_macros(macro_dirs)
+
+    # -- templates ---------------------------------------------------------------------------------
+
+    def _load(self, name: str) -> tuple[str, str, Callable[[], bool]]:
+        text = self._sources_text.get(name)
+        if text is None:
+            text = Path(name).read_text(encoding="utf-8")
+            self._sources_text[name] = text
+        return text, name, lambda: True
+
+    def _template(self, path: Path, text: str | None = None) -> jinja2.Template:
+        name = str(path)
+        if text is not None:
+            self._sources_text[name] = text
+        try:
+            return self.env.get_template(name)
+        except jinja2.TemplateSyntaxError as error:
+            raise self._jinja_error(error, name, error.lineno) from None
+
+    def _jinja_error(self, error: Exception, filename: str, line: int | None) -> CompileError:
+        source = self._sources_text.get(filename, "")
+        col = _column_of(source, line, ("{%", "{{"))
+        message = getattr(error, "message", None) or str(error)
+        kind = "Jinja syntax error" if isinstance(error, jinja2.TemplateSyntaxError) else "Jinja error"
+        return CompileError(
+            f"{kind}: {message}",
+            location=Location(filename, line, col),
+            snippet=snippet_at(source, line, col) if line else None,
+            hint="check the {{ }} and {% %} blocks on this line",
+        )
+
+    # -- macros ------------------------------------------------------------------------------------
+
+    def _load_macros(self, macro_dirs: Iterable[Path]) -> None:
+        """Built-in macros first, then each project macro folder; a later name overrides an earlier one."""
+        for directory in macro_dirs:
+            if not directory.is_dir():
+                continue
+            builtin = directory.resolve() == builtin_macro_dir().resolve()
+            for path in sorted(directory.rglob("*.sql")):
+                module = self._template(path).make_module(self.namespace, shared=True)
+                for name in dir(module):
+                    if name.startswith("_"):
+                        continue
+                    macro = getattr(module, name)
+                    self.macros[name] = macro
+                    self.namespace[name] = macro
+                    if builtin:
+                        setattr(self.namespace["skewless"], name, macro)
+        # A macro written only as dialect variants (`default__x`, `duckdb__x`) is callable as `x`.
+        for name in list(self.macros):
+            if "__" in name:
+                base = name.split("__", 1)[1]
+                if base and base not in self.macros:
+                    self.namespace[base] = self.dispatch(base)
+
+    def dispatch(self, name: str) -> Callable[..., Any]:
+        """dbt's adapter.dispatch: `<dialect>__name`, then `default__name`, then `name`."""
+        searched = [f"{self.dialect}__{name}", f"default__{name}", name]
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            for candidate in searched:
+                macro = self.macros.get(candidate)
+                if macro is not None and not (candidate == name and self.namespace.get(name) is call):
+                    return macro(*args, **kwargs)
+            raise CompileError(
+                f"no macro for {name!r} in dialect {self.dialect!r}; searched {', '.join(searched)}",
+                hint=f"define a macro named {searched[1]!r} or {searched[0]!r}",
+            )
+
+        return call
+
+    # -- functions the templates call --------------------------------------------------------------
+
+    def _placeholder(self, ref: RelationRef) -> str:
+        state = self._require_state("ref/source")
+        for key, existing in state.relations.items():
+            if existing.kind == ref.kind and existing.parts == ref.parts:
+                return key
+        key = f"{PLACEHOLDER_PREFIX}{len(state.relations)}"
+        state.relations[key] = ref
+        return key
+
+    def _require_state(self, what: str) -> _State:
+        if self._state is None:
+            raise CompileError(f"{what}() can only be used while rendering a model")
+        return self._state
+
+    def _ref(self, name: str, *rest: str) -> str:
+        if rest:  # ref('package', 'model'): one project, so the package must be ours
+            name = rest[-1]
+        if name not in self._model_names:
+            raise CompileError(
+                f"ref({name!r}) names no model",
+                hint=did_you_mean(name, self._model_names) or "check the model's file name (without .sql)",
+            )
+        return self._placeholder(RelationRef("ref", (name,), _caller_line(self._state)))
+
+    def _source(self, source: str, table: str) -> str:
+        if (source, table) not in self._sources:
+            known = [f"{s}.{t}" for s, t in self._sources]
+            raise CompileError(
+                f"source({source!r}, {table!r}) is not declared in sources.yml",
+                hint=did_you_mean(f"{source}.{table}", known) or "declare it under sources: in sources.yml",
+            )
+        return self._placeholder(RelationRef("source", (source, table), _caller_line(self._state)))
+
+    def _config(self, **kwargs: Any) -> str:
+        state = self._require_state("config")
+        state.config.update(kwargs)
+        if state.config_line is None:
+            state.config_line = _caller_line(state)
+        return ""
+
+    def _var(self, name: str, default: Any = None) -> Any:
+        if name in self._variables:
+            return self._variables[name]
+        if default is not None:
+            return default
+        raise CompileError(
+            f"var({name!r}) is not defined",
+            hint=did_you_mean(name, self._variables)
+            or "define it under vars: in skewless_project.yml, pass --vars, or give a default",
+        )
+
+    def _interval_literal(self, period: str) -> str:
+        """`interval_literal('30d')`: an INTERVAL in the target's dialect, written by sqlglot."""
+        from .durations import parse_duration
+        from .sqlbuild import interval
+
+        try:
+            return interval(parse_duration(period)).sql(dialect=self.dialect)
+        except ValueError as error:
+            raise CompileError(str(error)) from None
+
+    def _is_incremental(self) -> bool:
+        state = self._require_state("is_incremental")
+        state.asked_incremental = True
+        return state.incremental
+
+    # -- rendering ---------------------------------------------------------------------------------
+
+    def render_model(self, path: Path, text: str) -> RenderResult:
+        """Render a model; when it asks is_incremental(), render it again for the incremental case."""
+        template = self._template(path, text)
+        first = self._render(template, path, incremental=False)
+        incremental_sql = None
+        relations = dict(first.relations)
+        if first.asked_incremental:
+            second = self._render(template, path, incremental=True, relations=relations)
+            incremental_sql = second.sql
+            relations = second.relations
+        refs = [r for r in relations.values() if r.kind == "ref"]
+        sources = [r for r in relations.values() if r.kind == "source"]
+        return RenderResult(first.sql, incremental_sql, first.config, first.config_line, relations, refs, sources)
+
+    def _render(
+        self, template: jinja2.Template, path: Path, *, incremental: bool,
+        relations: dict[str, RelationRef] | None = None,
+    ) -> "_Rendered":
+        state = _State(path=path, incremental=incremental, relations=dict(relations or {}))
+        self._state = state
+        # `this` lives in the shared namespace so that macros see it too, as they do in dbt.
+        self.namespace["this"] = self._placeholder(RelationRef("this", (), None))
+        try:
+            sql = template.render(self.namespace)
+        except SkewlessError as error:
+            raise self._locate(error, path) from None
+        except jinja2.TemplateError as error:
+            line = _template_line(sys.exc_info()[2], str(path))
+            raise self._jinja_error(error, str(path), line) from None
+        except Exception as error:  # a macro doing arithmetic on a string, and the like
+            line = _template_line(sys.exc_info()[2], str(path))
+            raise CompileError(
+                f"error while rendering: {type(error).__name__}: {error}",
+                location=Location(path, line, _column_of(self._sources_text.get(str(path), ""), line, ("{{",))),
+            ) from None
+        finally:
+            self._state = None
+            self.namespace.pop("this", None)
+        return _Rendered(sql, state.config, state.config_line, state.relations, state.asked_incremental)
+
+    def _locate(self, error: SkewlessError, path: Path) -> SkewlessError:
+        if error.location is None:
+            line = _template_line(sys.exc_info()[2], str(path))
+            source = self._sources_text.get(str(path), "")
+            needles = [n for n in _NEEDLE.findall(error.message)] + ["{{", "{%"]
+            col = _column_of(source, line, needles)
+            error.location = Location(path, line, col)
+            if line:
+                error.snippet = snippet_at(source, line, col)
+        return error
+
+
+_NEEDLE = re.compile(r"(\w+\()")
+
+
+@dataclass
+class _Rendered:
+    sql: str
+    config: dict[str, Any]
+    config_line: int | None
+    relations: dict[str, RelationRef]
+    asked_incremental: bool
+
+
+def _caller_line(state: _State | None) -> int | None:
+    """The template line that called a global function, read from the live Python stack."""
+    if state is None:
+        return None
+    filename = str(state.path)
+    frame = sys._getframe(2)
+    while frame is not None:
+        if frame.f_code.co_filename == filename:
+            template = frame.f_globals.get("__jinja_template__")
+            if template is not None:
+                return template.get_corresponding_lineno(frame.f_lineno)
+            return None
+        frame = frame.f_back
+    return None
+
+
+class _Adapter:
+    """`{{ adapter.dispatch('name')(...) }}` and `{{ adapter.dialect }}` in templates."""
+
+    def __init__(self, renderer: Renderer) -> None:
+        self._renderer = renderer
+        self.dialect = renderer.dialect
+
+    def dispatch(self, name: str, macro_namespace: str | None = None) -> Callable[..., Any]:
+        return self._renderer.dispatch(name)
+
+
+class _Namespace:
+    """`{{ skewless.name() }}` always reaches the built-in macro, even when a project overrides it."""
+
+
+class _Exceptions:
+    """`{{ exceptions.raise_compiler_error('...') }}` as in dbt."""
+
+    @staticmethod
+    def raise_compiler_error(message: str) -> None:
+        raise CompileError(str(message))
+
+
+def render_string(text: str, path: Path, context: Mapping[str, Any]) -> str:
+    """Render a small non-model template (a YAML file) in a sandbox, with errors pointing at it."""
+    env = SandboxedEnvironment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    try:
+        return env.from_string(text).render(dict(context))
+    except SkewlessError as error:
+        error.location = error.location or Location(path)
+        raise
+    except jinja2.TemplateError as error:
+        line = getattr(error, "lineno", None) or _template_line(sys.exc_info()[2], "<template>")
+        raise ProjectError(
+            f"Jinja error: {error}", location=Location(path, line), snippet=snippet_at(text, line) if line else None
+        ) from None

@@ -1,0 +1,177 @@
+"""Run compiled models against a warehouse in dependency order, then the post-hooks (the online store)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .errors import SkewlessError
+from .nodes import ModelNode
+from .project import CompiledProject
+from .sqlbuild import relation_table
+
+if TYPE_CHECKING:
+    from skewless.adapters.base import WarehouseAdapter
+
+
+@dataclass
+class ModelResult:
+    name: str
+    status: str  # success | error | skipped
+    materialized: str
+    rows: int | None = None
+    seconds: float = 0.0
+    message: str | None = None
+    sql: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "unique_id": f"model.{self.name}",
+            "name": self.name,
+            "status": self.status,
+            "materialized": self.materialized,
+            "rows": self.rows,
+            "execution_time": round(self.seconds, 6),
+            "message": self.message,
+        }
+
+
+@dataclass
+class RunResults:
+    results: list[ModelResult]
+    seeds: dict[str, int]
+    elapsed: float
+    hooks: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> list[ModelResult]:
+        return [r for r in self.results if r.status == "error"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not any(r.status == "skipped" for r in self.results)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "elapsed_time": round(self.elapsed, 6),
+            "seeds": self.seeds,
+            "results": [r.to_json() for r in self.results],
+            "hooks": self.hooks,
+        }
+
+
+class RunReporter:
+    """Progress events; the CLI draws them, the library default stays silent."""
+
+    def start(self, total: int) -> None: ...
+
+    def seed(self, name: str, rows: int) -> None: ...
+
+    def model_start(self, node: ModelNode, index: int, total: int) -> None: ...
+
+    def model_end(self, result: ModelResult, index: int, total: int) -> None: ...
+
+    def finish(self, results: RunResults) -> None: ...
+
+
+PostHook = Callable[[CompiledProject, "WarehouseAdapter", RunResults], Any]
+
+
+class Runner:
+    """Executes selected models. A failure stops the model's dependents, never its siblings."""
+
+    def __init__(
+        self,
+        compiled: CompiledProject,
+        adapter: "WarehouseAdapter",
+        reporter: RunReporter | None = None,
+    ) -> None:
+        self.compiled = compiled
+        self.adapter = adapter
+        self.reporter = reporter or RunReporter()
+
+    def run(
+        self,
+        selected: list[str],
+        *,
+        full_refresh: bool = False,
+        hooks: Iterable[tuple[str, PostHook]] = (),
+    ) -> RunResults:
+        started = time.perf_counter()
+        seeds = self._load_seeds(selected)
+        buildable = [n for n in selected if self.compiled.nodes[n].materialized != "ephemeral"]
+        self.reporter.start(len(buildable))
+        results: list[ModelResult] = []
+        broken: set[str] = set()
+        for index, name in enumerate(buildable, start=1):
+            node = self.compiled.nodes[name]
+            self.reporter.model_start(node, index, len(buildable))
+            upstream = self.compiled.graph.ancestors(name) & broken
+            if upstream:
+                result = ModelResult(name, "skipped", node.materialized,
+                                     message=f"skipped: upstream {', '.join(sorted(upstream))} failed")
+                broken.add(name)
+            else:
+                result = self._build(node, full_refresh)
+                if result.status != "success":
+                    broken.add(name)
+            results.append(result)
+            self.reporter.model_end(result, index, len(buildable))
+        run = RunResults(results, seeds, 0.0)
+        if not run.failed:
+            for hook_name, hook in hooks:
+                run.hooks[hook_name] = hook(self.compiled, self.adapter, run)
+        run.elapsed = time.perf_counter() - started
+        self.reporter.finish(run)
+        return run
+
+    def _load_seeds(self, selected: list[str]) -> dict[str, int]:
+        """Load the seed files of the sources the selected models read (and their ephemeral parents)."""
+        needed: dict[tuple[str, str], None] = {}
+        for name in selected:
+            for parent in [name, *self.compiled.ephemeral_closure.get(name, [])]:
+                for key in self.compiled.nodes[parent].sources:
+                    needed[key] = None
+        loaded: dict[str, int] = {}
+        for key in needed:
+            source = self.compiled.config.sources[key]
+            if source.file is None:
+                continue
+            rows = self.adapter.load_file(source.file, relation_table(source.identifier, source.schema))
+            loaded[f"{source.source}.{source.name}"] = rows
+            self.reporter.seed(f"{source.source}.{source.name}", rows)
+        return loaded
+
+    def _build(self, node: ModelNode, full_refresh: bool) -> ModelResult:
+        assert node.relation is not None
+        mark = len(self.adapter.log)
+        started = time.perf_counter()
+        try:
+            build = self._materialize(node, full_refresh)
+            status, rows, message = "success", build, None
+            self._refresh_types(node)
+        except SkewlessError as error:
+            status, rows, message = "error", None, str(error)
+        return ModelResult(
+            node.name, status, node.materialized, rows=rows, seconds=time.perf_counter() - started,
+            message=message, sql=self.adapter.log[mark:],
+        )
+
+    def _materialize(self, node: ModelNode, full_refresh: bool) -> int | None:
+        adapter, relation = self.adapter, node.relation
+        assert relation is not None
+        if node.materialized == "view":
+            return adapter.replace_view(relation, node.query).rows
+        if node.materialized == "incremental" and not full_refresh and adapter.relation_kind(relation) == "table":
+            query = node.incremental_query if node.incremental_query is not None else node.query
+            return adapter.merge_incremental(relation, query, node.config.unique_key).rows
+        return adapter.replace_table(relation, node.query).rows
+
+    def _refresh_types(self, node: ModelNode) -> None:
+        """The warehouse knows the exact types; record them for the manifest."""
+        assert node.relation is not None
+        for name, kind in self.adapter.columns(node.relation).items():
+            if name in node.columns:
+                node.columns[name].type = kind

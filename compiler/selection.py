@@ -1,0 +1,103 @@
+"""dbt-style node selection: `model`, `+model`, `model+`, `tag:x`, `path:dir`, `config.key:value`.
+
+Space-separated selectors are a union, comma-joined ones an intersection, `--exclude` subtracts.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable, Mapping
+from pathlib import PurePosixPath
+from typing import Any, Protocol
+
+from .errors import SelectionError, did_you_mean
+from .graph import Graph
+
+
+class Selectable(Protocol):
+    name: str
+    rel_path: str
+
+    @property
+    def tags(self) -> tuple[str, ...]: ...
+
+    def config_value(self, key: str) -> Any: ...
+
+
+def select(
+    nodes: Mapping[str, Selectable],
+    graph: Graph,
+    include: Iterable[str] | None,
+    exclude: Iterable[str] | None = None,
+) -> set[str]:
+    """Names of the selected nodes; no include means every node."""
+    include = _split(include)
+    chosen = set(nodes) if not include else set().union(*(_intersection(nodes, graph, s) for s in include))
+    for spec in _split(exclude):
+        chosen -= _intersection(nodes, graph, spec)
+    return chosen
+
+
+def _split(specs: Iterable[str] | None) -> list[str]:
+    return [part for spec in specs or () for part in spec.split() if part]
+
+
+def _intersection(nodes: Mapping[str, Selectable], graph: Graph, spec: str) -> set[str]:
+    parts = [p for p in spec.split(",") if p]
+    result = _one(nodes, graph, parts[0])
+    for part in parts[1:]:
+        result &= _one(nodes, graph, part)
+    return result
+
+
+def _one(nodes: Mapping[str, Selectable], graph: Graph, spec: str) -> set[str]:
+    up = spec.startswith("+")
+    down = spec.endswith("+")
+    core = spec.strip("+")
+    if not core:
+        raise SelectionError(f"empty selector {spec!r}", hint="e.g. -s my_model, -s +my_model, -s tag:fraud")
+    base = _match(nodes, core)
+    result = set(base)
+    for name in base:
+        if up:
+            result |= graph.ancestors(name) & nodes.keys()
+        if down:
+            result |= graph.descendants(name) & nodes.keys()
+    return result
+
+
+def _match(nodes: Mapping[str, Selectable], core: str) -> set[str]:
+    method, _, value = core.partition(":") if ":" in core else ("", "", core)
+    if method == "tag":
+        return {n for n, node in nodes.items() if value in node.tags}
+    if method == "path":
+        prefix = PurePosixPath(value.rstrip("/"))
+        return {
+            n for n, node in nodes.items()
+            if PurePosixPath(node.rel_path) == prefix or prefix in PurePosixPath(node.rel_path).parents
+            or fnmatch.fnmatch(node.rel_path, value)
+        }
+    if method.startswith("config."):
+        key = method.split(".", 1)[1]
+        return {n for n, node in nodes.items() if _same(node.config_value(key), value)}
+    if method:
+        raise SelectionError(
+            f"unknown selector method {method!r}",
+            hint=did_you_mean(method, ["tag", "path", "config.online"]) or "use tag:, path: or config.KEY:",
+        )
+    if any(ch in core for ch in "*?["):
+        return {n for n in nodes if fnmatch.fnmatch(n, core)}
+    if core not in nodes:
+        raise SelectionError(
+            f"no model named {core!r}",
+            hint=did_you_mean(core, nodes) or "`skewless ls` lists the models",
+        )
+    return {core}
+
+
+def _same(actual: Any, wanted: str) -> bool:
+    if isinstance(actual, bool):
+        return str(actual).lower() == wanted.lower()
+    if isinstance(actual, (list, tuple)):
+        return wanted in [str(a) for a in actual]
+    return str(actual) == wanted

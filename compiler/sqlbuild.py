@@ -1,0 +1,37 @@
+"""Small sqlglot builders shared by the compiler and the adapters: quoted relations, intervals, key matches."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import timedelta
+
+from sqlglot import exp
+
+
+def relation_table(name: str, schema: str | None = None) -> exp.Table:
+    """A quoted, optionally schema-qualified table reference."""
+    return exp.Table(
+        this=exp.to_identifier(name, quoted=True),
+        db=exp.to_identifier(schema, quoted=True) if schema else None,
+    )
+
+
+def quoted_column(name: str, table: str | None = None) -> exp.Column:
+    return exp.column(exp.to_identifier(name, quoted=True), table=exp.to_identifier(table, quoted=True) if table else None)
+
+
+def interval(value: timedelta) -> exp.Interval:
+    """An INTERVAL literal in the largest whole unit (sqlglot writes it per dialect)."""
+    micros = value // timedelta(microseconds=1)
+    for unit, size in (("DAY", 86_400_000_000), ("HOUR", 3_600_000_000), ("MINUTE", 60_000_000),
+                       ("SECOND", 1_000_000)):
+        if micros % size == 0:
+            return exp.Interval(this=exp.Literal.string(str(micros // size)), unit=exp.Var(this=unit))
+    return exp.Interval(this=exp.Literal.string(str(micros)), unit=exp.Var(this="MICROSECOND"))
+
+
+def keys_match(left: str, right: str, keys: Iterable[str]) -> exp.Expression:
+    """left.k IS NOT DISTINCT FROM right.k for every key, ANDed."""
+    return exp.and_(*[
+        exp.NullSafeEQ(this=quoted_column(k, left), expression=quoted_column(k, right)) for k in keys
+    ])

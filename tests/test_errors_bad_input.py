@@ -1,0 +1,218 @@
+"""Every kind of bad input gets a clear message naming file:line:col, exit code 2, and nothing half-written."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from skewless.cli import cli
+
+
+def compile_error(root: Path) -> str:
+    result = CliRunner().invoke(cli, ["compile", "--project-dir", str(root)])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert not (root / "target" / "manifest.json").exists(), "a failed compile must not write a manifest"
+    return result.output
+
+
+def location(output: str, file: str) -> tuple[int, int]:
+    match = re.search(re.escape(file) + r":(\d+):(\d+)", output)
+    assert match, f"no {file}:line:col in:\n{output}"
+    return int(match.group(1)), int(match.group(2))
+
+
+def test_jinja_syntax_error(make_project):
+    root = make_project({"models/bad.sql": "select 1 as x\n{% if %}\nfrom t\n"})
+    output = compile_error(root)
+    assert "Jinja syntax error" in output
+    assert location(output, "bad.sql") == (2, 1)
+
+
+def test_sql_syntax_error_maps_through_config_block(make_project):
+    model = """\
+        {{ config(
+            entity='user',
+            timestamp='event_ts',
+        ) }}
+        select user_id, event_ts,
+            amount as user__x__1d
+        from {{ source('app', 'events') }}
+        where (amount > 1
+    """
+    root = make_project({"models/user_amounts.sql": model})
+    output = compile_error(root)
+    assert "SQL syntax error" in output
+    line, _ = location(output, "user_amounts.sql")
+    assert line == 8
+    assert "where (amount > 1" in output  # the snippet shows the model's own line
+
+
+def test_sql_error_column_points_at_token(make_project):
+    root = make_project({"models/bad.sql": "select a,\n  b c d\nfrom t\n"})
+    output = compile_error(root)
+    assert location(output, "bad.sql") == (2, 7)
+
+
+def test_unknown_ref_suggests(make_project):
+    root = make_project({"models/other.sql": "select * from {{ ref('user_amount') }}\n"})
+    output = compile_error(root)
+    assert "ref('user_amount') names no model" in output
+    assert "did you mean 'user_amounts'" in output
+    assert location(output, "other.sql") == (1, 18)
+
+
+def test_unknown_source(make_project):
+    root = make_project({"models/other.sql": "\nselect * from {{ source('app', 'event') }}\n"})
+    output = compile_error(root)
+    assert "source('app', 'event') is not declared" in output
+    assert "did you mean 'app.events'" in output
+    assert location(output, "other.sql") == (2, 18)
+
+
+def test_cycle_is_printed(make_project):
+    root = make_project({
+        "models/a.sql": "select * from {{ ref('b') }}\n",
+        "models/b.sql": "select * from {{ ref('c') }}\n",
+        "models/c.sql": "-- c reads a\nselect * from {{ ref('a') }}\n",
+    })
+    output = compile_error(root)
+    assert "cycle: a -> b -> c -> a" in output
+    assert location(output, "a.sql") == (1, 18)
+
+
+def test_missing_entity_key(make_project):
+    model = """\
+        {{ config(entity='user', timestamp='event_ts') }}
+        select merchant_id, event_ts, amount as user__amount__1d
+        from {{ source('app', 'events') }}
+    """
+    output = compile_error(make_project({"models/user_amounts.sql": model}))
+    assert "lacks 'user_id'" in output
+    assert location(output, "user_amounts.sql") == (2, 1)
+
+
+def test_missing_timestamp_column(make_project):
+    model = """\
+        {{ config(entity='user', timestamp='ts') }}
+        select user_id, event_ts, amount as user__amount__1d
+        from {{ source('app', 'events') }}
+    """
+    output = compile_error(make_project({"models/user_amounts.sql": model}))
+    assert "lacks 'ts'" in output
+
+
+def test_unknown_entity(make_project):
+    model = """\
+        {{ config(entity='usr', timestamp='event_ts') }}
+        select user_id, event_ts from {{ source('app', 'events') }}
+    """
+    output = compile_error(make_project({"models/user_amounts.sql": model}))
+    assert "unknown entity 'usr'" in output
+    assert "did you mean 'user'" in output
+    assert location(output, "user_amounts.sql") == (1, 11)
+
+
+def test_bad_ttl(make_project):
+    model = """\
+        -- a comment line first
+        {{ config(entity='user', timestamp='event_ts', ttl='30 days') }}
+        select user_id, event_ts from {{ source('app', 'events') }}
+    """
+    output = compile_error(make_project({"models/user_amounts.sql": model}))
+    assert "invalid duration '30 days'" in output
+    assert location(output, "user_amounts.sql") == (2, 4)
+
+
+def test_duplicate_model_names(make_project):
+    root = make_project({"models/more/user_amounts.sql": "select 1 as x\n"})
+    output = compile_error(root)
+    assert "two models are named 'user_amounts'" in output
+    assert "models/more/user_amounts.sql" in output
+
+
+def test_duplicate_feature_names(make_project):
+    copy = """\
+        {{ config(entity='user', timestamp='event_ts') }}
+        select user_id, event_ts,
+            amount as user__amount_sum__all
+        from {{ source('app', 'events') }}
+    """
+    output = compile_error(make_project({"models/user_copy.sql": copy}))
+    assert "feature 'user__amount_sum__all' of entity 'user' is defined by two models" in output
+    assert location(output, "user_copy.sql") == (3, 15)
+
+
+def test_profile_target_missing(make_project):
+    root = make_project()
+    result = CliRunner().invoke(cli, ["compile", "--project-dir", str(root), "--target", "prod"])
+    assert result.exit_code == 2
+    assert "target 'prod' is not in profile 'mini'" in result.output
+    assert location(result.output, "profiles.yml")
+
+
+def test_unknown_config_key(make_project):
+    model = """\
+        {{ config(entity='user', timestamp='event_ts', tll='30d') }}
+        select user_id, event_ts from {{ source('app', 'events') }}
+    """
+    output = compile_error(make_project({"models/user_amounts.sql": model}))
+    assert "unknown config key 'tll'" in output
+    assert "did you mean 'ttl'" in output
+    assert location(output, "user_amounts.sql") == (1, 4)
+
+
+def test_unknown_key_in_yaml_config(make_project):
+    docs = """\
+        models:
+          - name: user_amounts
+            config:
+              onlien: true
+    """
+    output = compile_error(make_project({"models/schema.yml": docs}))
+    assert "unknown config key 'onlien'" in output
+    assert location(output, "schema.yml") == (4, 7)
+
+
+def test_undefined_jinja_variable(make_project):
+    root = make_project({"models/bad.sql": "select 1 as x\nwhere {{ nope }} = 1\n"})
+    output = compile_error(root)
+    assert "'nope' is undefined" in output
+    assert location(output, "bad.sql")[0] == 2
+
+
+def test_invalid_yaml(make_project):
+    output = compile_error(make_project({"entities.yml": "entities:\n  - name: user\n   join_keys: [a]\n"}))
+    assert "invalid YAML" in output
+    assert location(output, "entities.yml")[0] == 3
+
+
+@pytest.mark.parametrize("statement", ["insert into t values (1)", "select 1; select 2"])
+def test_one_select_per_model(make_project, statement):
+    output = compile_error(make_project({"models/bad.sql": statement + "\n"}))
+    assert "bad.sql:1:1" in output
+
+
+def test_runtime_failure_names_model_and_keeps_earlier_tables(make_project):
+    import duckdb
+
+    root = make_project({"models/broken.sql": "select cast('abc' as integer) as x\n"})
+    runner = CliRunner()
+    first = runner.invoke(cli, ["run", "--project-dir", str(root), "--no-online", "-s", "user_amounts"])
+    assert first.exit_code == 0, first.output
+    # Break the healthy model too: its old table must survive a failed rebuild.
+    model = root / "models" / "user_amounts.sql"
+    model.write_text(model.read_text().replace("sum(amount)", "sum(cast('x' || amount as integer))"))
+    result = runner.invoke(cli, ["run", "--project-dir", str(root), "--no-online"])
+    assert result.exit_code == 1, result.output
+    assert "broken" in result.output and "Conversion Error" in result.output
+    assert "Traceback" not in result.output
+    with duckdb.connect(str(root / "target" / "mini.duckdb"), read_only=True) as con:
+        rows = con.execute('select count(*) from features.user_amounts').fetchone()
+        tables = {r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()}
+    assert rows == (4,)
+    assert "broken" not in tables
+    assert not any(t.endswith("__skewless_tmp") for t in tables)
