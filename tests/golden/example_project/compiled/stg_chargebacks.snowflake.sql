@@ -1,0 +1,7 @@
+SELECT
+  c.txn_id,
+  c.user_id,
+  c.merchant_id,
+  c.event_ts,
+  c.amount
+FROM "raw"."chargebacks" AS c

@@ -1,0 +1,5 @@
+SELECT
+  *
+FROM "raw"."transactions"
+QUALIFY
+  ROW_NUMBER() OVER (PARTITION BY txn_id ORDER BY created_ts) = 1

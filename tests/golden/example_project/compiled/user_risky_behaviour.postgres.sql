@@ -1,0 +1,31 @@
+WITH "__skewless_cte__stg_transactions" AS (
+  SELECT
+    *
+  FROM (
+    SELECT
+      *,
+      ROW_NUMBER() OVER (PARTITION BY txn_id ORDER BY created_ts) AS _w
+    FROM "raw"."transactions"
+  ) AS _t
+  WHERE
+    _w = 1
+)
+/* Large and night-time payments: definitions shared through the project's risk macros. */
+SELECT
+  user_id,
+  event_ts,
+  SUM(CASE WHEN (
+    amount >= 250
+  ) THEN 1 ELSE 0 END) OVER (
+    PARTITION BY user_id
+    ORDER BY event_ts
+    range BETWEEN INTERVAL '30 DAY' preceding AND CURRENT ROW
+  ) AS user__large_txn_count__30d,
+  SUM(CASE WHEN (
+    EXTRACT(HOUR FROM event_ts) < 6
+  ) THEN 1 ELSE 0 END) OVER (
+    PARTITION BY user_id
+    ORDER BY event_ts
+    range BETWEEN INTERVAL '7 DAY' preceding AND CURRENT ROW
+  ) AS user__night_txn_count__7d
+FROM "__skewless_cte__stg_transactions"

@@ -1,0 +1,26 @@
+WITH "__skewless_cte__stg_transactions" AS (
+  SELECT
+    *
+  FROM "raw"."transactions"
+  QUALIFY
+    ROW_NUMBER() OVER (PARTITION BY txn_id ORDER BY created_ts) = 1
+)
+/* Large and night-time payments: definitions shared through the project's risk macros. */
+SELECT
+  user_id,
+  event_ts,
+  SUM(CASE WHEN (
+    amount >= 250
+  ) THEN 1 ELSE 0 END) OVER (
+    PARTITION BY user_id
+    ORDER BY event_ts
+    range BETWEEN INTERVAL '30 DAY' preceding AND CURRENT ROW
+  ) AS user__large_txn_count__30d,
+  SUM(CASE WHEN (
+    DATE_PART(HOUR, event_ts) < 6
+  ) THEN 1 ELSE 0 END) OVER (
+    PARTITION BY user_id
+    ORDER BY event_ts
+    range BETWEEN INTERVAL '7 DAY' preceding AND CURRENT ROW
+  ) AS user__night_txn_count__7d
+FROM "__skewless_cte__stg_transactions"

@@ -1,0 +1,31 @@
+WITH "__skewless_cte__stg_transactions" AS (
+  SELECT
+    *
+  FROM "raw"."transactions"
+  QUALIFY
+    ROW_NUMBER() OVER (PARTITION BY txn_id ORDER BY created_ts) = 1
+)
+SELECT
+  user_id,
+  event_ts,
+  SUM(amount) OVER (
+    PARTITION BY user_id
+    ORDER BY event_ts
+    range BETWEEN INTERVAL '7 DAY' preceding AND CURRENT ROW
+  ) AS user__amount_sum__7d,
+  SUM(amount) OVER (
+    PARTITION BY user_id
+    ORDER BY event_ts
+    range BETWEEN INTERVAL '30 DAY' preceding AND CURRENT ROW
+  ) AS user__amount_sum__30d,
+  AVG(amount) OVER (
+    PARTITION BY user_id
+    ORDER BY event_ts
+    range BETWEEN INTERVAL '30 DAY' preceding AND CURRENT ROW
+  ) AS user__amount_avg__30d,
+  MAX(amount) OVER (
+    PARTITION BY user_id
+    ORDER BY event_ts
+    range BETWEEN INTERVAL '30 DAY' preceding AND CURRENT ROW
+  ) AS user__amount_max__30d
+FROM "__skewless_cte__stg_transactions"

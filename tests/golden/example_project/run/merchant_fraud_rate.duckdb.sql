@@ -1,0 +1,34 @@
+CREATE OR REPLACE TABLE "features"."merchant_fraud_rate" AS
+WITH "__skewless_cte__stg_transactions" AS (
+  SELECT
+    *
+  FROM "raw"."transactions"
+  QUALIFY
+    ROW_NUMBER() OVER (PARTITION BY txn_id ORDER BY created_ts) = 1
+), flagged AS (
+  SELECT
+    t.merchant_id,
+    t.event_ts,
+    CASE WHEN c.txn_id IS NULL THEN 0 ELSE 1 END AS charged_back
+  FROM "__skewless_cte__stg_transactions" AS t
+  LEFT JOIN "features"."stg_chargebacks" AS c
+    ON c.txn_id = t.txn_id AND c.event_ts <= t.event_ts
+)
+SELECT
+  merchant_id,
+  event_ts,
+  (
+    SUM(charged_back) OVER (
+      PARTITION BY merchant_id
+      ORDER BY event_ts
+      range BETWEEN INTERVAL '30' DAY preceding AND CURRENT ROW
+    )
+  ) / NULLIF(
+    COUNT(*) OVER (
+      PARTITION BY merchant_id
+      ORDER BY event_ts
+      range BETWEEN INTERVAL '30' DAY preceding AND CURRENT ROW
+    ),
+    0
+  ) AS merchant__fraud_rate__30d
+FROM flagged

@@ -1,0 +1,6 @@
+CREATE OR REPLACE TABLE "features"."merchant_profile" AS
+SELECT
+  merchant_id,
+  onboarded_ts,
+  category AS merchant__category
+FROM "raw"."merchants"

@@ -1,0 +1,24 @@
+CREATE OR REPLACE TABLE "features"."merchant_volume" AS
+WITH "__skewless_cte__stg_transactions" AS (
+  SELECT
+    *
+  FROM "raw"."transactions"
+  QUALIFY
+    ROW_NUMBER() OVER (PARTITION BY txn_id ORDER BY created_ts) = 1
+)
+/* Incremental: each run appends the rows past the table's newest event_ts (minus a 2-day lookback for */
+/* late events); rolling windows are computed over the full history, so values stay exact. */
+SELECT
+  merchant_id,
+  event_ts,
+  COUNT(*) OVER (
+    PARTITION BY merchant_id
+    ORDER BY event_ts
+    range BETWEEN INTERVAL '7' DAY preceding AND CURRENT ROW
+  ) AS merchant__txn_count__7d,
+  SUM(amount) OVER (
+    PARTITION BY merchant_id
+    ORDER BY event_ts
+    range BETWEEN INTERVAL '7' DAY preceding AND CURRENT ROW
+  ) AS merchant__amount_sum__7d
+FROM "__skewless_cte__stg_transactions"

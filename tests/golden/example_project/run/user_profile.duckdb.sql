@@ -1,0 +1,7 @@
+CREATE OR REPLACE VIEW "features"."user_profile" AS
+SELECT
+  user_id,
+  updated_ts,
+  country AS user__country,
+  signup_ts AS user__signup_ts
+FROM "raw"."users"

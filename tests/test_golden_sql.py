@@ -1,0 +1,54 @@
+"""Golden SQL: the example project's compiled models per dialect, and the DDL a fresh build runs.
+
+Regenerate after an intended change with: SKEWLESS_UPDATE_GOLDEN=1 pytest tests/test_golden_sql.py
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from skewless import FeatureStore
+from skewless.artifacts import planned_statements
+
+GOLDEN = Path(__file__).resolve().parent / "golden" / "example_project"
+EXAMPLE = Path(__file__).resolve().parent.parent / "example_project"
+DIALECTS = ("duckdb", "postgres", "snowflake")
+UPDATE = os.environ.get("SKEWLESS_UPDATE_GOLDEN") == "1"
+
+
+@pytest.fixture(scope="module")
+def compiled():
+    return FeatureStore(EXAMPLE).compile(write=False)
+
+
+def check(path: Path, text: str) -> None:
+    if UPDATE:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    assert path.is_file(), f"missing golden file {path}; run with SKEWLESS_UPDATE_GOLDEN=1"
+    assert text == path.read_text(encoding="utf-8"), f"{path.name} differs from its golden file"
+
+
+MODELS = sorted(p.stem for p in (EXAMPLE / "models").rglob("*.sql"))
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+@pytest.mark.parametrize("model", MODELS)
+def test_compiled_select(compiled, model, dialect):
+    check(GOLDEN / "compiled" / f"{model}.{dialect}.sql", compiled.sql(model, dialect=dialect) + "\n")
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_planned_ddl(compiled, model):
+    statements = planned_statements(compiled, model)
+    text = ";\n\n".join(s.sql(dialect="duckdb", pretty=True) for s in statements)
+    check(GOLDEN / "run" / f"{model}.duckdb.sql", text + "\n")
+
+
+def test_incremental_watermark_query(compiled):
+    node = compiled.nodes["merchant_volume"]
+    check(GOLDEN / "run" / "merchant_volume.incremental.duckdb.sql",
+          node.incremental_query.sql(dialect="duckdb", pretty=True) + "\n")
