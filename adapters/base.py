@@ -102,7 +102,8 @@ class WarehouseAdapter(ABC):
         self.execute(exp.Commit())
 
     def ensure_schema(self, schema: str) -> None:
-        self.execute(exp.Create(this=exp.Table(this=exp.to_identifier(schema, quoted=True)), kind="SCHEMA", exists=True))
+        name = exp.Table(this=exp.to_identifier(schema, quoted=True))
+        self.execute(exp.Create(this=name, kind="SCHEMA", exists=True))
 
     def row_count(self, table: exp.Table) -> int:
         rows = self.fetch_all(exp.select(exp.Count(this=exp.Star())).from_(table), log=False)
@@ -160,7 +161,6 @@ class WarehouseAdapter(ABC):
                     using=[tmp.copy()],
                     where=exp.Where(this=keys_match(table.name, tmp.name, unique_key)),
                 ))
-            names = [quoted_column(c) for c in new_columns]
             columns = [exp.to_identifier(c, quoted=True) for c in new_columns]
             self.execute(exp.Insert(
                 this=exp.Schema(this=table.copy(), expressions=columns),

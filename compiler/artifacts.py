@@ -57,7 +57,8 @@ def write_compiled(compiled: CompiledProject, names: list[str] | None = None) ->
     target = compiled.config.target_path
     for name in names if names is not None else compiled.order:
         node = compiled.nodes[name]
-        write_text_atomic(target / "compiled" / node.rel_path, node.query.sql(dialect=compiled.dialect, pretty=True) + "\n")
+        select_sql = node.query.sql(dialect=compiled.dialect, pretty=True)
+        write_text_atomic(target / "compiled" / node.rel_path, select_sql + "\n")
         planned = planned_statements(compiled, name)
         if planned:
             write_text_atomic(target / "run" / node.rel_path, _sql_text(planned, compiled.dialect))

@@ -37,7 +37,8 @@ def project_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """--project-dir, --target and --vars, shared by every command that opens a project."""
     command = click.option("--vars", "vars_", callback=_parse_vars, metavar="YAML",
                            help="Override project vars, e.g. --vars '{large_amount: 500}'.")(command)
-    command = click.option("--target", "-t", metavar="NAME", help="Profile target to use (default: the profile's).")(command)
+    command = click.option("--target", "-t", metavar="NAME",
+                           help="Profile target to use (default: the profile's).")(command)
     command = click.option("--project-dir", default=".", show_default=True, type=click.Path(file_okay=False),
                            help="Folder holding skewless_project.yml.")(command)
     return command

@@ -19,7 +19,9 @@ def output_columns(query: exp.Query, resolve: Resolver, dialect: str) -> Columns
     return _query_columns(query, resolve, dialect, {})
 
 
-def _query_columns(query: exp.Expression, resolve: Resolver, dialect: str, ctes: dict[str, Columns | None]) -> Columns | None:
+def _query_columns(
+    query: exp.Expression, resolve: Resolver, dialect: str, ctes: dict[str, Columns | None]
+) -> Columns | None:
     ctes = dict(ctes)
     with_ = query.args.get("with_")
     if with_ is not None:
@@ -51,7 +53,9 @@ def _query_columns(query: exp.Expression, resolve: Resolver, dialect: str, ctes:
     return result
 
 
-def _scope(select: exp.Select, resolve: Resolver, dialect: str, ctes: dict[str, Columns | None]) -> list[tuple[str, Columns | None]]:
+def _scope(
+    select: exp.Select, resolve: Resolver, dialect: str, ctes: dict[str, Columns | None]
+) -> list[tuple[str, Columns | None]]:
     """(alias, columns) of each relation in FROM and JOINs, in order."""
     sources: list[exp.Expression] = []
     from_ = select.args.get("from_")

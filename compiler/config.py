@@ -6,10 +6,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from .durations import parse_duration
 from .errors import Location, ProjectError, did_you_mean

@@ -6,9 +6,9 @@ Library code raises these; only the CLI turns them into messages and exit codes.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from sqlglot import exp
 
@@ -18,9 +19,9 @@ from .modelconfig import ModelConfig, build_config
 from .nodes import Column, ModelNode
 from .parsing import parse_query
 from .relations import EPHEMERAL_PREFIX, Resolved, substitute, with_ctes
-from .sqlbuild import interval, quoted_column, relation_table
 from .rendering import RelationRef, Renderer, RenderResult, TargetInfo, builtin_macro_dir
 from .selection import select
+from .sqlbuild import interval, quoted_column, relation_table
 from .yamlfile import MarkedDict, expect_mapping, load_yaml
 
 # The sqlglot dialect of each warehouse type; compile-only dialects are reachable through `show --dialect`.
@@ -141,7 +142,9 @@ class Project:
             ) from None
         compiled = CompiledProject(self.config, self.dialect, {}, graph, order)
         for name in order:
-            compiled.nodes[name] = self._compile_node(files[name], rendered[name], configs[name], compiled, docs.get(name))
+            compiled.nodes[name] = self._compile_node(
+                files[name], rendered[name], configs[name], compiled, docs.get(name)
+            )
         self._check_feature_names(compiled)
         return compiled
 
@@ -246,7 +249,7 @@ class Project:
         full = with_ctes(body, ctes)
         incremental_full = None
         if incremental is not None:
-            inc_body, inc_eph = substitute(incremental, result.relations, resolve)
+            inc_body, _ = substitute(incremental, result.relations, resolve)
             incremental_full = with_ctes(inc_body, ctes)
 
         types = output_columns(body, lambda t: self._relation_columns(t, compiled), self.dialect)
@@ -321,7 +324,9 @@ class Project:
                 hint="use materialized='feature_table' (or 'view') for online models",
             )
         node.meta["join_keys"] = list(entity.join_keys)
-        required = [*entity.join_keys, config.timestamp] + ([config.created_timestamp] if config.created_timestamp else [])
+        required = [*entity.join_keys, config.timestamp]
+        if config.created_timestamp:
+            required.append(config.created_timestamp)
         if node.columns_known:
             missing = [c for c in required if c not in node.columns]
             if missing:

@@ -17,7 +17,8 @@ def relation_table(name: str, schema: str | None = None) -> exp.Table:
 
 
 def quoted_column(name: str, table: str | None = None) -> exp.Column:
-    return exp.column(exp.to_identifier(name, quoted=True), table=exp.to_identifier(table, quoted=True) if table else None)
+    qualifier = exp.to_identifier(table, quoted=True) if table else None
+    return exp.column(exp.to_identifier(name, quoted=True), table=qualifier)
 
 
 def interval(value: timedelta) -> exp.Interval:

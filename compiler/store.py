@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, Mapping
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from . import artifacts
 from .errors import SkewlessError
 from .project import CompiledProject, Project
-from .runner import PostHook, RunReporter, RunResults, Runner
+from .runner import PostHook, Runner, RunReporter, RunResults
 
 if TYPE_CHECKING:
     from skewless.adapters.base import WarehouseAdapter

@@ -25,7 +25,8 @@ def test_expanded_macro_finds_token_in_template_line():
 
 def test_parse_error_has_template_location():
     with pytest.raises(CompileError) as info:
-        parse_query("\nselect (a from t", dialect="duckdb", path=Path("m.sql"), template="{{ config() }}\nselect (a from t")
+        parse_query("\nselect (a from t", dialect="duckdb", path=Path("m.sql"),
+                    template="{{ config() }}\nselect (a from t")
     assert (info.value.location.line, info.value.location.col) == (2, 11)
 
 

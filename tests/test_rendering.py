@@ -115,9 +115,12 @@ def test_sandbox_blocks_python_internals(make_project):
 
 def test_ephemeral_chain_is_inlined_once_in_order(make_project):
     root = make_project({
-        "models/e1.sql": "{{ config(materialized='ephemeral') }}\nselect user_id, amount from {{ source('app', 'events') }}\n",
-        "models/e2.sql": "{{ config(materialized='ephemeral') }}\nselect user_id, amount * 2 as a2 from {{ ref('e1') }}\n",
-        "models/final.sql": "select e2.user_id, e2.a2, e1.amount from {{ ref('e2') }} as e2 join {{ ref('e1') }} as e1 using (user_id)\n",
+        "models/e1.sql": "{{ config(materialized='ephemeral') }}\n"
+                         "select user_id, amount from {{ source('app', 'events') }}\n",
+        "models/e2.sql": "{{ config(materialized='ephemeral') }}\n"
+                         "select user_id, amount * 2 as a2 from {{ ref('e1') }}\n",
+        "models/final.sql": "select e2.user_id, e2.a2, e1.amount\n"
+                            "from {{ ref('e2') }} as e2 join {{ ref('e1') }} as e1 using (user_id)\n",
     })
     sql = compiled_sql(root, "final")
     assert sql.count('"__skewless_cte__e1" AS (') == 1
