@@ -42,26 +42,17 @@ def _sql_text(statements: list[exp.Expression] | list[str], dialect: str) -> str
     return ";\n\n".join(parts) + ";\n"
 
 
-def planned_statements(compiled: CompiledProject, name: str) -> list[exp.Expression]:
-    """The DDL a fresh build runs, for target/run after compile (run overwrites it with what it executed)."""
-    node = compiled.nodes[name]
-    if node.relation is None:
-        return []
-    if node.materialized == "view":
-        return [exp.Create(this=node.relation.copy(), kind="VIEW", expression=node.query.copy(), replace=True)]
-    return [exp.Create(this=node.relation.copy(), kind="TABLE", expression=node.query.copy(), replace=True)]
-
-
 def write_compiled(compiled: CompiledProject, names: list[str] | None = None) -> None:
-    """target/compiled/<path> (the SELECT) and target/run/<path> (the DDL) for each model."""
+    """target/compiled/<path>: each model's SELECT in the target dialect (`run` writes target/run)."""
     target = compiled.config.target_path
+    made: set[Path] = set()
     for name in names if names is not None else compiled.order:
         node = compiled.nodes[name]
-        select_sql = node.query.sql(dialect=compiled.dialect, pretty=True)
-        write_text_atomic(target / "compiled" / node.rel_path, select_sql + "\n")
-        planned = planned_statements(compiled, name)
-        if planned:
-            write_text_atomic(target / "run" / node.rel_path, _sql_text(planned, compiled.dialect))
+        path = target / "compiled" / node.rel_path
+        if path.parent not in made:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            made.add(path.parent)
+        path.write_text(compiled.sql(name) + "\n", encoding="utf-8")
 
 
 def write_executed(compiled: CompiledProject, name: str, statements: list[str]) -> None:
@@ -151,7 +142,7 @@ def manifest(compiled: CompiledProject) -> dict[str, Any]:
 
 def write_manifest(compiled: CompiledProject) -> Path:
     path = compiled.config.target_path / "manifest.json"
-    write_text_atomic(path, json.dumps(manifest(compiled), indent=2) + "\n")
+    write_text_atomic(path, json.dumps(manifest(compiled)) + "\n")
     return path
 
 
@@ -165,5 +156,5 @@ def write_run_results(compiled: CompiledProject, results: "RunResults") -> Path:
         },
         **results.to_json(),
     }
-    write_text_atomic(path, json.dumps(payload, indent=2) + "\n")
+    write_text_atomic(path, json.dumps(payload) + "\n")
     return path

@@ -55,6 +55,8 @@ class CompiledProject:
     graph: Graph
     order: list[str]
     ephemeral_closure: dict[str, list[str]] = field(default_factory=dict)
+    by_relation: dict[tuple[str, str], ModelNode] = field(default_factory=dict)
+    _text: dict[str, str] = field(default_factory=dict, repr=False)
 
     def selected(self, include: Iterable[str] | None = None, exclude: Iterable[str] | None = None) -> list[str]:
         """Selected model names in dependency order."""
@@ -69,8 +71,13 @@ class CompiledProject:
         return self.nodes[name]
 
     def sql(self, name: str, dialect: str | None = None, pretty: bool = True) -> str:
-        """The model's compiled SELECT in any sqlglot dialect."""
-        return self.node(name).query.sql(dialect=dialect or self.dialect, pretty=pretty)
+        """The model's compiled SELECT in any sqlglot dialect (the target's is generated once and kept)."""
+        node = self.node(name)
+        if (dialect is None or dialect == self.dialect) and pretty:
+            if name not in self._text:
+                self._text[name] = node.query.sql(dialect=self.dialect, pretty=True)
+            return self._text[name]
+        return node.query.sql(dialect=dialect or self.dialect, pretty=pretty)
 
     def features(self) -> dict[str, ModelNode]:
         """Feature name -> the model that computes it."""
@@ -88,6 +95,7 @@ class Project:
     ) -> None:
         self.config = load_project_config(Path(project_dir), target=target, vars_override=vars)
         self.dialect = dialect_of(self.config.target.type)
+        self._sources_by_relation = {(s.schema, s.identifier): s for s in self.config.sources.values()}
 
     @property
     def root(self) -> Path:
@@ -142,9 +150,10 @@ class Project:
             ) from None
         compiled = CompiledProject(self.config, self.dialect, {}, graph, order)
         for name in order:
-            compiled.nodes[name] = self._compile_node(
-                files[name], rendered[name], configs[name], compiled, docs.get(name)
-            )
+            node = self._compile_node(files[name], rendered[name], configs[name], compiled, docs.get(name))
+            compiled.nodes[name] = node
+            table = node.relation or relation_table(EPHEMERAL_PREFIX + name)
+            compiled.by_relation[(table.db, table.name)] = node
         self._check_feature_names(compiled)
         return compiled
 
@@ -281,17 +290,15 @@ class Project:
 
     def _relation_columns(self, table: exp.Table, compiled: CompiledProject) -> dict[str, str | None] | None:
         """Known columns of a table the model reads: a parent model, or a declared source."""
-        for node in compiled.nodes.values():
-            if node.columns_known and _same_table(table, node.relation, EPHEMERAL_PREFIX + node.name):
-                return {c.name: c.type for c in node.columns.values()}
-        for source in self.config.sources.values():
-            if table.name == source.identifier and table.db == source.schema:
-                if source.columns:
-                    return dict(source.columns)
-                if source.file is not None:
-                    return _seed_file_columns(source.file)
-                return None
-        return None
+        node = compiled.by_relation.get((table.db, table.name))
+        if node is not None:
+            return {c.name: c.type for c in node.columns.values()} if node.columns_known else None
+        source = self._sources_by_relation.get((table.db, table.name))
+        if source is None:
+            return None
+        if source.columns:
+            return dict(source.columns)
+        return _seed_file_columns(source.file) if source.file is not None else None
 
     def _check_entity(self, node: ModelNode, file: _ModelFile, result: RenderResult) -> None:
         config = node.config
@@ -377,12 +384,6 @@ def watermark_query(node: ModelNode, table: exp.Table) -> exp.Query:
             exp.Cast(this=exp.Literal.string("0001-01-01"), to=exp.DataType.build("timestamp"))
         ])))
     )
-
-
-def _same_table(table: exp.Table, relation: exp.Table | None, cte_name: str) -> bool:
-    if relation is None:
-        return not table.db and table.name == cte_name
-    return table.name == relation.name and table.db == relation.db
 
 
 def _where(file: _ModelFile, line: int | None, needle: str) -> Location:

@@ -28,8 +28,7 @@ def substitute(
     relations: Mapping[str, RelationRef],
     resolve: Callable[[RelationRef], Resolved],
 ) -> tuple[exp.Query, list[str]]:
-    """A copy of `query` with placeholders resolved, and the names of the ephemeral models it reads."""
-    query = query.copy()
+    """Resolve placeholders in place (the tree is freshly parsed and ours); also return the ephemerals read."""
     ephemerals: list[str] = []
     resolved: dict[str, Resolved] = {}
     for key, ref in relations.items():

@@ -18,6 +18,7 @@ import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
 from .errors import CompileError, Location, ProjectError, SkewlessError, did_you_mean, snippet_at
+from .fastrender import Tag, render_parts, split_template
 
 PLACEHOLDER_PREFIX = "__skewless_rel_"
 BUILTIN_MACRO_DIR = Path(__file__).resolve().parent.parent / "macros"
@@ -65,6 +66,7 @@ class _State:
     config_line: int | None = None
     relations: dict[str, RelationRef] = field(default_factory=dict)
     asked_incremental: bool = False
+    fast_line: int | None = None  # the tag being evaluated by the fast path
 
 
 class TargetInfo:
@@ -116,8 +118,10 @@ class Renderer:
         macro_dirs: Iterable[Path],
         env_var: Callable[..., Any],
         cache_dir: Path | None = None,
+        fast_path: bool = True,
     ) -> None:
         self.dialect = dialect
+        self.fast_path = fast_path
         self._variables = dict(variables)
         self._model_names = set(model_names)
         self._sources = set(sources)
@@ -157,7 +161,7 @@ class Renderer:
         if text is None:
             text = Path(name).read_text(encoding="utf-8")
             self._sources_text[name] = text
-        return text, name, lambda: True
+        return text, name, lambda: self._sources_text.get(name) == text
 
     def _template(self, path: Path, text: str | None = None) -> jinja2.Template:
         name = str(path)
@@ -293,8 +297,14 @@ class Renderer:
 
     def render_model(self, path: Path, text: str) -> RenderResult:
         """Render a model; when it asks is_incremental(), render it again for the incremental case."""
-        template = self._template(path, text)
-        first = self._render(template, path, incremental=False)
+        self._sources_text[str(path)] = text
+        parts = split_template(text) if self.fast_path else None
+        template: jinja2.Template | list[str | Tag] = parts if parts is not None else self._template(path, text)
+        try:
+            first = self._render(template, path, incremental=False)
+        except _NeedsJinja:
+            template = self._template(path, text)
+            first = self._render(template, path, incremental=False)
         incremental_sql = None
         relations = dict(first.relations)
         if first.asked_incremental:
@@ -306,7 +316,7 @@ class Renderer:
         return RenderResult(first.sql, incremental_sql, first.config, first.config_line, relations, refs, sources)
 
     def _render(
-        self, template: jinja2.Template, path: Path, *, incremental: bool,
+        self, template: jinja2.Template | list[str | Tag], path: Path, *, incremental: bool,
         relations: dict[str, RelationRef] | None = None,
     ) -> "_Rendered":
         state = _State(path=path, incremental=incremental, relations=dict(relations or {}))
@@ -314,14 +324,21 @@ class Renderer:
         # `this` lives in the shared namespace so that macros see it too, as they do in dbt.
         self.namespace["this"] = self._placeholder(RelationRef("this", (), None))
         try:
-            sql = template.render(self.namespace)
+            if isinstance(template, list):
+                sql = render_parts(template, self.namespace, lambda tag: setattr(state, "fast_line", tag.line))
+                if sql is None:
+                    raise _NeedsJinja
+            else:
+                sql = template.render(self.namespace)
+        except _NeedsJinja:
+            raise
         except SkewlessError as error:
-            raise self._locate(error, path) from None
+            raise self._locate(error, path, state.fast_line) from None
         except jinja2.TemplateError as error:
             line = _template_line(sys.exc_info()[2], str(path))
             raise self._jinja_error(error, str(path), line) from None
         except Exception as error:  # a macro doing arithmetic on a string, and the like
-            line = _template_line(sys.exc_info()[2], str(path))
+            line = _template_line(sys.exc_info()[2], str(path)) or state.fast_line
             raise CompileError(
                 f"error while rendering: {type(error).__name__}: {error}",
                 location=Location(path, line, _column_of(self._sources_text.get(str(path), ""), line, ("{{",))),
@@ -331,9 +348,9 @@ class Renderer:
             self.namespace.pop("this", None)
         return _Rendered(sql, state.config, state.config_line, state.relations, state.asked_incremental)
 
-    def _locate(self, error: SkewlessError, path: Path) -> SkewlessError:
+    def _locate(self, error: SkewlessError, path: Path, fast_line: int | None = None) -> SkewlessError:
         if error.location is None:
-            line = _template_line(sys.exc_info()[2], str(path))
+            line = _template_line(sys.exc_info()[2], str(path)) or fast_line
             source = self._sources_text.get(str(path), "")
             needles = [n for n in _NEEDLE.findall(error.message)] + ["{{", "{%"]
             col = _column_of(source, line, needles)
@@ -344,6 +361,10 @@ class Renderer:
 
 
 _NEEDLE = re.compile(r"(\w+\()")
+
+
+class _NeedsJinja(Exception):
+    """The fast path met a name it does not know: render with Jinja, which explains the problem."""
 
 
 @dataclass
@@ -368,7 +389,7 @@ def _caller_line(state: _State | None) -> int | None:
                 return template.get_corresponding_lineno(frame.f_lineno)
             return None
         frame = frame.f_back
-    return None
+    return state.fast_line
 
 
 class _Adapter:

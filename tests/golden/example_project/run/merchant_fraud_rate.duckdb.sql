@@ -1,4 +1,10 @@
-CREATE OR REPLACE TABLE "features"."merchant_fraud_rate" AS
+CREATE SCHEMA IF NOT EXISTS "features";
+
+DROP TABLE IF EXISTS "features"."merchant_fraud_rate__skewless_tmp";
+
+BEGIN;
+
+CREATE TABLE "features"."merchant_fraud_rate__skewless_tmp" AS
 WITH "__skewless_cte__stg_transactions" AS (
   SELECT
     *
@@ -31,4 +37,9 @@ SELECT
     ),
     0
   ) AS merchant__fraud_rate__30d
-FROM flagged
+FROM flagged;
+
+ALTER TABLE "features"."merchant_fraud_rate__skewless_tmp"
+RENAME TO "merchant_fraud_rate";
+
+COMMIT;

@@ -1,4 +1,10 @@
-CREATE OR REPLACE TABLE "features"."merchant_volume" AS
+CREATE SCHEMA IF NOT EXISTS "features";
+
+DROP TABLE IF EXISTS "features"."merchant_volume__skewless_tmp";
+
+BEGIN;
+
+CREATE TABLE "features"."merchant_volume__skewless_tmp" AS
 WITH "__skewless_cte__stg_transactions" AS (
   SELECT
     *
@@ -21,4 +27,9 @@ SELECT
     ORDER BY event_ts
     range BETWEEN INTERVAL '7' DAY preceding AND CURRENT ROW
   ) AS merchant__amount_sum__7d
-FROM "__skewless_cte__stg_transactions"
+FROM "__skewless_cte__stg_transactions";
+
+ALTER TABLE "features"."merchant_volume__skewless_tmp"
+RENAME TO "merchant_volume";
+
+COMMIT;

@@ -1,3 +1,7 @@
+CREATE SCHEMA IF NOT EXISTS "features";
+
+BEGIN;
+
 CREATE OR REPLACE VIEW "features"."stg_chargebacks" AS
 SELECT
   c.txn_id,
@@ -5,4 +9,6 @@ SELECT
   c.merchant_id,
   c.event_ts,
   c.amount
-FROM "raw"."chargebacks" AS c
+FROM "raw"."chargebacks" AS c;
+
+COMMIT;

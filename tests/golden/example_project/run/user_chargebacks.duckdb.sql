@@ -1,4 +1,10 @@
-CREATE OR REPLACE TABLE "features"."user_chargebacks" AS
+CREATE SCHEMA IF NOT EXISTS "features";
+
+DROP TABLE IF EXISTS "features"."user_chargebacks__skewless_tmp";
+
+BEGIN;
+
+CREATE TABLE "features"."user_chargebacks__skewless_tmp" AS
 SELECT
   user_id,
   event_ts,
@@ -12,4 +18,9 @@ SELECT
     ORDER BY event_ts
     range BETWEEN INTERVAL '90' DAY preceding AND CURRENT ROW
   ) AS user__chargeback_amount__90d
-FROM "features"."stg_chargebacks"
+FROM "features"."stg_chargebacks";
+
+ALTER TABLE "features"."user_chargebacks__skewless_tmp"
+RENAME TO "user_chargebacks";
+
+COMMIT;

@@ -1,4 +1,10 @@
-CREATE OR REPLACE TABLE "features"."user_risky_behaviour" AS
+CREATE SCHEMA IF NOT EXISTS "features";
+
+DROP TABLE IF EXISTS "features"."user_risky_behaviour__skewless_tmp";
+
+BEGIN;
+
+CREATE TABLE "features"."user_risky_behaviour__skewless_tmp" AS
 WITH "__skewless_cte__stg_transactions" AS (
   SELECT
     *
@@ -24,4 +30,9 @@ SELECT
     ORDER BY event_ts
     range BETWEEN INTERVAL '7' DAY preceding AND CURRENT ROW
   ) AS user__night_txn_count__7d
-FROM "__skewless_cte__stg_transactions"
+FROM "__skewless_cte__stg_transactions";
+
+ALTER TABLE "features"."user_risky_behaviour__skewless_tmp"
+RENAME TO "user_risky_behaviour";
+
+COMMIT;

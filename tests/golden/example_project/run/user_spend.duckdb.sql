@@ -1,4 +1,10 @@
-CREATE OR REPLACE TABLE "features"."user_spend" AS
+CREATE SCHEMA IF NOT EXISTS "features";
+
+DROP TABLE IF EXISTS "features"."user_spend__skewless_tmp";
+
+BEGIN;
+
+CREATE TABLE "features"."user_spend__skewless_tmp" AS
 WITH "__skewless_cte__stg_transactions" AS (
   SELECT
     *
@@ -29,4 +35,9 @@ SELECT
     ORDER BY event_ts
     range BETWEEN INTERVAL '30' DAY preceding AND CURRENT ROW
   ) AS user__amount_max__30d
-FROM "__skewless_cte__stg_transactions"
+FROM "__skewless_cte__stg_transactions";
+
+ALTER TABLE "features"."user_spend__skewless_tmp"
+RENAME TO "user_spend";
+
+COMMIT;
