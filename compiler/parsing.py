@@ -34,6 +34,9 @@ def parse_query(sql: str, *, dialect: str, path: Path, template: str) -> exp.Que
             hint="remove the extra statements (and any trailing ';' followed by more SQL)",
         )
     query = statements[0]
+    # Token positions are only needed while parsing; dropping them halves the cost of every later tree copy.
+    for node in query.walk():
+        node._meta = None
     if not isinstance(query, exp.Query):
         raise CompileError(
             f"a model must be a SELECT query, found {query.key.upper()}",
