@@ -112,5 +112,6 @@ def _literal(node: ast.expr, source: str) -> Any:
         items = [_literal(item, source) for item in node.elts]
         return items if isinstance(node, ast.List) else tuple(items)
     if isinstance(node, ast.Dict) and all(key is not None for key in node.keys):
-        return {_literal(k, source): _literal(v, source) for k, v in zip(node.keys, node.values)}  # type: ignore[arg-type]
+        pairs = zip(node.keys, node.values, strict=True)
+        return {_literal(k, source): _literal(v, source) for k, v in pairs}  # type: ignore[arg-type]
     raise ValueError(segment)

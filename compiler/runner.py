@@ -7,8 +7,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .errors import SkewlessError
-from .nodes import ModelNode
+from .errors import CompileError, Location, SkewlessError
+from .nodes import Column, ModelNode
 from .project import CompiledProject
 from .sqlbuild import relation_table
 
@@ -170,8 +170,25 @@ class Runner:
         return adapter.replace_table(relation, node.query).rows
 
     def _refresh_types(self, node: ModelNode) -> None:
-        """The warehouse knows the exact types; record them for the manifest."""
+        """The warehouse knows the exact columns and types; record them for the manifest.
+
+        A model whose columns could not be known at compile time (a `*` over an undeclared source) gets its
+        columns and features here, and its key columns are checked now.
+        """
         assert node.relation is not None
-        for name, kind in self.adapter.columns(node.relation).items():
+        actual = self.adapter.columns(node.relation)
+        if not node.columns_known:
+            node.columns = {name: Column(name, kind) for name, kind in actual.items()}
+            node.columns_known = True
+            missing = [c for c in node.key_columns if c not in actual]
+            if missing:
+                raise CompileError(
+                    f"model {node.name!r} has no column {', '.join(repr(m) for m in missing)}",
+                    location=Location(node.path),
+                    hint="select the entity's join key(s) and the timestamp column",
+                )
+            node.features = [c for c in actual if c not in node.key_columns]
+            return
+        for name, kind in actual.items():
             if name in node.columns:
                 node.columns[name].type = kind

@@ -46,7 +46,8 @@ FRAGMENT = st.one_of(TEXT, st.sampled_from(TAGS).map(lambda t: "{{ " + t + " }}"
 def render(r: Renderer, text: str, name: str = "m.sql"):
     try:
         result = r.render_model(Path(name), text)
-        return ("ok", result.sql, result.config, sorted((k, v.kind, v.parts, v.line) for k, v in result.relations.items()))
+        relations = sorted((k, v.kind, v.parts, v.line) for k, v in result.relations.items())
+        return ("ok", result.sql, result.config, relations)
     except Exception as error:  # noqa: BLE001  (the two paths must fail alike too)
         return ("error", type(error).__name__, str(error).splitlines()[0])
 
