@@ -46,8 +46,8 @@ class WarehouseAdapter(ABC):
         """Run one statement already rendered in this dialect; return the engine's cursor/result."""
 
     @abstractmethod
-    def fetch_arrow(self, query: exp.Query) -> "pa.Table":
-        """Run a query and return its rows as an Arrow table."""
+    def _fetch_arrow_sql(self, sql: str) -> "pa.Table":
+        """Run one query already rendered in this dialect and return its rows as an Arrow table."""
 
     @abstractmethod
     def fetch_all(self, query: exp.Query, *, log: bool = True) -> list[tuple[Any, ...]]:
@@ -76,11 +76,23 @@ class WarehouseAdapter(ABC):
 
         Catalog look-ups pass log=False: target/run keeps only what changed the warehouse.
         """
-        sql = statement.sql(dialect=self.dialect)
+        sql = self._render(statement, log)
+        return self._guard(lambda: self._execute_sql(sql))
+
+    def fetch_arrow(self, query: exp.Query, *, log: bool = True) -> "pa.Table":
+        """Run a query and return its rows as an Arrow table."""
+        sql = self._render(query, log)
+        return self._guard(lambda: self._fetch_arrow_sql(sql))
+
+    def _render(self, statement: exp.Expression, log: bool) -> str:
         if log:
             self.log.append(statement.sql(dialect=self.dialect, pretty=True))
+        return statement.sql(dialect=self.dialect)
+
+    @staticmethod
+    def _guard(call: Any) -> Any:
         try:
-            return self._execute_sql(sql)
+            return call()
         except AdapterError:
             raise
         except Exception as error:  # the driver's own error: report its message, not its traceback
@@ -174,6 +186,6 @@ def _temp_of(table: exp.Table) -> exp.Table:
     return relation_table(table.name + TEMP_SUFFIX, table.db or None)
 
 
-def _message(error: BaseException, max_lines: int = 12) -> str:
+def _message(error: BaseException, max_lines: int = 4) -> str:
     lines = str(error).strip().splitlines()
     return "\n".join(lines[:max_lines]) if lines else type(error).__name__

@@ -48,8 +48,8 @@ class DuckDBAdapter(WarehouseAdapter):
     def _execute_sql(self, sql: str) -> Any:
         return self.connection.execute(sql)
 
-    def fetch_arrow(self, query: exp.Query) -> "pa.Table":
-        return self.execute(query).fetch_arrow_table()
+    def _fetch_arrow_sql(self, sql: str) -> "pa.Table":
+        return self.connection.sql(sql).to_arrow_table()
 
     def fetch_all(self, query: exp.Query, *, log: bool = True) -> list[tuple[Any, ...]]:
         return self.execute(query, log=log).fetchall()

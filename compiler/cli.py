@@ -243,6 +243,71 @@ def ls_command(project_dir: str, target: str | None, vars_: dict[str, Any] | Non
     out.print(table)
 
 
+@cli.command()
+@click.argument("entity")
+@click.argument("keys", nargs=-1, required=True)
+@project_options
+@click.option("--feature", "-f", "features", multiple=True, metavar="NAME",
+              help="Feature to read (repeat for several; default: every online feature of the entity).")
+@click.option("--output", "-o", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@handle_errors
+def get(entity: str, keys: tuple[str, ...], project_dir: str, target: str | None, vars_: dict[str, Any] | None,
+        features: tuple[str, ...], output: str) -> None:
+    """Read the newest feature values of entities from the online store.
+
+    KEY is the entity's join key value; for a composite key give the values separated by commas, in the
+    order of the entity's join_keys. Values past their model's ttl read as null.
+
+    \b
+    Examples:
+      skewless get user 42
+      skewless get user 42 7 -f user__txn_count__7d -f user__amount_sum__30d
+      skewless get merchant 12 --output json
+    """
+    from .console import out
+
+    with _store(project_dir, target, vars_) as store:
+        entity_def = store.config.entities.get(entity)
+        names = list(features) or store.online_features_of(entity)
+        join_keys = entity_def.join_keys if entity_def else (entity,)
+        rows = []
+        for key in keys:
+            values = key.split(",") if len(join_keys) > 1 else [key]
+            if len(values) != len(join_keys):
+                from .errors import SkewlessError
+
+                raise SkewlessError(f"key {key!r} needs {len(join_keys)} comma-separated values: "
+                                    f"{', '.join(join_keys)}")
+            rows.append(dict(zip(join_keys, (_typed_key(v) for v in values), strict=True)))
+        result = store.get_online_features(rows, names)
+    if output == "json":
+        out.print_json(json.dumps(result, default=str))
+        return
+    from rich.table import Table
+
+    # One row per feature and one column per entity key: readable however many features there are.
+    table = Table(show_edge=False, header_style="bold")
+    table.add_column("feature")
+    for key in keys:
+        table.add_column(_escape(key), justify="right")
+    for name in names:
+        table.add_row(_escape(name), *[_cell(value) for value in result[name]])
+    out.print(table)
+
+
+def _typed_key(text: str) -> Any:
+    """CLI keys are text; an integer-looking key is the same entity as the integer (online_format.key_text)."""
+    return int(text) if text.lstrip("-").isdigit() else text
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "[dim]null[/dim]"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return _escape(str(value))
+
+
 for _command in (compile, run, ls_command):
     _command.epilog = EPILOG_SELECT
 

@@ -48,6 +48,16 @@ class ConsoleReporter(RunReporter):
             self.console.print(f"[red]{escape(result.message)}[/red]")
 
     def finish(self, results: RunResults) -> None:
+        online = results.hooks.get("online")
+        if online:
+            sent = sum(r["sent"] for r in online.values())
+            written = sum(r["written"] for r in online.values())
+            self.console.print(
+                f"  online store: {len(online)} model{'s' if len(online) != 1 else ''}, "
+                f"{sent:,} changed rows sent, {written:,} newer than stored"
+            )
+        for name, message in results.hook_errors.items():
+            self.console.print(f"[red]{escape(name)} post-hook failed:[/red] {escape(message)}")
         counts = {status: sum(r.status == status for r in results.results) for status in _STATUS}
         colour = "green" if results.ok else "red"
         self.console.print(

@@ -44,6 +44,7 @@ class RunResults:
     seeds: dict[str, int]
     elapsed: float
     hooks: dict[str, Any] = field(default_factory=dict)
+    hook_errors: dict[str, str] = field(default_factory=dict)
 
     @property
     def failed(self) -> list[ModelResult]:
@@ -51,7 +52,7 @@ class RunResults:
 
     @property
     def ok(self) -> bool:
-        return not self.failed and not any(r.status == "skipped" for r in self.results)
+        return not self.failed and not self.hook_errors and not any(r.status == "skipped" for r in self.results)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -59,6 +60,7 @@ class RunResults:
             "seeds": self.seeds,
             "results": [r.to_json() for r in self.results],
             "hooks": self.hooks,
+            "hook_errors": self.hook_errors,
         }
 
 
@@ -120,9 +122,12 @@ class Runner:
             results.append(result)
             self.reporter.model_end(result, index, len(buildable))
         run = RunResults(results, seeds, 0.0)
-        if not run.failed:
-            for hook_name, hook in hooks:
+        for hook_name, hook in hooks:
+            # A hook's failure (the online store down) fails the run but keeps every warehouse table.
+            try:
                 run.hooks[hook_name] = hook(self.compiled, self.adapter, run)
+            except SkewlessError as error:
+                run.hook_errors[hook_name] = str(error)
         run.elapsed = time.perf_counter() - started
         self.reporter.finish(run)
         return run

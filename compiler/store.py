@@ -7,12 +7,13 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from . import artifacts
-from .errors import SkewlessError
+from .errors import SkewlessError, did_you_mean
 from .project import CompiledProject, Project
 from .runner import PostHook, Runner, RunReporter, RunResults
 
 if TYPE_CHECKING:
     from skewless.adapters.base import WarehouseAdapter
+    from skewless.adapters.redis_online import RedisOnlineStore
 
 
 class FeatureStore:
@@ -31,7 +32,8 @@ class FeatureStore:
         self.project = Project(project_dir, target=target, vars=vars)
         self._compiled: CompiledProject | None = None
         self._adapter: WarehouseAdapter | None = None
-        self.post_hooks: list[tuple[str, PostHook]] = []
+        self._online: RedisOnlineStore | None = None
+        self.post_hooks: list[tuple[str, PostHook]] = [("online", self._write_online)]
 
     @property
     def config(self):  # noqa: ANN201
@@ -116,10 +118,63 @@ class FeatureStore:
         artifacts.write_run_results(compiled, results)
         return results
 
+    # -- online store ------------------------------------------------------------------------------
+
+    @property
+    def online_store(self) -> "RedisOnlineStore":
+        """The Redis online store of the project (or of the target, which may override it)."""
+        if self._online is None:
+            from skewless.adapters.redis_online import RedisOnlineStore
+
+            settings = {**self.config.online_store, **(self.config.target.settings.get("online_store") or {})}
+            if settings.get("type", "redis") != "redis":
+                raise SkewlessError(f"unknown online_store type {settings.get('type')!r}", hint="use type: redis")
+            url = settings.get("url") or None
+            self._online = RedisOnlineStore(
+                url, self.config.target_path / "online" / "redis.db", cluster=bool(settings.get("cluster", False))
+            )
+        return self._online
+
+    def _write_online(self, compiled: CompiledProject, adapter: "WarehouseAdapter", results: RunResults) -> Any:
+        from .online import OnlineWriter
+
+        built = [r.name for r in results.results if r.status == "success" and compiled.nodes[r.name].config.online]
+        if not built:
+            return {}
+        return OnlineWriter(compiled, adapter, self.online_store).write(built)
+
+    def get_online_features(
+        self, entity_rows: Iterable[Mapping[str, Any]], features: Iterable[str] | str,
+    ) -> dict[str, list[Any]]:
+        """Newest values from the online store, typed; None where missing or past the model's ttl.
+
+        >>> fs.get_online_features([{"user_id": 42}], ["user__txn_count__7d"])   # doctest: +SKIP
+        {'user_id': [42], 'user__txn_count__7d': [3]}
+        """
+        from .online import OnlineReader
+
+        names = [features] if isinstance(features, str) else list(features)
+        return OnlineReader(self.compile(write=False), self.online_store).read(list(entity_rows), names)
+
+    def online_features_of(self, entity: str) -> list[str]:
+        """Every online feature of an entity, in model order."""
+        from .online import OnlineReader
+
+        compiled = self.compile(write=False)
+        if entity not in self.config.entities:
+            raise SkewlessError(
+                f"unknown entity {entity!r}",
+                hint=did_you_mean(entity, self.config.entities) or "entities are declared in entities.yml",
+            )
+        return OnlineReader(compiled, self.online_store).features_of(entity)
+
     def close(self) -> None:
         if self._adapter is not None:
             self._adapter.close()
             self._adapter = None
+        if self._online is not None:
+            self._online.close()
+            self._online = None
 
     def __enter__(self) -> "FeatureStore":
         return self

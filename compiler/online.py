@@ -1,0 +1,342 @@
+"""The online post-hook and reader: newest row per entity from the warehouse into Redis, and back out.
+
+Writes are incremental: the last snapshot written for a model is kept in the warehouse (schema
+`skewless_state`), and only rows that differ from it are sent, unless the store's epoch or the model's schema
+version changed (then everything is sent). Writes are monotonic in Redis itself (see adapters/redis_online.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+from sqlglot import exp
+
+from . import online_format as fmt
+from .errors import SkewlessError, did_you_mean
+from .project import CompiledProject
+from .sqlbuild import quoted_column, relation_table
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from skewless.adapters.base import WarehouseAdapter
+    from skewless.adapters.redis_online import RedisOnlineStore
+
+STATE_SCHEMA = "skewless_state"
+STATE_TABLE = "online_state"
+HASH = "__skewless_hash"
+RANK = "__skewless_rn"
+
+
+@dataclass(frozen=True)
+class OnlineModel:
+    """What the writer and the reader need to know of one online model."""
+
+    name: str
+    entity: str
+    join_keys: tuple[str, ...]
+    timestamp: str
+    created_timestamp: str | None
+    features: tuple[str, ...]
+    ttl: timedelta | None
+    version: str
+    relation: exp.Table
+
+    @property
+    def field(self) -> bytes:
+        return fmt.field_name(self.name, self.version)
+
+
+def online_models(compiled: CompiledProject) -> dict[str, OnlineModel]:
+    """Every model with online=true, with its schema version."""
+    models = {}
+    for name in compiled.order:
+        node = compiled.nodes[name]
+        if not node.config.online or node.relation is None or node.config.entity is None:
+            continue
+        definition = "\n".join(
+            compiled.sql(n) for n in [*sorted(compiled.graph.ancestors(name)), name]
+            if compiled.nodes[n].relation is not None
+        )
+        keys = tuple(node.meta["join_keys"])
+        assert node.config.timestamp is not None
+        models[name] = OnlineModel(
+            name=name,
+            entity=node.config.entity,
+            join_keys=keys,
+            timestamp=node.config.timestamp,
+            created_timestamp=node.config.created_timestamp,
+            features=tuple(node.features),
+            ttl=node.config.ttl,
+            version=fmt.schema_version(name, keys, node.config.timestamp, node.features, definition),
+            relation=node.relation,
+        )
+    return models
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class OnlineWriter:
+    """Upserts the newest feature row per entity of online models into the online store."""
+
+    def __init__(
+        self, compiled: CompiledProject, warehouse: "WarehouseAdapter", store: "RedisOnlineStore",
+        now: datetime | None = None,
+    ) -> None:
+        self.compiled = compiled
+        self.warehouse = warehouse
+        self.store = store
+        self.now = now or _utcnow()
+        self.models = online_models(compiled)
+        self.project = compiled.config.name
+
+    def write(self, names: Sequence[str]) -> dict[str, dict[str, int]]:
+        """Write the named online models; returns rows sent and rows that were newer than the store's."""
+        names = [n for n in names if n in self.models]
+        if not names:
+            return {}
+        epoch = self.store.epoch(self.project)
+        self._ensure_state_table()
+        report = {}
+        for name in names:
+            report[name] = self._write_model(self.models[name], epoch)
+        return report
+
+    # -- warehouse side ----------------------------------------------------------------------------
+
+    def _state(self) -> exp.Table:
+        return relation_table(STATE_TABLE, STATE_SCHEMA)
+
+    def _ensure_state_table(self) -> None:
+        self.warehouse.ensure_schema(STATE_SCHEMA)
+        schema = exp.Schema(this=self._state(), expressions=[
+            exp.ColumnDef(this=exp.to_identifier(name, quoted=True), kind=exp.DataType.build(kind))
+            for name, kind in (("model", "text"), ("version", "text"), ("epoch", "text"), ("rows", "bigint"),
+                               ("written_at", "timestamp"))
+        ])
+        self.warehouse.execute(exp.Create(this=schema, kind="TABLE", exists=True), log=False)
+
+    def _snapshot_table(self, model: OnlineModel, suffix: str) -> exp.Table:
+        return relation_table(f"{self.compiled.config.target.schema}__{model.name}__{suffix}", STATE_SCHEMA)
+
+    def snapshot_query(self, model: OnlineModel) -> exp.Select:
+        """The newest row per entity key (ties: created ts, then the values, so the pick is stable)."""
+        columns = [*model.join_keys, model.timestamp]
+        if model.created_timestamp:
+            columns.append(model.created_timestamp)
+        columns.extend(model.features)
+        order = [exp.Ordered(this=quoted_column(model.timestamp), desc=True, nulls_first=False)]
+        order.extend(
+            exp.Ordered(this=quoted_column(c), desc=True, nulls_first=False)
+            for c in ([model.created_timestamp] if model.created_timestamp else []) + list(model.features)
+        )
+        rank = exp.Window(
+            this=exp.RowNumber(),
+            partition_by=[quoted_column(k) for k in model.join_keys],
+            order=exp.Order(expressions=order),
+        )
+        conditions: list[exp.Expression] = [quoted_column(k).is_(exp.null()).not_() for k in model.join_keys]
+        if model.ttl is not None:
+            cutoff = (self.now - model.ttl).isoformat(sep=" ")
+            conditions.append(exp.GTE(this=quoted_column(model.timestamp),
+                                      expression=exp.cast(exp.Literal.string(cutoff), "timestamp")))
+        inner = (
+            exp.select(*[quoted_column(c) for c in columns], exp.alias_(rank, RANK, quoted=True))
+            .from_(model.relation.copy())
+            .where(exp.and_(*conditions))
+        )
+        digest = exp.func("md5", exp.Concat(expressions=[
+            part
+            for c in columns
+            for part in (
+                exp.Coalesce(this=exp.cast(quoted_column(c), "text"), expressions=[exp.Literal.string("\x01")]),
+                exp.Literal.string("\x1f"),
+            )
+        ]))
+        return (
+            exp.select(*[quoted_column(c) for c in columns], exp.alias_(digest, HASH, quoted=True))
+            .from_(inner.subquery("newest"))
+            .where(exp.EQ(this=quoted_column(RANK), expression=exp.Literal.number(1)))
+        )
+
+    def _previous_state(self, model: OnlineModel) -> tuple[str, str] | None:
+        query = (
+            exp.select("version", "epoch").from_(self._state())
+            .where(exp.column("model").eq(exp.Literal.string(model.name)))
+        )
+        rows = self.warehouse.fetch_all(query, log=False)
+        return (rows[0][0], rows[0][1]) if rows else None
+
+    def _write_model(self, model: OnlineModel, epoch: str) -> dict[str, int]:
+        warehouse = self.warehouse
+        current = self._snapshot_table(model, "online")
+        pending = self._snapshot_table(model, "pending")
+        warehouse.drop(pending, "table")
+        warehouse.execute(exp.Create(this=pending, kind="TABLE", expression=self.snapshot_query(model)), log=False)
+        incremental = (
+            self._previous_state(model) == (model.version, epoch)
+            and warehouse.relation_kind(current) == "table"
+        )
+        changed: exp.Select = exp.select("*").from_(pending.copy())
+        if incremental:
+            keys = [*model.join_keys, model.timestamp, HASH]
+            same = exp.and_(*[
+                exp.EQ(this=quoted_column(k, "p"), expression=quoted_column(k, "n")) for k in keys
+            ])
+            changed = (
+                exp.select("*").from_(exp.alias_(pending.copy(), "n", table=True))
+                .where(exp.Exists(this=exp.select("1").from_(exp.alias_(current.copy(), "p", table=True))
+                                  .where(same)).not_())
+            )
+        table = warehouse.fetch_arrow(changed)
+        sent = table.num_rows
+        written = self.store.write(self.encode(model, table))
+        with warehouse.transaction():
+            warehouse.drop(current, "table")
+            warehouse.rename(pending, current.name)
+            warehouse.execute(exp.delete(self._state(), where=exp.column("model").eq(exp.Literal.string(model.name))),
+                              log=False)
+            warehouse.execute(exp.insert(
+                exp.select(
+                    exp.Literal.string(model.name), exp.Literal.string(model.version), exp.Literal.string(epoch),
+                    exp.Literal.number(sent), exp.cast(exp.Literal.string(self.now.isoformat(sep=" ")), "timestamp"),
+                ),
+                self._state(),
+            ), log=False)
+        return {"sent": sent, "written": written}
+
+    # -- encoding ----------------------------------------------------------------------------------
+
+    def encode(self, model: OnlineModel, table: "pa.Table") -> list[tuple[bytes, bytes, bytes, int]]:
+        """(key, field, value, expire_at_ms) per row; a value the format cannot hold is a clear error."""
+        keys = [table.column(k).to_pylist() for k in model.join_keys]
+        stamps = _micros_column(table.column(model.timestamp))
+        created = _micros_column(table.column(model.created_timestamp)) if model.created_timestamp else None
+        features = [table.column(f).to_pylist() for f in model.features]
+        ttl = model.ttl // timedelta(microseconds=1) if model.ttl is not None else None
+        prefix = fmt.entity_key(self.project, model.entity, [""])[:-1]  # b"sk1:{project:entity:"
+        field = model.field
+        rows = []
+        for index in range(table.num_rows):
+            key_values = [column[index] for column in keys]
+            ts = stamps[index]
+            if ts is None:
+                continue
+            text = key_values[0] if len(key_values) == 1 else None
+            key = (prefix + fmt.key_text(text).encode() + b"}") if text is not None else \
+                fmt.entity_key(self.project, model.entity, key_values)
+            try:
+                value = fmt.encode_row(ts, created[index] if created else None, [f[index] for f in features])
+            except fmt.EncodeError as error:
+                column = next(
+                    (name for name, f in zip(model.features, features, strict=True) if _bad(f[index])), "?"
+                )
+                raise SkewlessError(
+                    f"model {model.name!r}, column {column!r}, entity key {key_values!r}: {error}",
+                    hint="cast the column to a number, string, boolean, date or timestamp in the model's SELECT",
+                ) from None
+            expire_at = (ts + ttl) // 1000 + 1 if ttl is not None else 0
+            rows.append((key, field, value, expire_at))
+        return rows
+
+
+def _bad(value: Any) -> bool:
+    try:
+        fmt.encode_value(value)
+        return False
+    except fmt.EncodeError:
+        return True
+
+
+def _micros_column(column: "pa.ChunkedArray") -> list[int | None]:
+    """A timestamp or date column as microseconds since the epoch, computed by Arrow, not per row."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    kind = column.type
+    if pa.types.is_timestamp(kind):
+        column = pc.cast(column, pa.timestamp("us", tz=kind.tz))
+        return pc.cast(column, pa.int64()).to_pylist()
+    if pa.types.is_date(kind):
+        column = pc.cast(pc.cast(column, pa.timestamp("us")), pa.int64())
+        return column.to_pylist()
+    return [fmt.micros(v) if v is not None else None for v in column.to_pylist()]
+
+
+class OnlineReader:
+    """Reads features back, typed, with ttl applied at read time."""
+
+    def __init__(self, compiled: CompiledProject, store: "RedisOnlineStore") -> None:
+        self.compiled = compiled
+        self.store = store
+        self.models = online_models(compiled)
+        self.project = compiled.config.name
+        self._by_feature = {f: m for m in self.models.values() for f in m.features}
+
+    def features_of(self, entity: str) -> list[str]:
+        return [f for m in self.models.values() if m.entity == entity for f in m.features]
+
+    def read(
+        self, entity_rows: Sequence[Mapping[str, Any]], features: Sequence[str], now: datetime | None = None,
+    ) -> dict[str, list[Any]]:
+        """Columnar result: the join key columns given, then one column per feature in the order asked."""
+        chosen = [self._model_of(f) for f in features]
+        models = list(dict.fromkeys(chosen))
+        entities = list(dict.fromkeys(m.entity for m in models))
+        keys_needed = list(dict.fromkeys(k for m in models for k in m.join_keys))
+        for row in entity_rows:
+            missing = [k for k in keys_needed if k not in row]
+            if missing:
+                raise SkewlessError(f"entity row {dict(row)!r} lacks join key(s) {missing}")
+        requests: list[tuple[bytes, list[OnlineModel]]] = []
+        for row in entity_rows:
+            for entity in entities:
+                entity_models = [m for m in models if m.entity == entity]
+                values = [row[k] for k in entity_models[0].join_keys]
+                requests.append((fmt.entity_key(self.project, entity, values), entity_models))
+        replies = self.store.read([(key, [m.field for m in ms]) for key, ms in requests])
+        now_us = fmt.micros(now or _utcnow())
+        result: dict[str, list[Any]] = {k: [row[k] for row in entity_rows] for k in keys_needed}
+        for feature in features:
+            result[feature] = []
+        per_row = len(entities)
+        for index in range(len(entity_rows)):
+            decoded: dict[str, list[Any] | None] = {}
+            for offset in range(per_row):
+                _, ms = requests[index * per_row + offset]
+                for model, raw in zip(ms, replies[index * per_row + offset], strict=True):
+                    decoded[model.name] = self._decode(model, raw, now_us)
+            for feature, model in zip(features, chosen, strict=True):
+                values = decoded[model.name]
+                result[feature].append(None if values is None else values[model.features.index(feature)])
+        return result
+
+    @staticmethod
+    def _decode(model: OnlineModel, raw: bytes | None, now_us: int) -> list[Any] | None:
+        if raw is None:
+            return None
+        ts, _, values = fmt.decode_row(raw)
+        if model.ttl is not None and ts < now_us - model.ttl // timedelta(microseconds=1):
+            return None
+        return values
+
+    def _model_of(self, feature: str) -> OnlineModel:
+        model = self._by_feature.get(feature)
+        if model is not None:
+            return model
+        all_features = self.compiled.features()
+        if feature in all_features:
+            raise SkewlessError(
+                f"feature {feature!r} is not served online: model {all_features[feature].name!r} has online=false",
+                hint="set online=true in its config and run again",
+            )
+        raise SkewlessError(
+            f"unknown feature {feature!r}",
+            hint=did_you_mean(feature, list(self._by_feature)) or "`skewless ls` lists the features",
+        )
+

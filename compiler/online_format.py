@@ -1,0 +1,171 @@
+"""The online store's byte format, version 1: how entity keys and feature values are laid out in Redis.
+
+Documented in docs/online_format.md and pinned by golden tests; change it only by adding a new version.
+
+Key:   b"sk1:{" + project + b":" + entity + b":" + key_text + b"}"   (one Redis hash per entity)
+Field: model + b"@" + schema_version                                   (one field per online model)
+Value: 0x01 | event_ts int64 LE | created_ts int64 LE | one tagged value per feature, in schema order
+
+The braces are a Redis Cluster hash tag: everything stored for an entity hashes to one slot. Timestamps are
+microseconds since the Unix epoch, UTC (a naive timestamp is taken as UTC); a missing created timestamp is
+the minimum int64, so any real one is newer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, time, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+FORMAT_VERSION = 1
+KEY_PREFIX = b"sk1:"
+HEADER = struct.Struct("<Bqq")
+NO_CREATED = -(2**63)
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH_DATE = date(1970, 1, 1)
+
+# Value tags
+NULL, INT, FLOAT, FALSE, TRUE, STRING, TIMESTAMP, TIMESTAMP_TZ, DATE, DECIMAL, INTERVAL, TIME = range(12)
+_INT64 = struct.Struct("<q")
+_FLOAT64 = struct.Struct("<d")
+_INT32 = struct.Struct("<i")
+_UINT32 = struct.Struct("<I")
+
+
+class EncodeError(ValueError):
+    """A value that the format cannot hold; the caller names the model, column and entity key."""
+
+
+def _escape(text: str) -> str:
+    return text.replace("%", "%25").replace("{", "%7B").replace("}", "%7D").replace("\x1f", "%1F")
+
+
+def key_text(value: Any) -> str:
+    """The canonical text of one join key value: 42 and "42" are the same entity, as the CLI sees them."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    return _escape(str(value))
+
+
+def entity_key(project: str, entity: str, values: Sequence[Any]) -> bytes:
+    """The Redis key of one entity; composite keys are joined by the unit separator."""
+    joined = "\x1f".join(key_text(v) for v in values)
+    return KEY_PREFIX + b"{" + f"{project}:{entity}:{joined}".encode() + b"}"
+
+
+def field_name(model: str, schema_version: str) -> bytes:
+    return f"{model}@{schema_version}".encode()
+
+
+def schema_version(model: str, join_keys: Iterable[str], timestamp: str, features: Iterable[str],
+                   definition: str) -> str:
+    """A short hash of everything that gives a stored value its meaning; a change means a new field."""
+    digest = hashlib.sha256()
+    for part in (str(FORMAT_VERSION), model, ",".join(join_keys), timestamp, ",".join(features), definition):
+        digest.update(part.encode())
+        digest.update(b"\x00")
+    return digest.hexdigest()[:12]
+
+
+def micros(value: datetime | date) -> int:
+    """Microseconds since the epoch, UTC; a naive datetime is taken as UTC."""
+    if not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return (value - EPOCH) // timedelta(microseconds=1)
+
+
+def from_micros(value: int, aware: bool = False) -> datetime:
+    moment = EPOCH + timedelta(microseconds=value)
+    return moment if aware else moment.replace(tzinfo=None)
+
+
+def encode_value(value: Any) -> bytes:
+    """One feature value with its type tag; raises EncodeError for types the format does not hold."""
+    if value is None:
+        return bytes((NULL,))
+    if isinstance(value, bool):
+        return bytes((TRUE if value else FALSE,))
+    if isinstance(value, int):
+        if not -(2**63) <= value < 2**63:
+            raise EncodeError(f"integer {value} does not fit in 64 bits")
+        return bytes((INT,)) + _INT64.pack(value)
+    if isinstance(value, float):
+        return bytes((FLOAT,)) + _FLOAT64.pack(value)
+    if isinstance(value, str):
+        data = value.encode("utf-8")
+        return bytes((STRING,)) + _UINT32.pack(len(data)) + data
+    if isinstance(value, datetime):
+        tag = TIMESTAMP if value.tzinfo is None else TIMESTAMP_TZ
+        return bytes((tag,)) + _INT64.pack(micros(value))
+    if isinstance(value, date):
+        return bytes((DATE,)) + _INT32.pack((value - EPOCH_DATE).days)
+    if isinstance(value, Decimal):
+        data = str(value).encode()
+        return bytes((DECIMAL,)) + _UINT32.pack(len(data)) + data
+    if isinstance(value, timedelta):
+        return bytes((INTERVAL,)) + _INT64.pack(value // timedelta(microseconds=1))
+    if isinstance(value, time):
+        moment = datetime.combine(EPOCH_DATE, value)
+        return bytes((TIME,)) + _INT64.pack((moment - datetime(1970, 1, 1)) // timedelta(microseconds=1))
+    raise EncodeError(f"a value of type {type(value).__name__} cannot be stored online")
+
+
+def encode_row(event_ts: int, created_ts: int | None, values: Iterable[Any]) -> bytes:
+    """The field value for one model's newest row of one entity."""
+    parts = [HEADER.pack(FORMAT_VERSION, event_ts, NO_CREATED if created_ts is None else created_ts)]
+    parts.extend(encode_value(v) for v in values)
+    return b"".join(parts)
+
+
+def decode_row(data: bytes) -> tuple[int, int | None, list[Any]]:
+    """(event_ts micros, created_ts micros or None, values) of one stored field."""
+    version, event_ts, created = HEADER.unpack_from(data, 0)
+    if version != FORMAT_VERSION:
+        raise ValueError(f"online value written in format {version}, this reader knows {FORMAT_VERSION}")
+    values: list[Any] = []
+    offset = HEADER.size
+    end = len(data)
+    while offset < end:
+        tag = data[offset]
+        offset += 1
+        if tag == NULL:
+            values.append(None)
+        elif tag == FALSE or tag == TRUE:
+            values.append(tag == TRUE)
+        elif tag == INT:
+            values.append(_INT64.unpack_from(data, offset)[0])
+            offset += 8
+        elif tag == FLOAT:
+            values.append(_FLOAT64.unpack_from(data, offset)[0])
+            offset += 8
+        elif tag in (STRING, DECIMAL):
+            length = _UINT32.unpack_from(data, offset)[0]
+            text = data[offset + 4:offset + 4 + length].decode("utf-8")
+            values.append(text if tag == STRING else Decimal(text))
+            offset += 4 + length
+        elif tag in (TIMESTAMP, TIMESTAMP_TZ):
+            values.append(from_micros(_INT64.unpack_from(data, offset)[0], aware=tag == TIMESTAMP_TZ))
+            offset += 8
+        elif tag == DATE:
+            values.append(EPOCH_DATE + timedelta(days=_INT32.unpack_from(data, offset)[0]))
+            offset += 4
+        elif tag == INTERVAL:
+            values.append(timedelta(microseconds=_INT64.unpack_from(data, offset)[0]))
+            offset += 8
+        elif tag == TIME:
+            values.append((datetime(1970, 1, 1) + timedelta(microseconds=_INT64.unpack_from(data, offset)[0])).time())
+            offset += 8
+        else:
+            raise ValueError(f"unknown value tag {tag} in an online value")
+    return event_ts, (None if created == NO_CREATED else created), values
