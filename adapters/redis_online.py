@@ -18,6 +18,8 @@ from redis.crc import key_slot
 
 from skewless.errors import AdapterError
 
+WriteRow = tuple[bytes, bytes, bytes, int]  # key, field, value, expire-at in ms (0: none)
+
 # KEYS: one entity key per write. ARGV: field, value, expire-at (ms, 0 = none) for each key, in order.
 # A value is written only when its (event ts, created ts) is not older than the stored one: a backfill of
 # old data never replaces a newer value. Bytes 2-17 of a value hold the two timestamps (see online_format).
@@ -101,7 +103,7 @@ class RedisOnlineStore:
                  "warehouse tables are kept and the next run completes the online write",
         )
 
-    def write(self, rows: Iterable[tuple[bytes, bytes, bytes, int]]) -> int:
+    def write(self, rows: Iterable[WriteRow]) -> int:
         """Monotonic upsert of (key, field, value, expire_at_ms) rows; returns how many were newer."""
         written = 0
         try:
@@ -115,10 +117,10 @@ class RedisOnlineStore:
             raise self._error(error) from None
         return written
 
-    def _batches(self, rows: Iterable[tuple[bytes, bytes, bytes, int]]) -> Iterable[list[tuple[bytes, bytes, bytes, int]]]:
+    def _batches(self, rows: Iterable[WriteRow]) -> Iterable[list[WriteRow]]:
         """Batches for one script call each; in a cluster every batch holds keys of one slot."""
         if not self.cluster:
-            batch: list[tuple[bytes, bytes, bytes, int]] = []
+            batch: list[WriteRow] = []
             for row in rows:
                 batch.append(row)
                 if len(batch) >= self.batch_size:
@@ -127,7 +129,7 @@ class RedisOnlineStore:
             if batch:
                 yield batch
             return
-        by_slot: dict[int, list[tuple[bytes, bytes, bytes, int]]] = defaultdict(list)
+        by_slot: dict[int, list[WriteRow]] = defaultdict(list)
         for row in rows:
             by_slot[key_slot(row[0])].append(row)
         for slot_rows in by_slot.values():

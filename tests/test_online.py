@@ -1,0 +1,248 @@
+"""The online post-hook against a real Redis: typed values equal the warehouse's newest rows, monotonic,
+incremental, ttl'd, namespaced, versioned, and failures that leave the warehouse intact."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+from click.testing import CliRunner
+
+from skewless import FeatureStore
+from skewless.cli import cli
+from skewless.online import OnlineReader, OnlineWriter, online_models
+
+NO_TTL_MODEL = """\
+    {{ config(entity='user', timestamp='event_ts', online=true) }}
+    select user_id, event_ts, amount as user__last_amount, merchant_id as user__last_merchant,
+           amount > 4 as user__big, cast(event_ts as date) as user__day
+    from {{ source('app', 'events') }}
+"""
+
+
+def written_at(store: FeatureStore) -> datetime:
+    rows = store.adapter.connection.execute("select max(written_at) from skewless_state.online_state").fetchall()
+    return rows[0][0]
+
+
+def newest_rows(store: FeatureStore, model) -> dict[tuple, list]:
+    """Brute force: the newest row per entity (ties: created, then values, as documented), within ttl."""
+    con = store.adapter.connection
+    columns = [*model.join_keys, model.timestamp, *([model.created_timestamp] if model.created_timestamp else []),
+               *model.features]
+    rows = con.execute(f'select {", ".join(columns)} from {model.relation.sql("duckdb")}').fetchall()
+    now = written_at(store)
+    best: dict[tuple, tuple] = {}
+    nk = len(model.join_keys)
+
+    def rank(row):
+        return tuple((value is not None, value) for value in row[nk:])
+
+    for row in rows:
+        key = row[:nk]
+        if any(k is None for k in key):
+            continue
+        if model.ttl is not None and row[nk] < now - model.ttl:
+            continue
+        if key not in best or rank(row) > rank(best[key]):
+            best[key] = row
+    offset = nk + 1 + (1 if model.created_timestamp else 0)
+    return {key: list(row[offset:]) for key, row in best.items()}
+
+
+def read_all(store: FeatureStore, model, keys, now=None) -> dict[tuple, list]:
+    reader = OnlineReader(store.compile(write=False), store.online_store)
+    rows = [dict(zip(model.join_keys, key, strict=True)) for key in keys]
+    result = reader.read(rows, list(model.features), now=now)
+    return {key: [result[f][i] for f in model.features] for i, key in enumerate(keys)}
+
+
+@pytest.fixture
+def example(example_copy):
+    with FeatureStore(example_copy) as store:
+        results = store.run()
+        assert results.ok, (results.failed, results.hook_errors)
+        yield store
+
+
+def test_online_values_equal_newest_rows_for_every_online_model(example):
+    models = online_models(example.compile())
+    assert len(models) == 8
+    now = written_at(example)
+    for model in models.values():
+        expected = newest_rows(example, model)
+        assert expected, model.name
+        got = read_all(example, model, list(expected), now=now)
+        assert got == expected, model.name
+
+
+def test_entities_without_values_read_as_null(example):
+    result = example.get_online_features([{"user_id": 10**9}], ["user__txn_count__7d", "user__country"])
+    assert result == {"user_id": [10**9], "user__txn_count__7d": [None], "user__country": [None]}
+
+
+def test_second_run_sends_nothing(example):
+    again = example.run()
+    assert again.ok
+    assert {m: r["sent"] for m, r in again.hooks["online"].items()} == dict.fromkeys(again.hooks["online"], 0)
+
+
+def test_older_backfill_never_regresses(example):
+    model = online_models(example.compile())["user_spend"]
+    before = newest_rows(example, model)
+    # Remove each user's newest days: the table's newest rows are now older than what Redis holds.
+    example.adapter.connection.execute(
+        "delete from features.user_spend s where event_ts > (select max(event_ts) - interval 3 day "
+        "from features.user_spend t where t.user_id = s.user_id)")
+    report = OnlineWriter(example.compile(), example.adapter, example.online_store).write(["user_spend"])
+    assert report["user_spend"]["sent"] > 0
+    assert report["user_spend"]["written"] == 0
+    assert read_all(example, model, list(before), now=written_at(example) - timedelta(seconds=1)) == before
+
+
+def test_ttl_applies_on_read_and_keys_expire(example, redis_url):
+    model = online_models(example.compile())["user_transaction_counts"]
+    keys = list(newest_rows(example, model))[:20]
+    later = datetime.now() + timedelta(days=31)
+    assert all(v == [None, None, None] for v in read_all(example, model, keys, now=later).values())
+    client = example.online_store.client
+    from skewless.online_format import entity_key
+
+    ttls = [client.pttl(entity_key("payments", "user", list(k))) for k in keys]
+    assert all(t > 0 or t == -1 for t in ttls)  # expiring, unless a model without ttl (profile) keeps it
+    merchant_keys = [entity_key("payments", "merchant", [m]) for m in range(1, 20)]
+    assert any(client.pttl(k) == -1 for k in merchant_keys)  # merchant_profile has no ttl
+
+
+def test_ttl_boundary_is_inclusive(make_project):
+    recent = datetime.now().replace(microsecond=0) - timedelta(hours=2)
+    old = recent - timedelta(days=3)
+    events = "user_id,merchant_id,amount,event_ts\n" + "".join(
+        f"{user},10,{amount},{ts.isoformat(sep=' ')}\n" for user, amount, ts in [(1, 5.0, old), (2, 4.0, recent)])
+    root = make_project({
+        "data/events.csv": events,
+        "models/user_amounts.sql": NO_TTL_MODEL.replace("online=true", "online=true, ttl='1d'"),
+    })
+    with FeatureStore(root) as store:
+        run = store.run()
+        assert run.ok and run.hooks["online"]["user_amounts"]["sent"] == 1  # user 1's value is past ttl already
+        reader = OnlineReader(store.compile(), store.online_store)
+        edge = recent + timedelta(days=1)  # exactly ttl after user 2's newest event: still served
+        assert reader.read([{"user_id": 2}], ["user__last_amount"], now=edge)["user__last_amount"] == [4.0]
+        past = edge + timedelta(microseconds=1)
+        assert reader.read([{"user_id": 2}], ["user__last_amount"], now=past)["user__last_amount"] == [None]
+        assert reader.read([{"user_id": 1}], ["user__last_amount"])["user__last_amount"] == [None]
+
+
+def test_typed_round_trip_and_cli_json(make_project):
+    root = make_project({"models/user_amounts.sql": NO_TTL_MODEL})
+    runner = CliRunner()
+    assert runner.invoke(cli, ["run", "--project-dir", str(root)]).exit_code == 0
+    result = runner.invoke(cli, ["get", "user", "1", "2", "--project-dir", str(root), "-o", "json"])
+    assert result.exit_code == 0, result.output
+    import json
+
+    data = json.loads(result.output)
+    assert data == {
+        "user_id": [1, 2], "user__last_amount": [7.5, 4.0], "user__last_merchant": [11, 10],
+        "user__big": [True, False], "user__day": ["2026-01-02", "2026-01-05"],
+    }
+    with FeatureStore(root) as store:
+        typed = store.get_online_features([{"user_id": 1}], ["user__day", "user__last_merchant"])
+    assert typed == {"user_id": [1], "user__day": [datetime(2026, 1, 2).date()], "user__last_merchant": [11]}
+    table = runner.invoke(cli, ["get", "user", "1", "--project-dir", str(root)])
+    assert "user__last_amount" in table.output and "7.5" in table.output
+
+
+def test_unknown_and_offline_features(make_project):
+    root = make_project({
+        "models/user_amounts.sql": NO_TTL_MODEL,
+        "models/offline.sql": "{{ config(entity='user', timestamp='event_ts') }}\n"
+                              "select user_id, event_ts, amount as user__offline from {{ source('app', 'events') }}\n",
+    })
+    with FeatureStore(root) as store:
+        with pytest.raises(Exception, match="did you mean 'user__last_amount'"):
+            store.get_online_features([{"user_id": 1}], ["user__last_amont"])
+        with pytest.raises(Exception, match="not served online"):
+            store.get_online_features([{"user_id": 1}], ["user__offline"])
+
+
+def test_projects_do_not_collide(make_project):
+    first = make_project({"models/user_amounts.sql": NO_TTL_MODEL}, name="shop_a")
+    second = make_project({
+        "skewless_project.yml": "name: shop_b\nprofile: mini\nonline_store:\n"
+                                "  url: \"{{ env_var('SKEWLESS_REDIS_URL', '') }}\"\n",
+        "models/user_amounts.sql": NO_TTL_MODEL.replace("amount as user__last_amount", "-amount as user__last_amount"),
+    }, name="shop_b")
+    for root in (first, second):
+        with FeatureStore(root) as store:
+            assert store.run().ok
+    with FeatureStore(first) as a, FeatureStore(second) as b:
+        assert a.get_online_features([{"user_id": 1}], ["user__last_amount"])["user__last_amount"] == [7.5]
+        assert b.get_online_features([{"user_id": 1}], ["user__last_amount"])["user__last_amount"] == [-7.5]
+
+
+def test_changed_definition_is_not_served_until_rewritten(make_project):
+    root = make_project({"models/user_amounts.sql": NO_TTL_MODEL})
+    with FeatureStore(root) as store:
+        assert store.run().ok
+    model = root / "models" / "user_amounts.sql"
+    model.write_text(model.read_text().replace("amount as user__last_amount", "amount * 100 as user__last_amount"))
+    with FeatureStore(root) as store:
+        assert store.get_online_features([{"user_id": 1}], ["user__last_amount"])["user__last_amount"] == [None]
+        assert store.run().ok
+        assert store.get_online_features([{"user_id": 1}], ["user__last_amount"])["user__last_amount"] == [750.0]
+
+
+def test_no_online_and_select(make_project):
+    root = make_project({
+        "models/user_amounts.sql": NO_TTL_MODEL,
+        "models/user_other.sql": NO_TTL_MODEL.replace("user__", "user__other_"),
+    })
+    with FeatureStore(root) as store:
+        assert store.run(online=False).hooks == {}
+        assert store.get_online_features([{"user_id": 1}], ["user__last_amount"])["user__last_amount"] == [None]
+        selected = store.run(select=["user_other"])
+        assert list(selected.hooks["online"]) == ["user_other"]
+        assert store.get_online_features([{"user_id": 1}], ["user__last_amount"])["user__last_amount"] == [None]
+        assert store.get_online_features([{"user_id": 1}], ["user__other_last_amount"])[
+            "user__other_last_amount"] == [7.5]
+
+
+def test_unreachable_store_keeps_tables_and_next_run_completes(make_project, monkeypatch, redis_url):
+    root = make_project({"models/user_amounts.sql": NO_TTL_MODEL})
+    monkeypatch.setenv("SKEWLESS_REDIS_URL", "redis://:s3cret@127.0.0.1:1/0")
+    result = CliRunner().invoke(cli, ["run", "--project-dir", str(root)])
+    assert result.exit_code == 1
+    assert "redis://:***@127.0.0.1:1/0" in result.output and "s3cret" not in result.output
+    assert "Traceback" not in result.output
+    with FeatureStore(root) as store:
+        assert store.adapter.connection.execute("select count(*) from features.user_amounts").fetchone() == (4,)
+    if redis_url:
+        monkeypatch.setenv("SKEWLESS_REDIS_URL", redis_url)
+    else:
+        monkeypatch.delenv("SKEWLESS_REDIS_URL")
+    with FeatureStore(root) as store:
+        again = store.run()
+        assert again.ok and again.hooks["online"]["user_amounts"]["sent"] == 2
+
+
+def test_auth_refused_names_url_without_password(make_project, monkeypatch, redis_url):
+    if redis_url is None:
+        pytest.skip("needs the Redis server on 127.0.0.1:6379 (CI requires it)")
+    monkeypatch.setenv("SKEWLESS_REDIS_URL", "redis://nobody:wrong-pass@127.0.0.1:6379/9")
+    root = make_project({"models/user_amounts.sql": NO_TTL_MODEL})
+    result = CliRunner().invoke(cli, ["run", "--project-dir", str(root)])
+    assert result.exit_code == 1
+    assert "redis://nobody:***@127.0.0.1:6379/9" in result.output and "wrong-pass" not in result.output
+
+
+def test_unencodable_value_names_model_column_and_key(make_project):
+    root = make_project({"models/user_amounts.sql": NO_TTL_MODEL.replace(
+        "amount as user__last_amount", "[amount, amount] as user__last_amount")})
+    result = CliRunner().invoke(cli, ["run", "--project-dir", str(root)])
+    assert result.exit_code == 1
+    import re
+
+    assert re.search(r"model 'user_amounts', column 'user__last_amount', entity key \[[12]\]: a value of type list",
+                     result.output.replace("\n", " ")), result.output
