@@ -131,6 +131,33 @@ class WarehouseAdapter(ABC):
             this=table.copy(), kind="TABLE", actions=[exp.AlterRename(this=relation_table(new_name))]
         ))
 
+    # -- queries whose best form differs per engine -------------------------------------------------
+
+    def newest_rows(
+        self, table: exp.Table, keys: Sequence[str], order: Sequence[str], columns: Sequence[str],
+        where: exp.Expression | None = None,
+    ) -> exp.Select:
+        """One row per key: the greatest by `order` (descending, NULLs lowest), returning `columns`.
+
+        The portable form ranks rows with ROW_NUMBER(); engines with a cheaper form override it.
+        """
+        rank = exp.Window(
+            this=exp.RowNumber(),
+            partition_by=[quoted_column(k) for k in keys],
+            order=exp.Order(expressions=[
+                exp.Ordered(this=quoted_column(c), desc=True, nulls_first=False) for c in order
+            ]),
+        )
+        inner = exp.select(*[quoted_column(c) for c in columns], exp.alias_(rank, "__skewless_rn", quoted=True))
+        inner = inner.from_(table.copy())
+        if where is not None:
+            inner = inner.where(where)
+        return (
+            exp.select(*[quoted_column(c) for c in columns])
+            .from_(inner.subquery("ranked"))
+            .where(exp.EQ(this=quoted_column("__skewless_rn"), expression=exp.Literal.number(1)))
+        )
+
     # -- materializations --------------------------------------------------------------------------
 
     def replace_table(self, table: exp.Table, query: exp.Query) -> BuildResult:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -9,6 +10,7 @@ import duckdb
 from sqlglot import exp
 
 from skewless.errors import AdapterError, ProjectError
+from skewless.sqlbuild import quoted_column
 
 from .base import WarehouseAdapter
 
@@ -41,6 +43,7 @@ class DuckDBAdapter(WarehouseAdapter):
                 f"cannot open DuckDB database {path}: {error}",
                 hint="another process may hold it open for writing; close it and retry",
             ) from None
+        self.connection.execute("SET enable_progress_bar = false")  # progress is ours to draw
         threads = settings.get("threads")
         if threads:
             self.connection.execute(f"SET threads = {int(threads)}")
@@ -75,6 +78,36 @@ class DuckDBAdapter(WarehouseAdapter):
             .order_by("ordinal_position")
         )
         return {name: kind for name, kind in self.fetch_all(query, log=False)}
+
+    def newest_rows(
+        self, table: exp.Table, keys: Sequence[str], order: Sequence[str], columns: Sequence[str],
+        where: exp.Expression | None = None,
+    ) -> exp.Select:
+        """arg_max over a struct: a hash aggregate, several times cheaper than ranking every row.
+
+        Each ordering column becomes {n: c IS NOT NULL, v: c}, so NULLs rank lowest, as in the portable form.
+        """
+        def prop(name: str, value: exp.Expression) -> exp.PropertyEQ:
+            return exp.PropertyEQ(this=exp.to_identifier(name), expression=value)
+
+        ranking = exp.Struct(expressions=[
+            prop(f"o{i}", exp.Struct(expressions=[
+                prop("n", quoted_column(c).is_(exp.null()).not_()), prop("v", quoted_column(c)),
+            ]))
+            for i, c in enumerate(order)
+        ])
+        payload = exp.Struct(expressions=[prop(f"c{i}", quoted_column(c)) for i, c in enumerate(columns)])
+        newest = exp.alias_(exp.ArgMax(this=payload, expression=ranking), "__skewless_newest", quoted=True)
+        inner = exp.select(newest).from_(table.copy()).group_by(*[quoted_column(k) for k in keys])
+        if where is not None:
+            inner = inner.where(where)
+        fields = [
+            exp.StructExtract(this=quoted_column("__skewless_newest"), expression=exp.Literal.string(f"c{i}"))
+            for i in range(len(columns))
+        ]
+        return exp.select(*[exp.alias_(f, c, quoted=True) for f, c in zip(fields, columns, strict=True)]).from_(
+            inner.subquery("newest")
+        )
 
     def load_file(self, path: Path, table: exp.Table) -> int:
         reader = _READERS.get(path.suffix)

@@ -20,6 +20,7 @@ from .project import CompiledProject
 from .sqlbuild import quoted_column, relation_table
 
 if TYPE_CHECKING:
+    import numpy as np
     import pyarrow as pa
 
     from skewless.adapters.base import WarehouseAdapter
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
 STATE_SCHEMA = "skewless_state"
 STATE_TABLE = "online_state"
 HASH = "__skewless_hash"
-RANK = "__skewless_rn"
 
 
 @dataclass(frozen=True)
@@ -125,30 +125,20 @@ class OnlineWriter:
         return relation_table(f"{self.compiled.config.target.schema}__{model.name}__{suffix}", STATE_SCHEMA)
 
     def snapshot_query(self, model: OnlineModel) -> exp.Select:
-        """The newest row per entity key (ties: created ts, then the values, so the pick is stable)."""
+        """The newest row per entity key, with a hash of it (ties: created ts, then the values: a stable pick)."""
         columns = [*model.join_keys, model.timestamp]
         if model.created_timestamp:
             columns.append(model.created_timestamp)
         columns.extend(model.features)
-        order = [exp.Ordered(this=quoted_column(model.timestamp), desc=True, nulls_first=False)]
-        order.extend(
-            exp.Ordered(this=quoted_column(c), desc=True, nulls_first=False)
-            for c in ([model.created_timestamp] if model.created_timestamp else []) + list(model.features)
-        )
-        rank = exp.Window(
-            this=exp.RowNumber(),
-            partition_by=[quoted_column(k) for k in model.join_keys],
-            order=exp.Order(expressions=order),
-        )
-        conditions: list[exp.Expression] = [quoted_column(k).is_(exp.null()).not_() for k in model.join_keys]
+        conditions: list[exp.Expression] = [
+            quoted_column(c).is_(exp.null()).not_() for c in [*model.join_keys, model.timestamp]
+        ]
         if model.ttl is not None:
             cutoff = (self.now - model.ttl).isoformat(sep=" ")
             conditions.append(exp.GTE(this=quoted_column(model.timestamp),
                                       expression=exp.cast(exp.Literal.string(cutoff), "timestamp")))
-        inner = (
-            exp.select(*[quoted_column(c) for c in columns], exp.alias_(rank, RANK, quoted=True))
-            .from_(model.relation.copy())
-            .where(exp.and_(*conditions))
+        newest = self.warehouse.newest_rows(
+            model.relation, model.join_keys, columns[len(model.join_keys):], columns, exp.and_(*conditions)
         )
         digest = exp.func("md5", exp.Concat(expressions=[
             part
@@ -158,10 +148,8 @@ class OnlineWriter:
                 exp.Literal.string("\x1f"),
             )
         ]))
-        return (
-            exp.select(*[quoted_column(c) for c in columns], exp.alias_(digest, HASH, quoted=True))
-            .from_(inner.subquery("newest"))
-            .where(exp.EQ(this=quoted_column(RANK), expression=exp.Literal.number(1)))
+        return exp.select(*[quoted_column(c) for c in columns], exp.alias_(digest, HASH, quoted=True)).from_(
+            newest.subquery("newest_rows")
         )
 
     def _previous_state(self, model: OnlineModel) -> tuple[str, str] | None:
@@ -213,59 +201,62 @@ class OnlineWriter:
     # -- encoding ----------------------------------------------------------------------------------
 
     def encode(self, model: OnlineModel, table: "pa.Table") -> list[tuple[bytes, bytes, bytes, int]]:
-        """(key, field, value, expire_at_ms) per row; a value the format cannot hold is a clear error."""
-        keys = [table.column(k).to_pylist() for k in model.join_keys]
-        stamps = _micros_column(table.column(model.timestamp))
-        created = _micros_column(table.column(model.created_timestamp)) if model.created_timestamp else None
-        features = [table.column(f).to_pylist() for f in model.features]
-        ttl = model.ttl // timedelta(microseconds=1) if model.ttl is not None else None
-        prefix = fmt.entity_key(self.project, model.entity, [""])[:-1]  # b"sk1:{project:entity:"
-        field = model.field
-        rows = []
-        for index in range(table.num_rows):
-            key_values = [column[index] for column in keys]
-            ts = stamps[index]
-            if ts is None:
-                continue
-            text = key_values[0] if len(key_values) == 1 else None
-            key = (prefix + fmt.key_text(text).encode() + b"}") if text is not None else \
-                fmt.entity_key(self.project, model.entity, key_values)
+        """(key, field, value, expire_at_ms) per row, built column by column; a value the format cannot hold
+        is a clear error naming the model, column and entity key."""
+        import numpy as np
+
+        if table.num_rows == 0:
+            return []
+        stamps = _micros(table.column(model.timestamp))
+        created = None
+        if model.created_timestamp:
+            created = np.where(
+                table.column(model.created_timestamp).is_null().to_numpy(zero_copy_only=False),
+                fmt.NO_CREATED, _micros(table.column(model.created_timestamp), fill=0),
+            )
+        columns = [fmt.encode_headers(stamps, created)]
+        for name in model.features:
             try:
-                value = fmt.encode_row(ts, created[index] if created else None, [f[index] for f in features])
+                columns.append(fmt.encode_column(table.column(name)))
             except fmt.EncodeError as error:
-                column = next(
-                    (name for name, f in zip(model.features, features, strict=True) if _bad(f[index])), "?"
-                )
+                key = [table.column(k)[error.index].as_py() for k in model.join_keys]
                 raise SkewlessError(
-                    f"model {model.name!r}, column {column!r}, entity key {key_values!r}: {error}",
+                    f"model {model.name!r}, column {name!r}, entity key {key!r}: {error}",
                     hint="cast the column to a number, string, boolean, date or timestamp in the model's SELECT",
                 ) from None
-            expire_at = (ts + ttl) // 1000 + 1 if ttl is not None else 0
-            rows.append((key, field, value, expire_at))
-        return rows
+        values = [b"".join(parts) for parts in zip(*columns, strict=True)]
+        keys = self._keys(model, table)
+        if model.ttl is not None:
+            expiry = ((stamps + model.ttl // timedelta(microseconds=1)) // 1000 + 1).tolist()
+        else:
+            expiry = [0] * table.num_rows
+        field = model.field
+        return [(key, field, value, expire) for key, value, expire in zip(keys, values, expiry, strict=True)]
+
+    def _keys(self, model: OnlineModel, table: "pa.Table") -> list[bytes]:
+        key_columns = [table.column(k).to_pylist() for k in model.join_keys]
+        if len(key_columns) == 1:
+            prefix = fmt.entity_key(self.project, model.entity, [""])[:-1]  # b"sk1:{project:entity:"
+            return [prefix + fmt.key_text(v).encode() + b"}" for v in key_columns[0]]
+        return [fmt.entity_key(self.project, model.entity, values) for values in zip(*key_columns, strict=True)]
 
 
-def _bad(value: Any) -> bool:
-    try:
-        fmt.encode_value(value)
-        return False
-    except fmt.EncodeError:
-        return True
-
-
-def _micros_column(column: "pa.ChunkedArray") -> list[int | None]:
-    """A timestamp or date column as microseconds since the epoch, computed by Arrow, not per row."""
+def _micros(column: "pa.ChunkedArray", fill: int | None = None) -> "np.ndarray":
+    """A timestamp or date column as int64 microseconds since the epoch, computed by Arrow."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     kind = column.type
-    if pa.types.is_timestamp(kind):
-        column = pc.cast(column, pa.timestamp("us", tz=kind.tz))
-        return pc.cast(column, pa.int64()).to_pylist()
     if pa.types.is_date(kind):
-        column = pc.cast(pc.cast(column, pa.timestamp("us")), pa.int64())
-        return column.to_pylist()
-    return [fmt.micros(v) if v is not None else None for v in column.to_pylist()]
+        column = pc.cast(column, pa.timestamp("us"))
+    elif pa.types.is_timestamp(kind):
+        column = pc.cast(column, pa.timestamp("us", tz=kind.tz))
+    else:
+        raise SkewlessError(f"a timestamp column has type {kind}; cast it to a timestamp in the model")
+    numbers = pc.cast(column, pa.int64())
+    if fill is not None:
+        numbers = pc.fill_null(numbers, fill)
+    return numbers.to_numpy(zero_copy_only=False)
 
 
 class OnlineReader:

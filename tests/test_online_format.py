@@ -74,3 +74,36 @@ def test_unencodable_values(bad):
 
 def test_time_round_trip():
     assert fmt.decode_row(fmt.encode_row(0, None, [time(13, 14, 15, 16)]))[2] == [time(13, 14, 15, 16)]
+
+
+NUMBER_COLUMNS = st.one_of(
+    st.lists(st.floats(allow_nan=False), max_size=20).map(lambda v: ("double", v)),
+    st.lists(st.floats(width=32, allow_nan=False), max_size=20).map(lambda v: ("float", v)),
+    st.lists(st.integers(min_value=-(2**63), max_value=2**63 - 1), max_size=20).map(lambda v: ("int64", v)),
+    st.lists(st.integers(min_value=-(2**31), max_value=2**31 - 1), max_size=20).map(lambda v: ("int32", v)),
+    st.lists(st.integers(min_value=0, max_value=2**64 - 1), max_size=20).map(lambda v: ("uint64", v)),
+    st.lists(st.one_of(st.none(), st.floats()), max_size=20).map(lambda v: ("double", v)),
+)
+
+
+@given(NUMBER_COLUMNS)
+def test_column_encoding_equals_value_encoding(column):
+    import pyarrow as pa
+
+    kind, values = column
+    array = pa.chunked_array([pa.array(values, type=kind)])
+    expected = []
+    try:
+        expected = [fmt.encode_value(v) for v in array.to_pylist()]
+    except fmt.EncodeError:
+        with pytest.raises(fmt.EncodeError):
+            fmt.encode_column(array)
+        return
+    assert fmt.encode_column(array) == expected
+
+
+def test_headers_equal_row_encoding():
+    import numpy as np
+
+    headers = fmt.encode_headers(np.array([1, -5], dtype="int64"), np.array([fmt.NO_CREATED, 7], dtype="int64"))
+    assert headers == [fmt.encode_row(1, None, []), fmt.encode_row(-5, 7, [])]
