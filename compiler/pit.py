@@ -1,0 +1,308 @@
+"""Point-in-time joins as sqlglot trees, one formulation per family of engines.
+
+For each spine row (keys K, time T) and each feature source, the value comes from the source's row with the same
+K and the greatest event time <= T (inclusive); ties on event time go to the greatest created timestamp, then to
+the greatest feature values (NULLs lowest), so the pick is deterministic. A row older than the source's ttl
+(event time < T - ttl) gives NULL; no row gives NULL; a NULL value is a value. Every spine row appears exactly
+once, duplicates included, in spine order. Options: `delay` (a row counts from event time + delay, as it
+reached serving) and `as_known` (only rows created by T: the data as it was known then).
+
+Formulations, chosen by dialect in `STYLES`:
+- asof:        DuckDB ASOF LEFT JOIN over rows deduplicated per (K, event time).
+- asof_match:  Snowflake ASOF JOIN ... MATCH_CONDITION, same dedup.
+- lateral:     LEFT JOIN LATERAL (... ORDER BY ... LIMIT 1), Postgres; also every dialect's as_known form.
+- window:      Spark, BigQuery, Trino: spine and feature times in one sorted stream per key, the last feature
+               time carried forward with LAST_VALUE IGNORE NULLS, then an equi-join: O(n log n), no blow-up.
+- ranked:      the as_known form where LATERAL is missing: a join on K and both times, ranked per spine row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlglot import exp
+
+from .errors import SkewlessError
+from .sqlbuild import interval, quoted_column
+
+STYLES = {
+    "duckdb": "asof", "snowflake": "asof_match", "postgres": "lateral", "redshift": "lateral",
+    "spark": "window", "databricks": "window", "bigquery": "window", "trino": "window", "presto": "window",
+}
+LATERAL_DIALECTS = {"duckdb", "postgres", "snowflake", "redshift"}
+
+ROW = "__skewless_row"
+TS = "__skewless_ts"
+MATCH = "__skewless_match"
+RANK = "__skewless_rank"
+IS_SPINE = "__skewless_is_spine"
+
+
+@dataclass(frozen=True)
+class FeatureSource:
+    """One model's part of a point-in-time join."""
+
+    relation: exp.Table
+    join_keys: tuple[str, ...]
+    timestamp: str
+    features: tuple[str, ...]
+    created_timestamp: str | None = None
+    ttl: timedelta | None = None
+    delay: timedelta | None = None
+    unique_per_key_ts: bool = False  # the table already holds one row per (keys, event time)
+    spine_keys: tuple[str, ...] | None = None  # spine columns matched to join_keys (default: same names)
+
+    @property
+    def on_spine(self) -> tuple[str, ...]:
+        return self.spine_keys or self.join_keys
+
+
+@dataclass(frozen=True)
+class PitQuery:
+    """A spine (a query with a row number column ROW and a timestamp column TS) and the features to attach."""
+
+    spine: exp.Query
+    spine_columns: tuple[str, ...]
+    sources: tuple[FeatureSource, ...]
+    as_known: bool = False
+    extra_projections: tuple[exp.Expression, ...] = field(default_factory=tuple)  # e.g. on-demand features
+
+
+def style_for(dialect: str, as_known: bool = False) -> str:
+    style = STYLES.get(dialect)
+    if style is None:
+        raise SkewlessError(
+            f"no point-in-time join for dialect {dialect!r}",
+            hint=f"supported: {', '.join(sorted(STYLES))}",
+        )
+    if as_known and style != "lateral":
+        return "lateral" if dialect in LATERAL_DIALECTS else "ranked"
+    return style
+
+
+def build(query: PitQuery, dialect: str, style: str | None = None) -> exp.Select:
+    """The whole training-set query: spine columns, then each source's features, in spine order."""
+    style = style or style_for(dialect, query.as_known)
+    if query.as_known and style not in ("lateral", "ranked"):
+        raise SkewlessError(f"as_known needs the lateral or ranked formulation, not {style!r}")
+    spine_alias = "spine"
+    select = exp.select(*[quoted_column(c, spine_alias) for c in query.spine_columns])
+    select = select.with_(exp.to_identifier("__skewless_spine", quoted=True), as_=query.spine)
+    select = select.from_(exp.alias_(exp.to_table('"__skewless_spine"'), spine_alias, table=True))
+    for index, source in enumerate(query.sources):
+        alias = f"f{index}"
+        select = _attach(select, source, alias, spine_alias, style, query.as_known, index)
+    for projection in query.extra_projections:
+        select = select.select(projection)
+    return select.order_by(quoted_column(ROW, spine_alias))
+
+
+# -- pieces shared by the formulations --------------------------------------------------------------------
+
+
+def _available(source: FeatureSource, table: str | None = None) -> exp.Expression:
+    """When a row reached serving: event time, plus the source's delay."""
+    ts: exp.Expression = quoted_column(source.timestamp, table)
+    if source.delay:
+        ts = exp.Add(this=ts, expression=interval(source.delay))
+    return ts
+
+
+def _tie_order(source: FeatureSource, table: str | None = None) -> list[exp.Ordered]:
+    columns = ([source.created_timestamp] if source.created_timestamp else []) + list(source.features)
+    return [exp.Ordered(this=quoted_column(c, table), desc=True, nulls_first=False) for c in columns]
+
+
+def _keys_equal(source: FeatureSource, feature: str, spine: str) -> list[exp.Expression]:
+    return [
+        exp.EQ(this=quoted_column(fk, feature), expression=quoted_column(sk, spine))
+        for fk, sk in zip(source.join_keys, source.on_spine, strict=True)
+    ]
+
+
+def _within_ttl(source: FeatureSource, feature: str, spine: str, value: exp.Expression) -> exp.Expression:
+    """The value, or NULL when the matched row is older than the ttl (event time < T - ttl)."""
+    if source.ttl is None:
+        return value
+    oldest = exp.Sub(this=quoted_column(TS, spine), expression=interval(source.ttl))
+    fresh = exp.GTE(this=quoted_column(source.timestamp, feature), expression=oldest)
+    return exp.Case(ifs=[exp.If(this=fresh, true=value)])
+
+
+def _feature_projections(source: FeatureSource, feature: str, spine: str) -> list[exp.Expression]:
+    return [
+        exp.alias_(_within_ttl(source, feature, spine, quoted_column(name, feature)), name, quoted=True)
+        for name in source.features
+    ]
+
+
+def _deduplicated(source: FeatureSource) -> exp.Query:
+    """One row per (keys, event time): the newest created, then the greatest values (skipped when unique)."""
+    columns = [*source.join_keys, source.timestamp, *source.features]
+    base = exp.select(*[quoted_column(c) for c in columns], exp.alias_(_available(source), TS, quoted=True))
+    not_null = exp.and_(*[quoted_column(c).is_(exp.null()).not_() for c in [*source.join_keys, source.timestamp]])
+    base = base.from_(source.relation.copy()).where(not_null)
+    if source.unique_per_key_ts:
+        return base
+    rank = exp.Window(
+        this=exp.RowNumber(),
+        partition_by=[quoted_column(c) for c in [*source.join_keys, source.timestamp]],
+        order=exp.Order(expressions=_tie_order(source)),
+    )
+    ranked = base.select(exp.alias_(rank, RANK, quoted=True))
+    outer_columns = [*columns, TS]
+    return (
+        exp.select(*[quoted_column(c) for c in outer_columns])
+        .from_(ranked.subquery("ranked"))
+        .where(exp.EQ(this=quoted_column(RANK), expression=exp.Literal.number(1)))
+    )
+
+
+# -- formulations -----------------------------------------------------------------------------------------
+
+
+def _attach(select: exp.Select, source: FeatureSource, alias: str, spine: str, style: str, as_known: bool,
+            index: int) -> exp.Select:
+    if style in ("asof", "asof_match"):
+        return _asof(select, source, alias, spine, style, index)
+    if style == "lateral":
+        return _lateral(select, source, alias, spine, as_known)
+    if style == "window":
+        return _window(select, source, alias, spine, index)
+    if style == "ranked":
+        return _ranked(select, source, alias, spine, as_known, index)
+    raise SkewlessError(f"unknown point-in-time formulation {style!r}")
+
+
+def _cte(select: exp.Select, name: str, query: exp.Query) -> tuple[exp.Select, exp.Table]:
+    select = select.with_(exp.to_identifier(name, quoted=True), as_=query)
+    return select, exp.Table(this=exp.to_identifier(name, quoted=True))
+
+
+def _asof(select: exp.Select, source: FeatureSource, alias: str, spine: str, style: str, index: int) -> exp.Select:
+    select, table = _cte(select, f"__skewless_f{index}", _deduplicated(source))
+    when = exp.GTE(this=quoted_column(TS, spine), expression=quoted_column(TS, alias))
+    keys = exp.and_(*_keys_equal(source, alias, spine))
+    target = exp.alias_(table, alias, table=True)
+    if style == "asof":
+        join = exp.Join(this=target, method="ASOF", side="LEFT", on=exp.and_(keys, when))
+    else:
+        join = exp.Join(this=target, method="ASOF", match_condition=when, on=keys)
+    select.append("joins", join)
+    return select.select(*_feature_projections(source, alias, spine))
+
+
+def _lateral(select: exp.Select, source: FeatureSource, alias: str, spine: str, as_known: bool) -> exp.Select:
+    conditions = _keys_equal(source, "f", spine)
+    conditions.append(exp.LTE(this=_available(source, "f"), expression=quoted_column(TS, spine)))
+    if as_known and source.created_timestamp:
+        conditions.append(exp.LTE(this=quoted_column(source.created_timestamp, "f"),
+                                  expression=quoted_column(TS, spine)))
+    order = [exp.Ordered(this=quoted_column(source.timestamp, "f"), desc=True, nulls_first=False),
+             *_tie_order(source, "f")]
+    inner = (
+        exp.select(*[quoted_column(c, "f") for c in [source.timestamp, *source.features]])
+        .from_(exp.alias_(source.relation.copy(), "f", table=True))
+        .where(exp.and_(*conditions))
+        .order_by(*order)
+        .limit(1)
+    )
+    lateral = exp.Lateral(this=inner.subquery(), alias=exp.TableAlias(this=exp.to_identifier(alias, quoted=True)))
+    select.append("joins", exp.Join(this=lateral, side="LEFT", on=exp.true()))
+    return select.select(*_feature_projections(source, alias, spine))
+
+
+def _window(select: exp.Select, source: FeatureSource, alias: str, spine: str, index: int) -> exp.Select:
+    select, features = _cte(select, f"__skewless_f{index}", _deduplicated(source))
+    keys = list(source.join_keys)
+    from_features = exp.select(
+        *[quoted_column(k) for k in keys], quoted_column(TS),
+        exp.alias_(quoted_column(TS), MATCH, quoted=True),
+        exp.alias_(exp.Literal.number(0), IS_SPINE, quoted=True),
+        exp.alias_(exp.cast(exp.null(), "bigint"), ROW, quoted=True),
+    ).from_(features.copy())
+    from_spine = exp.select(
+        *[exp.alias_(quoted_column(sk), fk, quoted=True) for fk, sk in zip(keys, source.on_spine, strict=True)],
+        quoted_column(TS),
+        exp.alias_(exp.cast(exp.null(), "timestamp"), MATCH, quoted=True),
+        exp.alias_(exp.Literal.number(1), IS_SPINE, quoted=True),
+        quoted_column(ROW),
+    ).from_(exp.to_table('"__skewless_spine"'))
+    carried = exp.Window(
+        this=exp.IgnoreNulls(this=exp.LastValue(this=quoted_column(MATCH))),
+        partition_by=[quoted_column(k) for k in keys],
+        order=exp.Order(expressions=[exp.Ordered(this=quoted_column(TS)), exp.Ordered(this=quoted_column(IS_SPINE))]),
+        spec=exp.WindowSpec(kind="ROWS", start="UNBOUNDED", start_side="PRECEDING", end="CURRENT ROW"),
+    )
+    stream = exp.union(from_features, from_spine, distinct=False)
+    matched = (
+        exp.select(quoted_column(ROW), exp.alias_(carried, MATCH, quoted=True))
+        .from_(stream.subquery("stream"))
+    )
+    matches = (
+        exp.select(quoted_column(ROW), quoted_column(MATCH)).from_(matched.subquery("carried"))
+        .where(quoted_column(ROW).is_(exp.null()).not_())
+    )
+    select, match_table = _cte(select, f"__skewless_m{index}", matches)
+    match_alias = f"m{index}"
+    select.append("joins", exp.Join(
+        this=exp.alias_(match_table, match_alias, table=True), side="LEFT",
+        on=exp.EQ(this=quoted_column(ROW, match_alias), expression=quoted_column(ROW, spine)),
+    ))
+    on = exp.and_(*_keys_equal(source, alias, spine),
+                  exp.EQ(this=quoted_column(TS, alias), expression=quoted_column(MATCH, match_alias)))
+    select.append("joins", exp.Join(this=exp.alias_(features.copy(), alias, table=True), side="LEFT", on=on))
+    return select.select(*_feature_projections(source, alias, spine))
+
+
+def _ranked(select: exp.Select, source: FeatureSource, alias: str, spine: str, as_known: bool,
+            index: int) -> exp.Select:
+    conditions = _keys_equal(source, "f", "s")
+    conditions.append(exp.LTE(this=_available(source, "f"), expression=quoted_column(TS, "s")))
+    if as_known and source.created_timestamp:
+        conditions.append(exp.LTE(this=quoted_column(source.created_timestamp, "f"), expression=quoted_column(TS, "s")))
+    rank = exp.Window(
+        this=exp.RowNumber(),
+        partition_by=[quoted_column(ROW, "s")],
+        order=exp.Order(expressions=[
+            exp.Ordered(this=quoted_column(source.timestamp, "f"), desc=True, nulls_first=False),
+            *_tie_order(source, "f"),
+        ]),
+    )
+    joined = (
+        exp.select(quoted_column(ROW, "s"), *[quoted_column(c, "f") for c in [source.timestamp, *source.features]],
+                   exp.alias_(rank, RANK, quoted=True))
+        .from_(exp.alias_(exp.to_table('"__skewless_spine"'), "s", table=True))
+        .join(exp.alias_(source.relation.copy(), "f", table=True), on=exp.and_(*conditions))
+    )
+    best = (
+        exp.select(*[quoted_column(c) for c in [ROW, source.timestamp, *source.features]])
+        .from_(joined.subquery("joined"))
+        .where(exp.EQ(this=quoted_column(RANK), expression=exp.Literal.number(1)))
+    )
+    select, table = _cte(select, f"__skewless_f{index}", best)
+    select.append("joins", exp.Join(
+        this=exp.alias_(table, alias, table=True), side="LEFT",
+        on=exp.EQ(this=quoted_column(ROW, alias), expression=quoted_column(ROW, spine)),
+    ))
+    return select.select(*_feature_projections(source, alias, spine))
+
+
+def spine_query(source: exp.Query | exp.Table, columns: Sequence[str], timestamp: str,
+                row_number: str | None = None) -> exp.Select:
+    """Wrap a spine: its columns, a row number (given, or ROW_NUMBER() OVER ()) and its time as TIMESTAMP.
+
+    A DATE spine time counts from the start of that day (UTC); a time with a time zone is compared as UTC.
+    """
+    if isinstance(source, exp.Table):
+        source_expr: exp.Expression = source.copy()
+    else:
+        source_expr = source.subquery("spine_source")
+    row: exp.Expression = quoted_column(row_number) if row_number else exp.Window(this=exp.RowNumber())
+    return exp.select(
+        *[quoted_column(c) for c in columns],
+        exp.alias_(row, ROW, quoted=True),
+        exp.alias_(exp.cast(quoted_column(timestamp), "timestamp"), TS, quoted=True),
+    ).from_(source_expr)

@@ -1,0 +1,135 @@
+"""The point-in-time join against a brute-force oracle, on random data, in every formulation DuckDB can run.
+
+Ties, NULL values, NULL keys, spine rows before any feature row, duplicate spine rows, ttl edges to the
+microsecond, availability delay, as-known (created <= spine time) and two sources with different keys.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import duckdb
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from skewless import pit
+from skewless.sqlbuild import relation_table
+
+BASE = datetime(2026, 1, 1)
+STAMP = st.builds(lambda m, u: BASE + timedelta(minutes=m, microseconds=u), st.integers(0, 20), st.sampled_from([0, 1]))
+FEATURE_ROW = st.tuples(
+    st.one_of(st.none(), st.integers(0, 3)),             # k
+    STAMP,                                               # ts
+    st.one_of(st.none(), STAMP),                         # created
+    st.one_of(st.none(), st.integers(-2, 2)),            # v1
+    st.one_of(st.none(), st.sampled_from(["a", "b"])),   # v2
+)
+OTHER_ROW = st.tuples(st.integers(0, 2), STAMP, st.one_of(st.none(), st.floats(-1, 1, allow_nan=False)))
+SPINE_ROW = st.tuples(st.one_of(st.none(), st.integers(0, 3)), st.integers(0, 2),
+                      st.builds(lambda m, u: BASE + timedelta(minutes=m, microseconds=u),
+                                st.integers(-2, 25), st.sampled_from([0, 1, 999999])))
+DURATION = st.one_of(st.none(), st.builds(lambda m, u: timedelta(minutes=m, microseconds=u),
+                                          st.integers(0, 10), st.sampled_from([0, 1])))
+
+
+def oracle(spine, features, others, ttl, delay, as_known):
+    out = []
+    for k, k2, t in spine:
+        row = []
+        candidates = [
+            f for f in features
+            if k is not None and f[0] == k and f[1] + (delay or timedelta()) <= t
+            and (not as_known or (f[2] is not None and f[2] <= t))
+        ]
+        best = max(candidates, key=lambda f: (f[1], *((v is not None, v) for v in f[2:])), default=None)
+        if best is None or (ttl is not None and best[1] < t - ttl):
+            row += [None, None]
+        else:
+            row += [best[3], best[4]]
+        other = [o for o in others if o[0] == k2 and o[1] <= t]
+        best_other = max(other, key=lambda o: (o[1], o[2] is not None, o[2]), default=None)
+        row.append(None if best_other is None else best_other[2])
+        out.append((k, k2, t, *row))
+    return out
+
+
+def run(con, spine, features, others, ttl, delay, as_known, style):
+    con.execute("create or replace table feats (k int, ts timestamp, created timestamp, v1 int, v2 varchar)")
+    con.execute("create or replace table others (k2 int, ts timestamp, w double)")
+    con.execute("create or replace table spine (row_id bigint, k int, k2 int, t timestamp)")
+    if features:
+        con.executemany("insert into feats values (?, ?, ?, ?, ?)", features)
+    if others:
+        con.executemany("insert into others values (?, ?, ?)", others)
+    if spine:
+        con.executemany("insert into spine values (?, ?, ?, ?)", [(i, *r) for i, r in enumerate(spine)])
+    sources = (
+        pit.FeatureSource(relation_table("feats", "main"), ("k",), "ts", ("v1", "v2"), created_timestamp="created",
+                          ttl=ttl, delay=delay),
+        pit.FeatureSource(relation_table("others", "main"), ("k2",), "ts", ("w",)),
+    )
+    query = pit.PitQuery(
+        spine=pit.spine_query(relation_table("spine", "main"), ["k", "k2", "t"], "t", row_number="row_id"),
+        spine_columns=("k", "k2", "t"), sources=sources, as_known=as_known,
+    )
+    sql = pit.build(query, "duckdb", style).sql(dialect="duckdb")
+    return con.execute(sql).fetchall()
+
+
+@pytest.fixture(scope="module")
+def con():
+    connection = duckdb.connect()
+    connection.execute("SET TimeZone = 'UTC'")
+    yield connection
+    connection.close()
+
+
+@settings(max_examples=200)
+@given(st.lists(SPINE_ROW, max_size=12), st.lists(FEATURE_ROW, max_size=25), st.lists(OTHER_ROW, max_size=8),
+       DURATION, DURATION)
+@pytest.mark.parametrize("style", ["asof", "lateral", "window", "ranked"])
+def test_matches_oracle(con, style, spine, features, others, ttl, delay):
+    expected = oracle(spine, features, others, ttl, delay, as_known=False)
+    assert run(con, spine, features, others, ttl, delay, False, style) == expected
+
+
+@settings(max_examples=150)
+@given(st.lists(SPINE_ROW, max_size=12), st.lists(FEATURE_ROW, max_size=25), st.lists(OTHER_ROW, max_size=8),
+       DURATION, DURATION)
+@pytest.mark.parametrize("style", ["lateral", "ranked"])
+def test_as_known_matches_oracle(con, style, spine, features, others, ttl, delay):
+    expected = oracle(spine, features, others, ttl, delay, as_known=True)
+    assert run(con, spine, features, others, ttl, delay, True, style) == expected
+
+
+def test_every_spine_row_once_in_order_with_duplicates(con):
+    spine = [(1, 0, BASE + timedelta(minutes=5))] * 3 + [(None, 0, BASE), (2, 1, BASE - timedelta(days=1))]
+    features = [(1, BASE, None, 7, "x"), (1, BASE + timedelta(minutes=5), None, None, "late-null")]
+    rows = run(con, spine, features, [], None, None, False, "asof")
+    assert rows == [
+        (1, 0, BASE + timedelta(minutes=5), None, "late-null", None),  # a NULL value is a value
+        (1, 0, BASE + timedelta(minutes=5), None, "late-null", None),
+        (1, 0, BASE + timedelta(minutes=5), None, "late-null", None),
+        (None, 0, BASE, None, None, None),                              # NULL key matches nothing
+        (2, 1, BASE - timedelta(days=1), None, None, None),             # before any feature row
+    ]
+
+
+def test_ttl_edge_is_inclusive(con):
+    features = [(1, BASE, None, 1, "a")]
+    at_edge = run(con, [(1, 0, BASE + timedelta(minutes=10))], features, [], timedelta(minutes=10), None, False, "asof")
+    past = run(con, [(1, 0, BASE + timedelta(minutes=10, microseconds=1))], features, [], timedelta(minutes=10),
+               None, False, "asof")
+    assert at_edge[0][3:5] == (1, "a") and past[0][3:5] == (None, None)
+
+
+def test_unknown_dialect():
+    with pytest.raises(Exception, match="no point-in-time join for dialect 'mysql'"):
+        pit.style_for("mysql")
+
+
+def test_as_known_forms_per_dialect():
+    assert pit.style_for("duckdb", as_known=True) == "lateral"
+    assert pit.style_for("spark", as_known=True) == "ranked"
+    assert pit.style_for("snowflake") == "asof_match"
