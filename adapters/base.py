@@ -65,6 +65,13 @@ class WarehouseAdapter(ABC):
     def load_file(self, path: Path, table: exp.Table) -> int:
         """Replace `table` with the rows of a CSV or parquet file; return the row count."""
 
+    def register_arrow(self, name: str, table: "pa.Table") -> exp.Table:
+        """Make an Arrow table readable by queries (a spine); the portable way loads a temporary table."""
+        raise NotImplementedError(f"{type(self).__name__} cannot load Arrow tables yet")
+
+    def unregister_arrow(self, name: str) -> None:  # noqa: B027  (nothing to forget by default)
+        """Forget what register_arrow made."""
+
     @abstractmethod
     def close(self) -> None:
         """Release the connection."""

@@ -44,6 +44,7 @@ class DuckDBAdapter(WarehouseAdapter):
                 hint="another process may hold it open for writing; close it and retry",
             ) from None
         self.connection.execute("SET enable_progress_bar = false")  # progress is ours to draw
+        self.connection.execute("SET TimeZone = 'UTC'")  # naive timestamps are UTC; so is every comparison
         threads = settings.get("threads")
         if threads:
             self.connection.execute(f"SET threads = {int(threads)}")
@@ -115,6 +116,14 @@ class DuckDBAdapter(WarehouseAdapter):
             raise ProjectError(f"cannot load {path.name}: use a .parquet, .csv, .csv.gz or .json file")
         query = exp.select("*").from_(exp.Anonymous(this=reader, expressions=[exp.Literal.string(str(path))]))
         return self.replace_table(table, query).rows or 0
+
+    def register_arrow(self, name: str, table: "pa.Table") -> exp.Table:
+        """Zero-copy: DuckDB scans the Arrow table in place."""
+        self.connection.register(name, table)
+        return exp.Table(this=exp.to_identifier(name, quoted=True))
+
+    def unregister_arrow(self, name: str) -> None:
+        self.connection.unregister(name)
 
     def close(self) -> None:
         self.connection.close()

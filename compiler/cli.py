@@ -183,6 +183,42 @@ def run(project_dir: str, target: str | None, vars_: dict[str, Any] | None, sele
         sys.exit(1)
 
 
+@cli.group()
+def dataset() -> None:
+    """Training sets declared in datasets/*.yml: build them point-in-time correct.
+
+    \b
+    Examples:
+      skewless dataset build fraud_training
+      skewless dataset build fraud_training --output parquet --path fraud.parquet
+      skewless show dataset:fraud_training --dialect snowflake
+    """
+
+
+@dataset.command("build")
+@click.argument("name")
+@project_options
+@click.option("--output", "-o", type=click.Choice(["table", "parquet"]), default="table", show_default=True,
+              help="A table in the warehouse (schema `datasets`) or a parquet file.")
+@click.option("--path", type=click.Path(dir_okay=False), help="Parquet file to write (default: target/datasets/).")
+@handle_errors
+def dataset_build(name: str, project_dir: str, target: str | None, vars_: dict[str, Any] | None, output: str,
+                  path: str | None) -> None:
+    """Build a training set: every spine row once, with each feature as it was at the row's time.
+
+    \b
+    Examples:
+      skewless dataset build fraud_training
+      skewless dataset build fraud_training -o parquet --path /tmp/fraud.parquet
+    """
+    from .console import out
+
+    with _store(project_dir, target, vars_) as store:
+        result = store.build_dataset(name, output=output, path=path)
+    out.print(f"Built [bold]{_escape(name)}[/bold]: {result['rows']:,} rows x {result['columns']} columns "
+              f"into {_escape(result['output'])}")
+
+
 @cli.command()
 @click.argument("model")
 @project_options
@@ -192,18 +228,21 @@ def run(project_dir: str, target: str | None, vars_: dict[str, Any] | None, sele
 @handle_errors
 def show(model: str, project_dir: str, target: str | None, vars_: dict[str, Any] | None, dialect: str | None,
          executed: bool) -> None:
-    """Print a model's compiled SQL.
+    """Print a model's compiled SQL, or a dataset's point-in-time query (MODEL = dataset:NAME).
 
     \b
     Examples:
       skewless show user_spend
       skewless show user_spend --dialect snowflake
       skewless show merchant_volume --executed
+      skewless show dataset:fraud_training --dialect spark
     """
     from .console import out
 
     store = _store(project_dir, target, vars_)
-    if executed:
+    if model.startswith("dataset:"):
+        text = store.dataset_sql(model.split(":", 1)[1], dialect=dialect)
+    elif executed:
         text = store.executed_sql(model)
     else:
         text = store.show(model, dialect=dialect)

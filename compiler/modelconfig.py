@@ -16,7 +16,7 @@ KINDS = ("feature",)
 
 KNOWN_KEYS = {
     "entity", "timestamp", "created_timestamp", "materialized", "ttl", "online", "owner", "tags",
-    "description", "enabled", "kind", "unique_key", "lookback", "schema", "alias", "meta",
+    "description", "enabled", "kind", "unique_key", "lookback", "schema", "alias", "meta", "delay",
 }
 
 
@@ -40,6 +40,7 @@ class ModelConfig:
     schema: str | None = None
     alias: str | None = None
     meta: Mapping[str, Any] = field(default_factory=dict)
+    delay: timedelta | None = None  # how long after its event time a value reaches serving
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -59,6 +60,7 @@ class ModelConfig:
             "schema": self.schema,
             "alias": self.alias,
             "meta": dict(self.meta),
+            "delay": format_duration(self.delay) if self.delay is not None else None,
         }
 
 
@@ -98,6 +100,7 @@ _PARSERS = {
     "materialized": lambda v, k: _choice(v, k, MATERIALIZATIONS),
     "ttl": lambda v, k: None if v is None else parse_duration(v),
     "lookback": lambda v, k: None if v is None else parse_duration(v),
+    "delay": lambda v, k: None if v is None else parse_duration(v),
     "online": _bool,
     "enabled": _bool,
     "owner": _optional_str,

@@ -53,6 +53,7 @@ class FeatureSource:
     delay: timedelta | None = None
     unique_per_key_ts: bool = False  # the table already holds one row per (keys, event time)
     spine_keys: tuple[str, ...] | None = None  # spine columns matched to join_keys (default: same names)
+    tie_break: tuple[str, ...] | None = None  # every feature of the model: the same pick online and offline
 
     @property
     def on_spine(self) -> tuple[str, ...]:
@@ -111,7 +112,8 @@ def _available(source: FeatureSource, table: str | None = None) -> exp.Expressio
 
 
 def _tie_order(source: FeatureSource, table: str | None = None) -> list[exp.Ordered]:
-    columns = ([source.created_timestamp] if source.created_timestamp else []) + list(source.features)
+    columns = ([source.created_timestamp] if source.created_timestamp else []) + list(
+        source.tie_break or source.features)
     return [exp.Ordered(this=quoted_column(c, table), desc=True, nulls_first=False) for c in columns]
 
 

@@ -15,6 +15,9 @@ if TYPE_CHECKING:
     from skewless.adapters.base import WarehouseAdapter
     from skewless.adapters.redis_online import RedisOnlineStore
 
+    from .datasets import Dataset, DatasetCatalog
+    from .retrieval import RetrievalJob
+
 
 class FeatureStore:
     """A project bound to a target: compile it, run it, inspect it.
@@ -33,6 +36,7 @@ class FeatureStore:
         self._compiled: CompiledProject | None = None
         self._adapter: WarehouseAdapter | None = None
         self._online: RedisOnlineStore | None = None
+        self._catalog: DatasetCatalog | None = None
         self.post_hooks: list[tuple[str, PostHook]] = [("online", self._write_online)]
 
     @property
@@ -118,6 +122,135 @@ class FeatureStore:
         artifacts.write_run_results(compiled, results)
         return results
 
+    # -- training sets -----------------------------------------------------------------------------
+
+    def get_historical_features(
+        self, spine: Any, features: Iterable[str] | str, *, timestamp: str | None = None, as_known: bool = False,
+    ) -> "RetrievalJob":
+        """A point-in-time correct training set: every spine row once, its columns first, then the features.
+
+        `spine`: a pandas DataFrame, a pyarrow Table, or a warehouse table name / SELECT. `features`: names,
+        `model:*` or `service:NAME`. `as_known=True` sees only values created by each row's time.
+
+        >>> fs.get_historical_features(df, ["user__txn_count__7d"]).to_pandas()   # doctest: +SKIP
+        """
+        from .datasets import resolve_features
+        from .retrieval import RetrievalJob, spine_from
+
+        compiled = self.compile(write=False)
+        names = resolve_features(compiled, self.catalog, [features] if isinstance(features, str) else list(features))
+        spine_input = spine_from(spine, self.adapter, compiled.dialect, timestamp)
+        try:
+            return RetrievalJob(self.adapter, compiled, spine_input, names, as_known)
+        except BaseException:
+            if spine_input.cleanup is not None:
+                spine_input.cleanup()
+            raise
+
+    @property
+    def catalog(self) -> "DatasetCatalog":
+        from .datasets import load_catalog
+
+        if self._catalog is None:
+            self._catalog = load_catalog(self.config.root, self.config.dataset_paths)
+        return self._catalog
+
+    def dataset_sql(self, name: str, dialect: str | None = None) -> str:
+        """A dataset's point-in-time query, in the target's dialect or any other supported one."""
+        from .datasets import resolve_features
+        from .retrieval import SpineInput, training_query
+
+        compiled = self.compile(write=False)
+        dataset = self.catalog.dataset(name)
+        source, columns = self._dataset_spine_source(dataset, compiled)
+        if isinstance(source, _ArrowSpine):  # shown as DuckDB reads the file
+            from sqlglot import exp
+
+            reader = exp.Anonymous(this="read_parquet", expressions=[exp.Literal.string(dataset.spine.value)])
+            source = exp.select("*").from_(reader)
+        spine = SpineInput(source, columns, dataset.spine.timestamp)
+        features = resolve_features(compiled, self.catalog, list(dataset.features))
+        query = training_query(compiled, spine, features, as_known=dataset.as_known, dialect=dialect)
+        return query.sql(dialect=dialect or compiled.dialect, pretty=True)
+
+    def build_dataset(
+        self, name: str, output: str = "table", path: str | os.PathLike[str] | None = None,
+    ) -> dict[str, Any]:
+        """Build a dataset into the warehouse (schema `datasets`) or a parquet file; returns where and how many."""
+        from .datasets import resolve_features
+        from .retrieval import RetrievalJob, SpineInput, arrow_spine
+        from .sqlbuild import relation_table
+
+        dataset = self.catalog.dataset(name)
+        compiled = self.compile(write=False)
+        features = resolve_features(compiled, self.catalog, list(dataset.features))
+        source, columns = self._dataset_spine_source(dataset, compiled)
+        if isinstance(source, _ArrowSpine):
+            spine = arrow_spine(self.adapter, source.table, dataset.spine.timestamp)
+        else:
+            spine = SpineInput(source, columns, dataset.spine.timestamp)
+        job = RetrievalJob(self.adapter, compiled, spine, features, dataset.as_known)
+        if output == "parquet":
+            from pathlib import Path
+
+            import pyarrow.parquet as pq
+
+            target = Path(path) if path else self.config.target_path / "datasets" / f"{name}.parquet"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            table = job.to_arrow()
+            pq.write_table(table, target)
+            return {"output": str(target), "rows": table.num_rows, "columns": table.num_columns}
+        if output != "table":
+            raise SkewlessError(f"unknown output {output!r}", hint="use table or parquet")
+        relation = relation_table(name, "datasets")
+        try:
+            rows = self.adapter.replace_table(relation, job.query).rows
+        finally:
+            job.close()
+        return {"output": relation.sql(dialect=compiled.dialect), "rows": rows, "columns": len(job.query.expressions)}
+
+    def _dataset_spine_source(self, dataset: "Dataset", compiled: CompiledProject) -> tuple[Any, tuple[str, ...]]:
+        from sqlglot import exp
+
+        from .sqlbuild import relation_table
+
+        spine = dataset.spine
+        if spine.kind == "source":
+            source_name, _, table_name = spine.value.partition(".")
+            source = self.config.sources.get((source_name, table_name))
+            if source is None:
+                raise SkewlessError(f"dataset {dataset.name!r}: no source {spine.value!r}", location=dataset.location)
+            relation: Any = relation_table(source.identifier, source.schema)
+            known = tuple(source.columns)
+        elif spine.kind == "model":
+            node = compiled.node(spine.value)
+            if node.relation is None:
+                raise SkewlessError(f"dataset {dataset.name!r}: the spine model is ephemeral",
+                                    location=dataset.location)
+            relation, known = node.relation, tuple(node.columns)
+        elif spine.kind == "file":
+            import pyarrow.csv as pcsv
+            import pyarrow.parquet as pq
+
+            file = (self.config.root / spine.value).resolve()
+            if not file.is_file():
+                raise SkewlessError(f"dataset {dataset.name!r}: no file {spine.value}", location=dataset.location)
+            table = pq.read_table(file) if file.suffix == ".parquet" else pcsv.read_csv(file)
+            if spine.columns:
+                table = table.select(list(spine.columns))
+            return _ArrowSpine(table), tuple(table.column_names)
+        elif spine.kind == "table":
+            relation, known = exp.to_table(spine.value, dialect=compiled.dialect), ()
+        else:
+            import sqlglot
+
+            relation, known = sqlglot.parse_one(spine.value, read=compiled.dialect), ()
+        columns = spine.columns or known
+        if not columns:
+            raise SkewlessError(f"dataset {dataset.name!r}: list the spine's columns (spine: columns: [...])",
+                                location=dataset.location)
+        return relation, tuple(columns)
+
     # -- online store ------------------------------------------------------------------------------
 
     @property
@@ -181,3 +314,10 @@ class FeatureStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _ArrowSpine:
+    """A dataset spine read from a file."""
+
+    def __init__(self, table: Any) -> None:
+        self.table = table

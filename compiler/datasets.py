@@ -1,0 +1,150 @@
+"""Training-set definitions (`datasets/*.yml`) and feature references: names, `model:*`, `service:NAME`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import CompileError, Location, ProjectError, did_you_mean
+from .project import CompiledProject
+from .yamlfile import MarkedDict, expect_mapping, load_yaml
+
+SPINE_KINDS = ("source", "model", "file", "sql", "table")
+
+
+@dataclass(frozen=True)
+class FeatureService:
+    name: str
+    features: tuple[str, ...]
+    description: str | None
+    location: Location
+
+
+@dataclass(frozen=True)
+class Spine:
+    kind: str  # source | model | file | sql | table
+    value: str
+    timestamp: str
+    columns: tuple[str, ...] | None  # None: every column of the spine
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    spine: Spine
+    features: tuple[str, ...]
+    as_known: bool
+    description: str | None
+    location: Location
+
+
+@dataclass
+class DatasetCatalog:
+    datasets: dict[str, Dataset]
+    services: dict[str, FeatureService]
+
+    def dataset(self, name: str) -> Dataset:
+        if name not in self.datasets:
+            raise ProjectError(
+                f"no dataset named {name!r}",
+                hint=did_you_mean(name, self.datasets) or "datasets are declared in datasets/*.yml",
+            )
+        return self.datasets[name]
+
+
+def load_catalog(root: Path, paths: list[str]) -> DatasetCatalog:
+    catalog = DatasetCatalog({}, {})
+    files = [p for folder in paths for p in sorted((root / folder).rglob("*.yml")) if (root / folder).is_dir()]
+    files.append(root / "services.yml")
+    for path in files:
+        if not path.is_file():
+            continue
+        data = expect_mapping(load_yaml(path), Location(path, 1, 1), path.name)
+        for raw in data.get("feature_services") or []:
+            entry = expect_mapping(raw, data.location("feature_services"), "a feature service")
+            service = FeatureService(
+                name=_name(entry, "feature service"), features=_names(entry, "features"),
+                description=entry.get("description"), location=entry.location("name"),
+            )
+            _unique(catalog.services, service.name, entry)
+            catalog.services[service.name] = service
+        for raw in data.get("datasets") or []:
+            entry = expect_mapping(raw, data.location("datasets"), "a dataset")
+            _check_keys(entry, {"name", "spine", "features", "as_known", "description"}, "a dataset")
+            dataset = Dataset(
+                name=_name(entry, "dataset"), spine=_spine(entry), features=_names(entry, "features"),
+                as_known=bool(entry.get("as_known", False)), description=entry.get("description"),
+                location=entry.location("name"),
+            )
+            _unique(catalog.datasets, dataset.name, entry)
+            catalog.datasets[dataset.name] = dataset
+    return catalog
+
+
+def _check_keys(entry: MarkedDict, allowed: set[str], what: str) -> None:
+    for key in entry:
+        if key not in allowed:
+            raise ProjectError(f"unknown key {key!r} in {what}", location=entry.location(key),
+                               hint=did_you_mean(key, allowed) or f"allowed: {', '.join(sorted(allowed))}")
+
+
+def _name(entry: MarkedDict, what: str) -> str:
+    name = entry.get("name")
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ProjectError(f"a {what} needs a 'name' (letters, digits, underscores)", location=entry.location())
+    return name
+
+
+def _names(entry: MarkedDict, key: str) -> tuple[str, ...]:
+    value = entry.get(key)
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise ProjectError(f"{key!r} must be a non-empty list of names", location=entry.location(key))
+    return tuple(value)
+
+
+def _unique(existing: dict[str, Any], name: str, entry: MarkedDict) -> None:
+    if name in existing:
+        raise ProjectError(f"{name!r} is declared twice", location=entry.location("name"))
+
+
+def _spine(entry: MarkedDict) -> Spine:
+    spine = expect_mapping(entry.get("spine"), entry.location("spine"), "spine")
+    _check_keys(spine, {*SPINE_KINDS, "timestamp", "columns"}, "a spine")
+    kinds = [k for k in SPINE_KINDS if k in spine]
+    if len(kinds) != 1:
+        raise ProjectError(
+            "a spine needs exactly one of: " + ", ".join(SPINE_KINDS), location=spine.location(),
+            hint="e.g. spine: {source: shop.transactions, timestamp: event_ts, columns: [txn_id, user_id, label]}",
+        )
+    timestamp = spine.get("timestamp")
+    if not isinstance(timestamp, str):
+        raise ProjectError("a spine needs 'timestamp': the column holding each row's time", location=spine.location())
+    columns = spine.get("columns")
+    return Spine(kinds[0], str(spine[kinds[0]]), timestamp, tuple(columns) if columns else None)
+
+
+def resolve_features(compiled: CompiledProject, catalog: DatasetCatalog, references: list[str]) -> list[str]:
+    """Feature names for references: a feature, `model:*`, or `service:NAME`; in order, without repeats."""
+    features = compiled.features()
+    result: list[str] = []
+    for reference in references:
+        if reference.startswith("service:"):
+            name = reference.split(":", 1)[1]
+            if name not in catalog.services:
+                raise CompileError(f"no feature service named {name!r}",
+                                   hint=did_you_mean(name, catalog.services) or "declare it under feature_services:")
+            names = resolve_features(compiled, catalog, list(catalog.services[name].features))
+        elif reference.endswith(":*"):
+            model = compiled.node(reference[:-2])
+            names = list(model.features)
+        elif reference in features:
+            names = [reference]
+        else:
+            raise CompileError(
+                f"unknown feature {reference!r}",
+                hint=did_you_mean(reference, list(features)) or "`skewless ls` lists features; "
+                "use model:* for all of a model's features or service:NAME for a feature service",
+            )
+        result.extend(n for n in names if n not in result)
+    return result
