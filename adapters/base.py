@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from sqlglot import exp
 
 from skewless.errors import AdapterError
-from skewless.sqlbuild import keys_match, quoted_column, relation_table
+from skewless.sqlbuild import first_per_group, keys_match, quoted_column, relation_table
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -148,22 +148,7 @@ class WarehouseAdapter(ABC):
 
         The portable form ranks rows with ROW_NUMBER(); engines with a cheaper form override it.
         """
-        rank = exp.Window(
-            this=exp.RowNumber(),
-            partition_by=[quoted_column(k) for k in keys],
-            order=exp.Order(expressions=[
-                exp.Ordered(this=quoted_column(c), desc=True, nulls_first=False) for c in order
-            ]),
-        )
-        inner = exp.select(*[quoted_column(c) for c in columns], exp.alias_(rank, "__skewless_rn", quoted=True))
-        inner = inner.from_(table.copy())
-        if where is not None:
-            inner = inner.where(where)
-        return (
-            exp.select(*[quoted_column(c) for c in columns])
-            .from_(inner.subquery("ranked"))
-            .where(exp.EQ(this=quoted_column("__skewless_rn"), expression=exp.Literal.number(1)))
-        )
+        return first_per_group(table, keys, order, columns, where)
 
     # -- materializations --------------------------------------------------------------------------
 

@@ -37,6 +37,13 @@ class ModelNode:
     relation: exp.Table | None
     description: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    build_query: exp.Query | None = None  # what a full build stores, when it differs from `query`
+    incremental_build_query: exp.Query | None = None
+
+    @property
+    def unique_per_key_ts(self) -> bool:
+        """The stored table holds one row per (join keys, event time): the point-in-time join skips dedup."""
+        return self.build_query is not None
 
     @property
     def unique_id(self) -> str:

@@ -25,7 +25,7 @@ from datetime import timedelta
 from sqlglot import exp
 
 from .errors import SkewlessError
-from .sqlbuild import interval, quoted_column
+from .sqlbuild import first_per_group, interval, quoted_column
 
 STYLES = {
     "duckdb": "asof", "snowflake": "asof_match", "postgres": "lateral", "redshift": "lateral",
@@ -51,7 +51,8 @@ class FeatureSource:
     created_timestamp: str | None = None
     ttl: timedelta | None = None
     delay: timedelta | None = None
-    unique_per_key_ts: bool = False  # the table already holds one row per (keys, event time)
+    unique_per_key_ts: bool = False  # the table already holds one row per (keys, event time)...
+    current_flag: str | None = None  # ...or flags, in this column, the one row per (keys, event time) that wins
     spine_keys: tuple[str, ...] | None = None  # spine columns matched to join_keys (default: same names)
     tie_break: tuple[str, ...] | None = None  # every feature of the model: the same pick online and offline
 
@@ -143,23 +144,14 @@ def _feature_projections(source: FeatureSource, feature: str, spine: str) -> lis
 def _deduplicated(source: FeatureSource) -> exp.Query:
     """One row per (keys, event time): the newest created, then the greatest values (skipped when unique)."""
     columns = [*source.join_keys, source.timestamp, *source.features]
-    base = exp.select(*[quoted_column(c) for c in columns], exp.alias_(_available(source), TS, quoted=True))
+    available = exp.alias_(_available(source), TS, quoted=True)
     not_null = exp.and_(*[quoted_column(c).is_(exp.null()).not_() for c in [*source.join_keys, source.timestamp]])
-    base = base.from_(source.relation.copy()).where(not_null)
-    if source.unique_per_key_ts:
-        return base
-    rank = exp.Window(
-        this=exp.RowNumber(),
-        partition_by=[quoted_column(c) for c in [*source.join_keys, source.timestamp]],
-        order=exp.Order(expressions=_tie_order(source)),
-    )
-    ranked = base.select(exp.alias_(rank, RANK, quoted=True))
-    outer_columns = [*columns, TS]
-    return (
-        exp.select(*[quoted_column(c) for c in outer_columns])
-        .from_(ranked.subquery("ranked"))
-        .where(exp.EQ(this=quoted_column(RANK), expression=exp.Literal.number(1)))
-    )
+    if source.unique_per_key_ts or source.current_flag:
+        where = exp.and_(not_null, quoted_column(source.current_flag)) if source.current_flag else not_null
+        return exp.select(*[quoted_column(c) for c in columns], available).from_(source.relation.copy()).where(where)
+    ties = [c.this.name for c in _tie_order(source)]
+    return first_per_group(source.relation, [*source.join_keys, source.timestamp], ties, columns, not_null,
+                           extra=[available])
 
 
 # -- formulations -----------------------------------------------------------------------------------------

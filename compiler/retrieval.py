@@ -107,7 +107,8 @@ def feature_sources(compiled: CompiledProject, features: Sequence[str]) -> list[
             created_timestamp=node.config.created_timestamp,
             ttl=node.config.ttl,
             delay=node.config.delay,
-            unique_per_key_ts=bool(node.meta.get("unique_per_key_ts")),
+            unique_per_key_ts=node.unique_per_key_ts and "current_flag" not in node.meta,
+            current_flag=node.meta.get("current_flag"),
             tie_break=tuple(node.features),
         ))
     return sources

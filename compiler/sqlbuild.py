@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import timedelta
 
 from sqlglot import exp
@@ -36,3 +36,29 @@ def keys_match(left: str, right: str, keys: Iterable[str]) -> exp.Expression:
     return exp.and_(*[
         exp.NullSafeEQ(this=quoted_column(k, left), expression=quoted_column(k, right)) for k in keys
     ])
+
+
+def first_per_group(
+    source: exp.Expression, partition: Sequence[str], order: Sequence[str], columns: Sequence[str],
+    where: exp.Expression | None = None, extra: Sequence[exp.Expression] = (),
+) -> exp.Select:
+    """One row per `partition` group: the greatest by `order` (each descending, NULLs lowest), as `columns`.
+
+    Portable (ROW_NUMBER in a subquery, explicit column lists so no helper column leaks). `source` is a table or
+    a subquery; `extra` are more projections computed on the source rows and kept.
+    """
+    rank = exp.Window(
+        this=exp.RowNumber(),
+        partition_by=[quoted_column(c) for c in partition],
+        order=exp.Order(expressions=[exp.Ordered(this=quoted_column(c), desc=True, nulls_first=False) for c in order]),
+    )
+    inner = exp.select(*[quoted_column(c) for c in columns], *extra, exp.alias_(rank, "__skewless_rn", quoted=True))
+    inner = inner.from_(source.copy())
+    if where is not None:
+        inner = inner.where(where)
+    names = [*columns, *[e.alias_or_name for e in extra]]
+    return (
+        exp.select(*[quoted_column(c) for c in names])
+        .from_(inner.subquery("ranked"))
+        .where(exp.EQ(this=quoted_column("__skewless_rn"), expression=exp.Literal.number(1)))
+    )

@@ -182,3 +182,16 @@ def test_dataset_build_cli(store):
     assert shown.exit_code == 0 and "IGNORE NULLS" in shown.output
     missing = runner.invoke(cli, ["dataset", "build", "trian", "--project-dir", str(root)])
     assert missing.exit_code == 2 and "did you mean 'train'" in missing.output
+
+
+def test_prepared_feature_tables_give_the_same_training_set_as_query_time_dedup(example_copy):
+    with FeatureStore(example_copy) as fs:
+        assert fs.run(online=False).ok
+        prepared = fs.get_historical_features("labelled_payments", ["service:fraud_v1"], timestamp="event_ts")
+        prepared_sql, prepared_rows = prepared.to_sql(), prepared.to_arrow()
+        for node in fs.compile().nodes.values():  # forget the build-time preparation: dedup in the query
+            node.build_query = None
+            node.meta.pop("current_flag", None)
+        plain = fs.get_historical_features("labelled_payments", ["service:fraud_v1"], timestamp="event_ts")
+        assert plain.to_sql() != prepared_sql
+        assert plain.to_arrow().equals(prepared_rows)

@@ -16,24 +16,10 @@ WITH `__skewless_spine` AS (
     `event_ts`,
     `user__txn_count__1d`,
     `user__txn_count__7d`,
-    `__skewless_ts`
-  FROM (
-    SELECT
-      `user_id`,
-      `event_ts`,
-      `user__txn_count__1d`,
-      `user__txn_count__7d`,
-      `event_ts` AS `__skewless_ts`,
-      ROW_NUMBER() OVER (
-        PARTITION BY `user_id`, `event_ts`
-        ORDER BY `user__txn_count__1d` DESC, `user__txn_count__7d` DESC, `user__txn_count__30d` DESC
-      ) AS `__skewless_rank`
-    FROM `features`.`user_transaction_counts`
-    WHERE
-      NOT `user_id` IS NULL AND NOT `event_ts` IS NULL
-  ) AS ranked
+    `event_ts` AS `__skewless_ts`
+  FROM `features`.`user_transaction_counts`
   WHERE
-    `__skewless_rank` = 1
+    NOT `user_id` IS NULL AND NOT `event_ts` IS NULL
 ), `__skewless_m0` AS (
   SELECT
     `__skewless_row`,
@@ -74,26 +60,10 @@ WITH `__skewless_spine` AS (
     `user__amount_sum__30d`,
     `user__amount_avg__30d`,
     `user__amount_max__30d`,
-    `__skewless_ts`
-  FROM (
-    SELECT
-      `user_id`,
-      `event_ts`,
-      `user__amount_sum__7d`,
-      `user__amount_sum__30d`,
-      `user__amount_avg__30d`,
-      `user__amount_max__30d`,
-      `event_ts` AS `__skewless_ts`,
-      ROW_NUMBER() OVER (
-        PARTITION BY `user_id`, `event_ts`
-        ORDER BY `user__amount_sum__7d` DESC, `user__amount_sum__30d` DESC, `user__amount_avg__30d` DESC, `user__amount_max__30d` DESC
-      ) AS `__skewless_rank`
-    FROM `features`.`user_spend`
-    WHERE
-      NOT `user_id` IS NULL AND NOT `event_ts` IS NULL
-  ) AS ranked
+    `event_ts` AS `__skewless_ts`
+  FROM `features`.`user_spend`
   WHERE
-    `__skewless_rank` = 1
+    NOT `user_id` IS NULL AND NOT `event_ts` IS NULL
 ), `__skewless_m1` AS (
   SELECT
     `__skewless_row`,
@@ -132,24 +102,10 @@ WITH `__skewless_spine` AS (
     `event_ts`,
     `user__large_txn_count__30d`,
     `user__night_txn_count__7d`,
-    `__skewless_ts`
-  FROM (
-    SELECT
-      `user_id`,
-      `event_ts`,
-      `user__large_txn_count__30d`,
-      `user__night_txn_count__7d`,
-      `event_ts` AS `__skewless_ts`,
-      ROW_NUMBER() OVER (
-        PARTITION BY `user_id`, `event_ts`
-        ORDER BY `user__large_txn_count__30d` DESC, `user__night_txn_count__7d` DESC
-      ) AS `__skewless_rank`
-    FROM `features`.`user_risky_behaviour`
-    WHERE
-      NOT `user_id` IS NULL AND NOT `event_ts` IS NULL
-  ) AS ranked
+    `event_ts` AS `__skewless_ts`
+  FROM `features`.`user_risky_behaviour`
   WHERE
-    `__skewless_rank` = 1
+    NOT `user_id` IS NULL AND NOT `event_ts` IS NULL
 ), `__skewless_m2` AS (
   SELECT
     `__skewless_row`,
@@ -187,23 +143,10 @@ WITH `__skewless_spine` AS (
     `user_id`,
     `event_ts`,
     `user__chargeback_count__90d`,
-    `__skewless_ts`
-  FROM (
-    SELECT
-      `user_id`,
-      `event_ts`,
-      `user__chargeback_count__90d`,
-      `event_ts` AS `__skewless_ts`,
-      ROW_NUMBER() OVER (
-        PARTITION BY `user_id`, `event_ts`
-        ORDER BY `user__chargeback_count__90d` DESC, `user__chargeback_amount__90d` DESC
-      ) AS `__skewless_rank`
-    FROM `features`.`user_chargebacks`
-    WHERE
-      NOT `user_id` IS NULL AND NOT `event_ts` IS NULL
-  ) AS ranked
+    `event_ts` AS `__skewless_ts`
+  FROM `features`.`user_chargebacks`
   WHERE
-    `__skewless_rank` = 1
+    NOT `user_id` IS NULL AND NOT `event_ts` IS NULL
 ), `__skewless_m3` AS (
   SELECT
     `__skewless_row`,
@@ -241,23 +184,10 @@ WITH `__skewless_spine` AS (
     `merchant_id`,
     `event_ts`,
     `merchant__txn_count__7d`,
-    `__skewless_ts`
-  FROM (
-    SELECT
-      `merchant_id`,
-      `event_ts`,
-      `merchant__txn_count__7d`,
-      `event_ts` AS `__skewless_ts`,
-      ROW_NUMBER() OVER (
-        PARTITION BY `merchant_id`, `event_ts`
-        ORDER BY `merchant__txn_count__7d` DESC, `merchant__amount_sum__7d` DESC
-      ) AS `__skewless_rank`
-    FROM `features`.`merchant_volume`
-    WHERE
-      NOT `merchant_id` IS NULL AND NOT `event_ts` IS NULL
-  ) AS ranked
+    `event_ts` AS `__skewless_ts`
+  FROM `features`.`merchant_volume`
   WHERE
-    `__skewless_rank` = 1
+    NOT `merchant_id` IS NULL AND NOT `event_ts` IS NULL
 ), `__skewless_m4` AS (
   SELECT
     `__skewless_row`,
@@ -295,20 +225,10 @@ WITH `__skewless_spine` AS (
     `merchant_id`,
     `event_ts`,
     `merchant__fraud_rate__30d`,
-    `__skewless_ts`
-  FROM (
-    SELECT
-      `merchant_id`,
-      `event_ts`,
-      `merchant__fraud_rate__30d`,
-      `event_ts` AS `__skewless_ts`,
-      ROW_NUMBER() OVER (PARTITION BY `merchant_id`, `event_ts` ORDER BY `merchant__fraud_rate__30d` DESC) AS `__skewless_rank`
-    FROM `features`.`merchant_fraud_rate`
-    WHERE
-      NOT `merchant_id` IS NULL AND NOT `event_ts` IS NULL
-  ) AS ranked
+    `event_ts` AS `__skewless_ts`
+  FROM `features`.`merchant_fraud_rate`
   WHERE
-    `__skewless_rank` = 1
+    NOT `merchant_id` IS NULL AND NOT `event_ts` IS NULL
 ), `__skewless_m5` AS (
   SELECT
     `__skewless_row`,
@@ -356,13 +276,13 @@ WITH `__skewless_spine` AS (
       ROW_NUMBER() OVER (
         PARTITION BY `user_id`, `updated_ts`
         ORDER BY `user__country` DESC, `user__signup_ts` DESC
-      ) AS `__skewless_rank`
+      ) AS `__skewless_rn`
     FROM `features`.`user_profile`
     WHERE
       NOT `user_id` IS NULL AND NOT `updated_ts` IS NULL
   ) AS ranked
   WHERE
-    `__skewless_rank` = 1
+    `__skewless_rn` = 1
 ), `__skewless_m6` AS (
   SELECT
     `__skewless_row`,
@@ -400,20 +320,10 @@ WITH `__skewless_spine` AS (
     `merchant_id`,
     `onboarded_ts`,
     `merchant__category`,
-    `__skewless_ts`
-  FROM (
-    SELECT
-      `merchant_id`,
-      `onboarded_ts`,
-      `merchant__category`,
-      `onboarded_ts` AS `__skewless_ts`,
-      ROW_NUMBER() OVER (PARTITION BY `merchant_id`, `onboarded_ts` ORDER BY `merchant__category` DESC) AS `__skewless_rank`
-    FROM `features`.`merchant_profile`
-    WHERE
-      NOT `merchant_id` IS NULL AND NOT `onboarded_ts` IS NULL
-  ) AS ranked
+    `onboarded_ts` AS `__skewless_ts`
+  FROM `features`.`merchant_profile`
   WHERE
-    `__skewless_rank` = 1
+    NOT `merchant_id` IS NULL AND NOT `onboarded_ts` IS NULL
 ), `__skewless_m7` AS (
   SELECT
     `__skewless_row`,
