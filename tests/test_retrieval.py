@@ -187,11 +187,11 @@ def test_dataset_build_cli(store):
 def test_prepared_feature_tables_give_the_same_training_set_as_query_time_dedup(example_copy):
     with FeatureStore(example_copy) as fs:
         assert fs.run(online=False).ok
-        prepared = fs.get_historical_features("labelled_payments", ["service:fraud_v1"], timestamp="event_ts")
+        prepared = fs.get_historical_features("features.labelled_payments", ["service:fraud_v1"], timestamp="event_ts")
         prepared_sql, prepared_rows = prepared.to_sql(), prepared.to_arrow()
         for node in fs.compile().nodes.values():  # forget the build-time preparation: dedup in the query
             node.build_query = None
             node.meta.pop("current_flag", None)
-        plain = fs.get_historical_features("labelled_payments", ["service:fraud_v1"], timestamp="event_ts")
+        plain = fs.get_historical_features("features.labelled_payments", ["service:fraud_v1"], timestamp="event_ts")
         assert plain.to_sql() != prepared_sql
         assert plain.to_arrow().equals(prepared_rows)
