@@ -84,8 +84,12 @@ def style_for(dialect: str, as_known: bool = False) -> str:
     return style
 
 
-def build(query: PitQuery, dialect: str, style: str | None = None) -> exp.Select:
-    """The whole training-set query: spine columns, then each source's features, in spine order."""
+def build(query: PitQuery, dialect: str, style: str | None = None, ordered: bool = True) -> exp.Select:
+    """The whole training-set query: spine columns, then each source's features, in spine order.
+
+    `ordered=False` leaves out the final ORDER BY (a full sort of the result), for callers that do not need the
+    spine's order; every spine row is still there exactly once.
+    """
     style = style or style_for(dialect, query.as_known)
     if query.as_known and style not in ("lateral", "ranked"):
         raise SkewlessError(f"as_known needs the lateral or ranked formulation, not {style!r}")
@@ -98,7 +102,7 @@ def build(query: PitQuery, dialect: str, style: str | None = None) -> exp.Select
         select = _attach(select, source, alias, spine_alias, style, query.as_known, index)
     for projection in query.extra_projections:
         select = select.select(projection)
-    return select.order_by(quoted_column(ROW, spine_alias))
+    return select.order_by(quoted_column(ROW, spine_alias)) if ordered else select
 
 
 # -- pieces shared by the formulations --------------------------------------------------------------------

@@ -115,8 +115,9 @@ def feature_sources(compiled: CompiledProject, features: Sequence[str]) -> list[
 
 
 def training_query(compiled: CompiledProject, spine: SpineInput, features: Sequence[str], *,
-                   as_known: bool = False, dialect: str | None = None) -> exp.Select:
-    """Spine columns first, then the features in the order asked, every spine row once, in spine order."""
+                   as_known: bool = False, dialect: str | None = None, ordered: bool = True) -> exp.Select:
+    """Spine columns first, then the features in the order asked, every spine row once, in spine order
+    (`ordered=False`: in any order, which saves the engine a sort of the whole result)."""
     if spine.timestamp not in spine.columns:
         raise SkewlessError(f"the spine has no column {spine.timestamp!r}",
                             hint=f"spine columns: {', '.join(spine.columns)}")
@@ -138,7 +139,7 @@ def training_query(compiled: CompiledProject, spine: SpineInput, features: Seque
         sources=tuple(sources),
         as_known=as_known,
     )
-    select = pit.build(query, dialect or compiled.dialect)
+    select = pit.build(query, dialect or compiled.dialect, ordered=ordered)
     projections = {p.alias_or_name: p for p in select.expressions}
     select.set("expressions", [projections[c] for c in [*spine.columns, *features]])
     return select
@@ -148,17 +149,19 @@ class RetrievalJob:
     """A training set not yet computed: `to_sql()` shows the query, `to_arrow()`/`to_pandas()` run it."""
 
     def __init__(self, adapter: "WarehouseAdapter", compiled: CompiledProject, spine: SpineInput,
-                 features: Sequence[str], as_known: bool) -> None:
+                 features: Sequence[str], as_known: bool, preserve_order: bool = True) -> None:
         self._adapter = adapter
         self._compiled = compiled
         self._spine = spine
         self.features = list(features)
         self.as_known = as_known
-        self.query = training_query(compiled, spine, self.features, as_known=as_known)
+        self.preserve_order = preserve_order
+        self.query = training_query(compiled, spine, self.features, as_known=as_known, ordered=preserve_order)
 
     def to_sql(self, dialect: str | None = None, pretty: bool = True) -> str:
         query = self.query if dialect in (None, self._compiled.dialect) else training_query(
-            self._compiled, self._spine, self.features, as_known=self.as_known, dialect=dialect)
+            self._compiled, self._spine, self.features, as_known=self.as_known, dialect=dialect,
+            ordered=self.preserve_order)
         return query.sql(dialect=dialect or self._compiled.dialect, pretty=pretty)
 
     def to_arrow(self) -> "pa.Table":

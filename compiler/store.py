@@ -126,11 +126,13 @@ class FeatureStore:
 
     def get_historical_features(
         self, spine: Any, features: Iterable[str] | str, *, timestamp: str | None = None, as_known: bool = False,
+        preserve_order: bool = True,
     ) -> "RetrievalJob":
         """A point-in-time correct training set: every spine row once, its columns first, then the features.
 
         `spine`: a pandas DataFrame, a pyarrow Table, or a warehouse table name / SELECT. `features`: names,
         `model:*` or `service:NAME`. `as_known=True` sees only values created by each row's time.
+        `preserve_order=False` returns the rows in any order, which saves a sort of the whole result.
 
         >>> fs.get_historical_features(df, ["user__txn_count__7d"]).to_pandas()   # doctest: +SKIP
         """
@@ -141,7 +143,7 @@ class FeatureStore:
         names = resolve_features(compiled, self.catalog, [features] if isinstance(features, str) else list(features))
         spine_input = spine_from(spine, self.adapter, compiled.dialect, timestamp)
         try:
-            return RetrievalJob(self.adapter, compiled, spine_input, names, as_known)
+            return RetrievalJob(self.adapter, compiled, spine_input, names, as_known, preserve_order)
         except BaseException:
             if spine_input.cleanup is not None:
                 spine_input.cleanup()
@@ -189,7 +191,8 @@ class FeatureStore:
             spine = arrow_spine(self.adapter, source.table, dataset.spine.timestamp)
         else:
             spine = SpineInput(source, columns, dataset.spine.timestamp)
-        job = RetrievalJob(self.adapter, compiled, spine, features, dataset.as_known)
+        job = RetrievalJob(self.adapter, compiled, spine, features, dataset.as_known,
+                           preserve_order=output == "parquet")
         if output == "parquet":
             from pathlib import Path
 

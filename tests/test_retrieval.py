@@ -195,3 +195,14 @@ def test_prepared_feature_tables_give_the_same_training_set_as_query_time_dedup(
         plain = fs.get_historical_features("features.labelled_payments", ["service:fraud_v1"], timestamp="event_ts")
         assert plain.to_sql() != prepared_sql
         assert plain.to_arrow().equals(prepared_rows)
+
+
+def test_unordered_result_has_the_same_rows(store):
+    features = ["user__amount", "merchant__total", "user__merchant"]
+    ordered = store.get_historical_features(spine_frame(), features, timestamp="ts").to_pandas()
+    job = store.get_historical_features(spine_frame(), features, timestamp="ts", preserve_order=False)
+    assert "ORDER BY" not in job.to_sql().split("ASOF LEFT JOIN")[-1]
+    unordered = job.to_pandas()
+    key = ["user_id", "merchant_id", "ts", "label"]
+    pd.testing.assert_frame_equal(ordered.sort_values(key).reset_index(drop=True),
+                                  unordered.sort_values(key).reset_index(drop=True))
