@@ -172,7 +172,8 @@ def test_dataset_build_cli(store):
     assert built.exit_code == 0, built.output
     assert "5 rows x 7 columns" in built.output
     rows = store.adapter.connection.execute(
-        "select user__amount, merchant__total, user__merchant from datasets.train").fetchall()
+        "select user__amount, merchant__total, user__merchant from datasets.train order by user_id, merchant_id"
+    ).fetchall()
     assert rows == list(zip(*EXPECTED.values(), strict=True))
     parquet = root / "out.parquet"
     assert runner.invoke(cli, ["dataset", "build", "train", "-o", "parquet", "--path", str(parquet),
