@@ -21,12 +21,12 @@ import resource
 import shutil
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _peers import WORK, peer_python  # noqa: E402
+from _projects import user_features_project  # noqa: E402
 
 FEAST_REQUIREMENTS = ["feast[redis,duckdb]==0.67.0"]
 REDIS = "127.0.0.1:6379"
@@ -61,30 +61,8 @@ def make_data(rows: int, entities: int) -> Path:
 
 
 def make_project(parquet: Path) -> Path:
-    project = ROOT / "skewless_project"
-    shutil.rmtree(project, ignore_errors=True)
-    (project / "models").mkdir(parents=True)
-    (project / "skewless_project.yml").write_text(
-        f"name: mbench\nprofile: mbench\nonline_store:\n  url: redis://{REDIS}/{DB_SKEWLESS}\n")
-    (project / "profiles.yml").write_text(
-        "mbench:\n  target: dev\n  outputs:\n    dev: {type: duckdb, path: target/mbench.duckdb, schema: features}\n")
-    (project / "entities.yml").write_text("entities:\n  - name: user\n    join_keys: [user_id]\n")
-    columns = ", ".join(f"{{name: {c}, type: DOUBLE}}" for c in ("f1", "f2", "f3", "f4", "f5"))
-    (project / "sources.yml").write_text(textwrap.dedent(f"""\
-        sources:
-          - name: bench
-            tables:
-              - name: features
-                file: {parquet}
-                timestamp: event_ts
-                columns: [{{name: user_id, type: BIGINT}}, {{name: event_ts, type: TIMESTAMP}},
-                          {{name: created_ts, type: TIMESTAMP}}, {columns}]
-    """))
-    (project / "models" / "user_features.sql").write_text(
-        "{{ config(entity='user', timestamp='event_ts', created_timestamp='created_ts', online=true) }}\n"
-        "select user_id, event_ts, created_ts, f1 as user__f1, f2 as user__f2, f3 as user__f3, f4 as user__f4,"
-        " f5 as user__f5\nfrom {{ source('bench', 'features') }}\n")
-    return project
+    return user_features_project(ROOT / "skewless_project", "mbench", parquet, "online=true",
+                                 f"online_store:\n  url: redis://{REDIS}/{DB_SKEWLESS}\n")
 
 
 SKEWLESS_PHASE = """

@@ -21,14 +21,13 @@ import json
 import shutil
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _peers import WORK, peer_python  # noqa: E402
+from _projects import FEATURES, user_features_project  # noqa: E402
 
 ROOT = WORK / "pit"
-FEATURES = ["f1", "f2", "f3", "f4", "f5"]
 
 
 def make_data(rows: int, entities: int, spine_rows: int) -> tuple[Path, Path]:
@@ -81,29 +80,7 @@ def make_data(rows: int, entities: int, spine_rows: int) -> tuple[Path, Path]:
 
 
 def make_project(parquet: Path) -> Path:
-    project = ROOT / "skewless_project"
-    shutil.rmtree(project, ignore_errors=True)
-    (project / "models").mkdir(parents=True)
-    (project / "skewless_project.yml").write_text("name: pbench\nprofile: pbench\n")
-    (project / "profiles.yml").write_text(
-        "pbench:\n  target: dev\n  outputs:\n    dev: {type: duckdb, path: target/pbench.duckdb, schema: features}\n")
-    (project / "entities.yml").write_text("entities:\n  - name: user\n    join_keys: [user_id]\n")
-    columns = ", ".join(f"{{name: {c}, type: DOUBLE}}" for c in FEATURES)
-    (project / "sources.yml").write_text(textwrap.dedent(f"""\
-        sources:
-          - name: bench
-            tables:
-              - name: features
-                file: {parquet}
-                timestamp: event_ts
-                columns: [{{name: user_id, type: BIGINT}}, {{name: event_ts, type: TIMESTAMP}},
-                          {{name: created_ts, type: TIMESTAMP}}, {columns}]
-    """))
-    (project / "models" / "user_features.sql").write_text(
-        "{{ config(entity='user', timestamp='event_ts', created_timestamp='created_ts', ttl='30d') }}\n"
-        "select user_id, event_ts, created_ts, " + ", ".join(f"{f} as user__{f}" for f in FEATURES)
-        + "\nfrom {{ source('bench', 'features') }}\n")
-    return project
+    return user_features_project(ROOT / "skewless_project", "pbench", parquet, "ttl='30d'")
 
 
 PRELUDE = """
