@@ -117,6 +117,8 @@ print(json.dumps({"seconds": seconds, "peak": peak}))
 
 def run_phase(python: str, code: str, *args: str, env: dict[str, str] | None = None) -> dict:
     result = subprocess.run([python, "-c", code, *args], capture_output=True, text=True, env=env)
+    if result.returncode < 0:
+        raise SystemExit(f"phase killed by signal {-result.returncode} (out of memory, if 9)")
     if result.returncode != 0:
         raise SystemExit(f"phase failed:\n{result.stderr[-4000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from skewless.adapters.base import WarehouseAdapter
     from skewless.adapters.redis_online import RedisOnlineStore
 
+    from .config import ProjectConfig
     from .datasets import Dataset, DatasetCatalog
     from .retrieval import RetrievalJob
 
@@ -37,21 +38,23 @@ class FeatureStore:
         self._adapter: WarehouseAdapter | None = None
         self._online: RedisOnlineStore | None = None
         self._catalog: DatasetCatalog | None = None
+        self._written = False
         self.post_hooks: list[tuple[str, PostHook]] = [("online", self._write_online)]
 
     @property
-    def config(self):  # noqa: ANN201
+    def config(self) -> "ProjectConfig":
         return self.project.config
 
     # -- compile -----------------------------------------------------------------------------------
 
     def compile(self, write: bool = True) -> CompiledProject:
-        """Compile every model (once per FeatureStore) and write target/ artifacts."""
+        """Compile every model (once per FeatureStore); `write` also writes the target/ artifacts (once)."""
         if self._compiled is None:
             self._compiled = self.project.compile()
-            if write:
-                artifacts.write_compiled(self._compiled)
-                artifacts.write_manifest(self._compiled)
+        if write and not self._written:
+            artifacts.write_compiled(self._compiled)
+            artifacts.write_manifest(self._compiled)
+            self._written = True
         return self._compiled
 
     def show(self, name: str, dialect: str | None = None) -> str:
