@@ -151,8 +151,9 @@ def _deduplicated(source: FeatureSource) -> exp.Query:
     available = exp.alias_(_available(source), TS, quoted=True)
     not_null = exp.and_(*[quoted_column(c).is_(exp.null()).not_() for c in [*source.join_keys, source.timestamp]])
     if source.unique_per_key_ts or source.current_flag:
-        where = exp.and_(not_null, quoted_column(source.current_flag)) if source.current_flag else not_null
-        return exp.select(*[quoted_column(c) for c in columns], available).from_(source.relation.copy()).where(where)
+        # Rows with a NULL key or time never match (the joins compare them with =, >=), so no filter is needed.
+        prepared = exp.select(*[quoted_column(c) for c in columns], available).from_(source.relation.copy())
+        return prepared.where(quoted_column(source.current_flag)) if source.current_flag else prepared
     ties = [c.this.name for c in _tie_order(source)]
     return first_per_group(source.relation, [*source.join_keys, source.timestamp], ties, columns, not_null,
                            extra=[available])

@@ -48,7 +48,9 @@ def arrow_spine(adapter: "WarehouseAdapter", table: "pa.Table", timestamp: str |
             naive = pc.cast(pc.cast(table.column(index), pa.timestamp(field.type.unit, tz="UTC")),
                             pa.timestamp(field.type.unit))
             table = table.set_column(index, field.name, naive)
-    table = table.append_column(ROW_ID, pa.array(range(table.num_rows), type=pa.int64()))
+    import numpy as np
+
+    table = table.append_column(ROW_ID, pa.array(np.arange(table.num_rows, dtype=np.int64)))
     name = f"__skewless_spine_{next(_names)}"
     relation = adapter.register_arrow(name, table)
     chosen = timestamp or _guess_timestamp(table.schema, columns)
