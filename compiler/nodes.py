@@ -9,6 +9,9 @@ from typing import Any
 from sqlglot import exp
 
 from .modelconfig import ModelConfig
+from .sqlbuild import first_per_group, quoted_column
+
+CURRENT = "__skewless_current"
 
 
 @dataclass
@@ -37,13 +40,38 @@ class ModelNode:
     relation: exp.Table | None
     description: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
-    build_query: exp.Query | None = None  # what a full build stores, when it differs from `query`
-    incremental_build_query: exp.Query | None = None
+    prepare: str | None = None  # "dedup" or "flag": how the build prepares the table for training sets
 
     @property
     def unique_per_key_ts(self) -> bool:
         """The stored table holds one row per (join keys, event time): the point-in-time join skips dedup."""
-        return self.build_query is not None
+        return self.prepare == "dedup"
+
+    @property
+    def current_flag(self) -> str | None:
+        """The column flagging, per (join keys, event time), the version a point-in-time join uses."""
+        return CURRENT if self.prepare == "flag" else None
+
+    def build_query(self, incremental: bool = False) -> exp.Query:
+        """What a build stores: the model's rows, prepared as `prepare` says (built only when run needs it)."""
+        query = self.incremental_query if incremental and self.incremental_query is not None else self.query
+        if self.prepare is None:
+            return query
+        config = self.config
+        assert config.timestamp is not None
+        keys = [*self.meta["join_keys"], config.timestamp]
+        order = ([config.created_timestamp] if config.created_timestamp else []) + list(self.features)
+        if self.prepare == "dedup":
+            prepared = first_per_group(query.subquery("model"), keys, order, list(self.columns))
+        else:
+            rank = exp.Window(
+                this=exp.RowNumber(), partition_by=[quoted_column(k) for k in keys],
+                order=exp.Order(expressions=[exp.Ordered(this=quoted_column(c), desc=True, nulls_first=False)
+                                             for c in order]),
+            )
+            flag = exp.alias_(exp.EQ(this=rank, expression=exp.Literal.number(1)), CURRENT, quoted=True)
+            prepared = exp.select(*[quoted_column(c) for c in self.columns], flag).from_(query.subquery("model"))
+        return prepared if incremental else prepared.order_by(*[quoted_column(k) for k in keys])
 
     @property
     def unique_id(self) -> str:

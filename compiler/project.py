@@ -21,7 +21,7 @@ from .parsing import parse_query
 from .relations import EPHEMERAL_PREFIX, Resolved, substitute, with_ctes
 from .rendering import RelationRef, Renderer, RenderResult, TargetInfo, builtin_macro_dir
 from .selection import select
-from .sqlbuild import first_per_group, interval, quoted_column, relation_table
+from .sqlbuild import interval, quoted_column, relation_table
 from .yamlfile import MarkedDict, expect_mapping, load_yaml
 
 # The sqlglot dialect of each warehouse type; compile-only dialects are reachable through `show --dialect`.
@@ -367,41 +367,20 @@ class Project:
                 seen[key] = node
 
 
-CURRENT = "__skewless_current"
-
-
 def _plan_feature_table(node: ModelNode) -> None:
     """Feature tables are prepared once at build for every point-in-time join that reads them: sorted by keys
     and time, and either one row per (keys, event time) — the greatest values win — or, when the model has a
     created timestamp, every version with a flag on the one that wins (newest created, then greatest values),
-    since as-known training sets need the versions that were later corrected."""
+    since as-known training sets need the versions that were later corrected. See ModelNode.build_query."""
     config = node.config
     if config.materialized not in ("feature_table", "incremental") or not node.columns_known:
         return
     if config.entity is None or config.timestamp is None:
         return
-    keys = [*node.meta["join_keys"], config.timestamp]
-    if config.materialized == "incremental" and tuple(config.unique_key or ()) != tuple(keys):
+    keys = (*node.meta["join_keys"], config.timestamp)
+    if config.materialized == "incremental" and tuple(config.unique_key or ()) != keys:
         return
-    order = ([config.created_timestamp] if config.created_timestamp else []) + list(node.features)
-    columns = list(node.columns)
-
-    def prepared(query: exp.Query) -> exp.Select:
-        if config.created_timestamp is None:
-            return first_per_group(query.subquery("model"), keys, order, columns)
-        rank = exp.Window(
-            this=exp.RowNumber(), partition_by=[quoted_column(k) for k in keys],
-            order=exp.Order(expressions=[exp.Ordered(this=quoted_column(c), desc=True, nulls_first=False)
-                                         for c in order]),
-        )
-        flag = exp.alias_(exp.EQ(this=rank, expression=exp.Literal.number(1)), CURRENT, quoted=True)
-        return exp.select(*[quoted_column(c) for c in columns], flag).from_(query.subquery("model"))
-
-    node.build_query = prepared(node.query).order_by(*[quoted_column(k) for k in keys])
-    if config.created_timestamp is not None:
-        node.meta["current_flag"] = CURRENT
-    if node.incremental_query is not None:
-        node.incremental_build_query = prepared(node.incremental_query)
+    node.prepare = "flag" if config.created_timestamp else "dedup"
 
 
 def watermark_query(node: ModelNode, table: exp.Table) -> exp.Query:

@@ -109,8 +109,8 @@ def feature_sources(compiled: CompiledProject, features: Sequence[str]) -> list[
             created_timestamp=node.config.created_timestamp,
             ttl=node.config.ttl,
             delay=node.config.delay,
-            unique_per_key_ts=node.unique_per_key_ts and "current_flag" not in node.meta,
-            current_flag=node.meta.get("current_flag"),
+            unique_per_key_ts=node.unique_per_key_ts,
+            current_flag=node.current_flag,
             tie_break=tuple(node.features),
         ))
     return sources

@@ -170,9 +170,8 @@ class Runner:
         if node.materialized == "view":
             return adapter.replace_view(relation, node.query).rows
         if node.materialized == "incremental" and not full_refresh and adapter.relation_kind(relation) == "table":
-            query = node.incremental_build_query or node.incremental_query or node.build_query or node.query
-            return adapter.merge_incremental(relation, query, node.config.unique_key).rows
-        return adapter.replace_table(relation, node.build_query or node.query).rows
+            return adapter.merge_incremental(relation, node.build_query(incremental=True), node.config.unique_key).rows
+        return adapter.replace_table(relation, node.build_query()).rows
 
     def _refresh_types(self, node: ModelNode) -> None:
         """The warehouse knows the exact columns and types; record them for the manifest.

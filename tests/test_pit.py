@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from skewless import pit
-from skewless.sqlbuild import relation_table
+from skewless.sqlbuild import first_per_group, relation_table
 
 BASE = datetime(2026, 1, 1)
 STAMP = st.builds(lambda m, u: BASE + timedelta(minutes=m, microseconds=u), st.integers(0, 20), st.sampled_from([0, 1]))
@@ -54,7 +54,7 @@ def oracle(spine, features, others, ttl, delay, as_known):
     return out
 
 
-def run(con, spine, features, others, ttl, delay, as_known, style):
+def run(con, spine, features, others, ttl, delay, as_known, style, prepared=False):
     con.execute("create or replace table feats (k int, ts timestamp, created timestamp, v1 int, v2 varchar)")
     con.execute("create or replace table others (k2 int, ts timestamp, w double)")
     con.execute("create or replace table spine (row_id bigint, k int, k2 int, t timestamp)")
@@ -64,9 +64,14 @@ def run(con, spine, features, others, ttl, delay, as_known, style):
         con.executemany("insert into others values (?, ?, ?)", others)
     if spine:
         con.executemany("insert into spine values (?, ?, ?, ?)", [(i, *r) for i, r in enumerate(spine)])
+    feats = relation_table("feats", "main")
+    if prepared:  # as a feature_table build leaves it: one row per (k, ts), the winner by the documented rule
+        query = first_per_group(feats, ["k", "ts"], ["created", "v1", "v2"], ["k", "ts", "created", "v1", "v2"])
+        con.execute(f"create or replace table prepared as {query.sql('duckdb')}")
+        feats = relation_table("prepared", "main")
     sources = (
-        pit.FeatureSource(relation_table("feats", "main"), ("k",), "ts", ("v1", "v2"), created_timestamp="created",
-                          ttl=ttl, delay=delay),
+        pit.FeatureSource(feats, ("k",), "ts", ("v1", "v2"), created_timestamp="created",
+                          ttl=ttl, delay=delay, unique_per_key_ts=prepared),
         pit.FeatureSource(relation_table("others", "main"), ("k2",), "ts", ("w",)),
     )
     query = pit.PitQuery(
@@ -92,6 +97,15 @@ def con():
 def test_matches_oracle(con, style, spine, features, others, ttl, delay):
     expected = oracle(spine, features, others, ttl, delay, as_known=False)
     assert run(con, spine, features, others, ttl, delay, False, style) == expected
+
+
+@settings(max_examples=100)
+@given(st.lists(SPINE_ROW, max_size=12), st.lists(FEATURE_ROW, max_size=25), st.lists(OTHER_ROW, max_size=8),
+       DURATION, DURATION)
+@pytest.mark.parametrize("style", ["asof", "window"])
+def test_prepared_tables_match_oracle(con, style, spine, features, others, ttl, delay):
+    expected = oracle(spine, features, others, ttl, delay, as_known=False)
+    assert run(con, spine, features, others, ttl, delay, False, style, prepared=True) == expected
 
 
 @settings(max_examples=150)

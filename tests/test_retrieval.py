@@ -191,8 +191,7 @@ def test_prepared_feature_tables_give_the_same_training_set_as_query_time_dedup(
         prepared = fs.get_historical_features("features.labelled_payments", ["service:fraud_v1"], timestamp="event_ts")
         prepared_sql, prepared_rows = prepared.to_sql(), prepared.to_arrow()
         for node in fs.compile().nodes.values():  # forget the build-time preparation: dedup in the query
-            node.build_query = None
-            node.meta.pop("current_flag", None)
+            node.prepare = None
         plain = fs.get_historical_features("features.labelled_payments", ["service:fraud_v1"], timestamp="event_ts")
         assert plain.to_sql() != prepared_sql
         assert plain.to_arrow().equals(prepared_rows)

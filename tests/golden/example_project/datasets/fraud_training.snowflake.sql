@@ -18,8 +18,6 @@ WITH "__skewless_spine" AS (
     "user__txn_count__7d",
     "event_ts" AS "__skewless_ts"
   FROM "features"."user_transaction_counts"
-  WHERE
-    NOT "user_id" IS NULL AND NOT "event_ts" IS NULL
 ), "__skewless_f1" AS (
   SELECT
     "user_id",
@@ -30,8 +28,6 @@ WITH "__skewless_spine" AS (
     "user__amount_max__30d",
     "event_ts" AS "__skewless_ts"
   FROM "features"."user_spend"
-  WHERE
-    NOT "user_id" IS NULL AND NOT "event_ts" IS NULL
 ), "__skewless_f2" AS (
   SELECT
     "user_id",
@@ -40,8 +36,6 @@ WITH "__skewless_spine" AS (
     "user__night_txn_count__7d",
     "event_ts" AS "__skewless_ts"
   FROM "features"."user_risky_behaviour"
-  WHERE
-    NOT "user_id" IS NULL AND NOT "event_ts" IS NULL
 ), "__skewless_f3" AS (
   SELECT
     "user_id",
@@ -49,8 +43,6 @@ WITH "__skewless_spine" AS (
     "user__chargeback_count__90d",
     "event_ts" AS "__skewless_ts"
   FROM "features"."user_chargebacks"
-  WHERE
-    NOT "user_id" IS NULL AND NOT "event_ts" IS NULL
 ), "__skewless_f4" AS (
   SELECT
     "merchant_id",
@@ -58,8 +50,6 @@ WITH "__skewless_spine" AS (
     "merchant__txn_count__7d",
     "event_ts" AS "__skewless_ts"
   FROM "features"."merchant_volume"
-  WHERE
-    NOT "merchant_id" IS NULL AND NOT "event_ts" IS NULL
 ), "__skewless_f5" AS (
   SELECT
     "merchant_id",
@@ -67,8 +57,6 @@ WITH "__skewless_spine" AS (
     "merchant__fraud_rate__30d",
     "event_ts" AS "__skewless_ts"
   FROM "features"."merchant_fraud_rate"
-  WHERE
-    NOT "merchant_id" IS NULL AND NOT "event_ts" IS NULL
 ), "__skewless_f6" AS (
   SELECT
     "user_id",
@@ -98,8 +86,6 @@ WITH "__skewless_spine" AS (
     "merchant__category",
     "onboarded_ts" AS "__skewless_ts"
   FROM "features"."merchant_profile"
-  WHERE
-    NOT "merchant_id" IS NULL AND NOT "onboarded_ts" IS NULL
 )
 SELECT
   "spine"."txn_id",

@@ -18,8 +18,6 @@ WITH "__skewless_spine" AS (
     "user__txn_count__7d",
     "event_ts" AS "__skewless_ts"
   FROM "features"."user_transaction_counts"
-  WHERE
-    NOT "user_id" IS NULL AND NOT "event_ts" IS NULL
 ), "__skewless_m0" AS (
   SELECT
     "__skewless_row",
@@ -62,8 +60,6 @@ WITH "__skewless_spine" AS (
     "user__amount_max__30d",
     "event_ts" AS "__skewless_ts"
   FROM "features"."user_spend"
-  WHERE
-    NOT "user_id" IS NULL AND NOT "event_ts" IS NULL
 ), "__skewless_m1" AS (
   SELECT
     "__skewless_row",
@@ -104,8 +100,6 @@ WITH "__skewless_spine" AS (
     "user__night_txn_count__7d",
     "event_ts" AS "__skewless_ts"
   FROM "features"."user_risky_behaviour"
-  WHERE
-    NOT "user_id" IS NULL AND NOT "event_ts" IS NULL
 ), "__skewless_m2" AS (
   SELECT
     "__skewless_row",
@@ -145,8 +139,6 @@ WITH "__skewless_spine" AS (
     "user__chargeback_count__90d",
     "event_ts" AS "__skewless_ts"
   FROM "features"."user_chargebacks"
-  WHERE
-    NOT "user_id" IS NULL AND NOT "event_ts" IS NULL
 ), "__skewless_m3" AS (
   SELECT
     "__skewless_row",
@@ -186,8 +178,6 @@ WITH "__skewless_spine" AS (
     "merchant__txn_count__7d",
     "event_ts" AS "__skewless_ts"
   FROM "features"."merchant_volume"
-  WHERE
-    NOT "merchant_id" IS NULL AND NOT "event_ts" IS NULL
 ), "__skewless_m4" AS (
   SELECT
     "__skewless_row",
@@ -227,8 +217,6 @@ WITH "__skewless_spine" AS (
     "merchant__fraud_rate__30d",
     "event_ts" AS "__skewless_ts"
   FROM "features"."merchant_fraud_rate"
-  WHERE
-    NOT "merchant_id" IS NULL AND NOT "event_ts" IS NULL
 ), "__skewless_m5" AS (
   SELECT
     "__skewless_row",
@@ -322,8 +310,6 @@ WITH "__skewless_spine" AS (
     "merchant__category",
     "onboarded_ts" AS "__skewless_ts"
   FROM "features"."merchant_profile"
-  WHERE
-    NOT "merchant_id" IS NULL AND NOT "onboarded_ts" IS NULL
 ), "__skewless_m7" AS (
   SELECT
     "__skewless_row",
