@@ -10,6 +10,8 @@ not defined) returns None and the caller uses Jinja; a differential test keeps t
 from __future__ import annotations
 
 import ast
+import copy
+import functools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -75,31 +77,54 @@ def render_parts(
 
 
 def _parse_tag(source: str, text: str, offset: int) -> Tag | None:
+    parsed = _parse_expression(source)
+    if parsed is None:
+        return None
+    name, args, kwargs, is_call = parsed
+    if any(isinstance(v, (list, dict)) for v in [*args, *(v for _, v in kwargs)]):
+        args, kwargs = copy.deepcopy(args), copy.deepcopy(kwargs)  # the cache's values stay unshared
+    line = text.count("\n", 0, offset) + 1
+    col = offset - (text.rfind("\n", 0, offset) + 1) + 1
+    return Tag(name, args, kwargs, is_call, line, col)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_expression(source: str) -> tuple[str, tuple[Any, ...], tuple[tuple[str, Any], ...], bool] | None:
+    """(name, args, kwargs, is_call) of a tag's expression; the same tag text recurs across many models."""
     try:
         node = ast.parse(source, mode="eval").body
     except SyntaxError:
         return None
-    line = text.count("\n", 0, offset) + 1
-    col = offset - (text.rfind("\n", 0, offset) + 1) + 1
     if isinstance(node, ast.Name) and node.id not in _CONSTANTS:
-        return Tag(node.id, (), (), False, line, col)
+        return node.id, (), (), False
     if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Name) or node.func.id in _CONSTANTS:
         return None
+    lines = source.splitlines()
     try:
-        args = tuple(_literal(arg, source) for arg in node.args)
-        kwargs = tuple((kw.arg, _literal(kw.value, source)) for kw in node.keywords if kw.arg is not None)
+        args = tuple(_literal(arg, lines) for arg in node.args)
+        kwargs = tuple((kw.arg, _literal(kw.value, lines)) for kw in node.keywords if kw.arg is not None)
     except ValueError:
         return None
     if len(kwargs) != len(node.keywords):
         return None
-    return Tag(node.func.id, args, kwargs, True, line, col)
+    return node.func.id, args, kwargs, True
 
 
-def _literal(node: ast.expr, source: str) -> Any:
+def _segment(node: ast.expr, lines: list[str]) -> str:
+    """The source text of a node (ast.get_source_segment without re-splitting the source each time)."""
+    first, last = node.lineno - 1, (node.end_lineno or node.lineno) - 1
+    if first == last:
+        return lines[first].encode()[node.col_offset:node.end_col_offset].decode()
+    parts = [lines[first].encode()[node.col_offset:].decode(), *lines[first + 1:last],
+             lines[last].encode()[:node.end_col_offset].decode()]
+    return "\n".join(parts)
+
+
+def _literal(node: ast.expr, lines: list[str]) -> Any:
     """A Jinja literal with the same meaning in Python, or ValueError."""
     if isinstance(node, ast.Name) and node.id in _CONSTANTS:
         return _CONSTANTS[node.id]
-    segment = ast.get_source_segment(source, node) or ""
+    segment = _segment(node, lines)
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         if segment[:1] not in ("'", '"') or "\\" in segment or segment[:3] in ("'''", '"""'):
             raise ValueError(segment)
@@ -109,9 +134,9 @@ def _literal(node: ast.expr, source: str) -> Any:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return value
     if isinstance(node, (ast.List, ast.Tuple)):
-        items = [_literal(item, source) for item in node.elts]
+        items = [_literal(item, lines) for item in node.elts]
         return items if isinstance(node, ast.List) else tuple(items)
     if isinstance(node, ast.Dict) and all(key is not None for key in node.keys):
         pairs = zip(node.keys, node.values, strict=True)
-        return {_literal(k, source): _literal(v, source) for k, v in pairs}  # type: ignore[arg-type]
+        return {_literal(k, lines): _literal(v, lines) for k, v in pairs}  # type: ignore[arg-type]
     raise ValueError(segment)
