@@ -34,7 +34,6 @@ class WarehouseAdapter(ABC):
 
     dialect: ClassVar[str]
     supports_transactions: ClassVar[bool] = True
-    supports_delete_using: ClassVar[bool] = True
 
     def __init__(self) -> None:
         self.log: list[str] = []

@@ -155,22 +155,6 @@ class RedisOnlineStore:
         except redis.RedisError as error:
             raise self._error(error) from None
 
-    def clear(self, project: str) -> int:
-        """Delete every key of a project (its entities and its metadata)."""
-        deleted = 0
-        try:
-            for pattern in (f"sk1:{{{project}:*", f"sk1:meta:{{{project}}}*"):
-                keys = list(self.client.scan_iter(match=pattern, count=1000))
-                for start in range(0, len(keys), 1000):
-                    chunk = keys[start:start + 1000]
-                    if self.cluster:
-                        deleted += sum(self.client.delete(k) for k in chunk)
-                    else:
-                        deleted += self.client.delete(*chunk)
-        except redis.RedisError as error:
-            raise self._error(error) from None
-        return deleted
-
     def close(self) -> None:
         try:
             self.client.close()

@@ -8,11 +8,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from .durations import parse_duration
 from .errors import Location, ProjectError, did_you_mean
 from .yamlfile import MarkedDict, expect_mapping, load_yaml
 
@@ -329,11 +327,3 @@ def _columns(table: MarkedDict) -> dict[str, str | None]:
         else:
             columns[str(item)] = None
     return columns
-
-
-def ttl_or_error(value: Any, where: Location, key: str = "ttl") -> timedelta:
-    """A duration config value, or a ProjectError pointing at it."""
-    try:
-        return parse_duration(value)
-    except ValueError as error:
-        raise ProjectError(f"bad {key}: {error}", location=where) from None

@@ -74,12 +74,6 @@ class AdapterError(SkewlessError):
     exit_code = 1
 
 
-class RunError(SkewlessError):
-    """One or more models failed while running."""
-
-    exit_code = 1
-
-
 def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
     """A 'did you mean' hint for a misspelt name, or None when nothing is close."""
     close = difflib.get_close_matches(name, list(candidates), n=3, cutoff=0.6)
