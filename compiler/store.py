@@ -186,6 +186,8 @@ class FeatureStore:
         from .retrieval import RetrievalJob, SpineInput, arrow_spine
         from .sqlbuild import relation_table
 
+        if output not in ("table", "parquet"):
+            raise SkewlessError(f"unknown output {output!r}", hint="use table or parquet")
         dataset = self.catalog.dataset(name)
         compiled = self.compile(write=False)
         features = resolve_features(compiled, self.catalog, list(dataset.features))
@@ -206,8 +208,6 @@ class FeatureStore:
             table = job.to_arrow()
             pq.write_table(table, target)
             return {"output": str(target), "rows": table.num_rows, "columns": table.num_columns}
-        if output != "table":
-            raise SkewlessError(f"unknown output {output!r}", hint="use table or parquet")
         relation = relation_table(name, "datasets")
         try:
             rows = self.adapter.replace_table(relation, job.query).rows
@@ -250,7 +250,11 @@ class FeatureStore:
         else:
             import sqlglot
 
-            relation, known = sqlglot.parse_one(spine.value, read=compiled.dialect), ()
+            try:
+                relation, known = sqlglot.parse_one(spine.value, read=compiled.dialect), ()
+            except sqlglot.errors.ParseError as error:
+                raise SkewlessError(f"dataset {dataset.name!r}: the spine's sql does not parse: "
+                                    f"{error.errors[0]['description']}", location=dataset.location) from None
         columns = spine.columns or known
         if not columns:
             raise SkewlessError(f"dataset {dataset.name!r}: list the spine's columns (spine: columns: [...])",

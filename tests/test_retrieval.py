@@ -206,3 +206,16 @@ def test_unordered_result_has_the_same_rows(store):
     key = ["user_id", "merchant_id", "ts", "label"]
     pd.testing.assert_frame_equal(ordered.sort_values(key).reset_index(drop=True),
                                   unordered.sort_values(key).reset_index(drop=True))
+
+
+@pytest.mark.parametrize(("dataset", "message"), [
+    ("  - name: d\n    spine: {timestamp: ts}\n    features: [user__amount]\n", "exactly one of: source, model"),
+    ("  - name: d\n    spine: {file: data/spine.csv, timestamp: ts}\n    featurs: [a]\n", "unknown key 'featurs'"),
+    ("  - name: d\n    spine: {sql: 'select (1', timestamp: ts, columns: [a]}\n    features: [user__amount]\n",
+     "the spine's sql does not parse"),
+])
+def test_dataset_definition_errors(make_project, dataset, message):
+    root = make_project({**MODELS, "datasets/train.yml": "datasets:\n" + dataset})
+    result = CliRunner().invoke(cli, ["dataset", "build", "d", "--project-dir", str(root)])
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "train.yml:" in result.output
