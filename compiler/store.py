@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
     from .config import ProjectConfig
     from .datasets import Dataset, DatasetCatalog
+    from .online import OnlineReader
     from .retrieval import RetrievalJob
 
 
@@ -39,6 +40,7 @@ class FeatureStore:
         self._online: RedisOnlineStore | None = None
         self._catalog: DatasetCatalog | None = None
         self._written = False
+        self._reader: OnlineReader | None = None
         self.post_hooks: list[tuple[str, PostHook]] = [("online", self._write_online)]
 
     @property
@@ -294,22 +296,25 @@ class FeatureStore:
         >>> fs.get_online_features([{"user_id": 42}], ["user__txn_count__7d"])   # doctest: +SKIP
         {'user_id': [42], 'user__txn_count__7d': [3]}
         """
-        from .online import OnlineReader
-
         names = [features] if isinstance(features, str) else list(features)
-        return OnlineReader(self.compile(write=False), self.online_store).read(list(entity_rows), names)
+        return self._online_reader().read(list(entity_rows), names)
 
     def online_features_of(self, entity: str) -> list[str]:
         """Every online feature of an entity, in model order."""
-        from .online import OnlineReader
-
-        compiled = self.compile(write=False)
         if entity not in self.config.entities:
             raise SkewlessError(
                 f"unknown entity {entity!r}",
                 hint=did_you_mean(entity, self.config.entities) or "entities are declared in entities.yml",
             )
-        return OnlineReader(compiled, self.online_store).features_of(entity)
+        return self._online_reader().features_of(entity)
+
+    def _online_reader(self) -> "OnlineReader":
+        """Built once: schema versions and field names are worked out here, not on every read."""
+        if self._reader is None:
+            from .online import OnlineReader
+
+            self._reader = OnlineReader(self.compile(write=False), self.online_store)
+        return self._reader
 
     def close(self) -> None:
         if self._adapter is not None:
@@ -318,6 +323,7 @@ class FeatureStore:
         if self._online is not None:
             self._online.close()
             self._online = None
+            self._reader = None
 
     def __enter__(self) -> "FeatureStore":
         return self
