@@ -43,11 +43,15 @@ class DuckDBAdapter(WarehouseAdapter):
                 f"cannot open DuckDB database {path}: {error}",
                 hint="another process may hold it open for writing; close it and retry",
             ) from None
-        self.connection.execute("SET enable_progress_bar = false")  # progress is ours to draw
-        self.connection.execute("SET TimeZone = 'UTC'")  # naive timestamps are UTC; so is every comparison
-        threads = settings.get("threads")
-        if threads:
-            self.connection.execute(f"SET threads = {int(threads)}")
+        session: dict[str, exp.Expression] = {
+            "enable_progress_bar": exp.false(),  # progress is ours to draw
+            "TimeZone": exp.Literal.string("UTC"),  # naive timestamps are UTC; so is every comparison
+        }
+        if settings.get("threads"):
+            session["threads"] = exp.Literal.number(int(settings["threads"]))
+        for name, value in session.items():
+            statement = exp.Set(expressions=[exp.SetItem(this=exp.EQ(this=exp.to_identifier(name), expression=value))])
+            self.execute(statement, log=False)
 
     def _execute_sql(self, sql: str) -> Any:
         return self.connection.execute(sql)
