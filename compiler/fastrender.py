@@ -34,9 +34,6 @@ class Tag:
     col: int
 
 
-Part = "str | Tag"
-
-
 def split_template(text: str) -> list[str | Tag] | None:
     """The template as literal text and tags, or None when it needs full Jinja."""
     if "{%" in text or "{#" in text or "\r" in text:

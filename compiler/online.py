@@ -296,15 +296,16 @@ class OnlineReader:
         for feature in features:
             result[feature] = []
         per_row = len(entities)
+        positions = [model.features.index(feature) for feature, model in zip(features, chosen, strict=True)]
         for index in range(len(entity_rows)):
             decoded: dict[str, list[Any] | None] = {}
             for offset in range(per_row):
                 _, ms = requests[index * per_row + offset]
                 for model, raw in zip(ms, replies[index * per_row + offset], strict=True):
                     decoded[model.name] = self._decode(model, raw, now_us)
-            for feature, model in zip(features, chosen, strict=True):
+            for feature, model, position in zip(features, chosen, positions, strict=True):
                 values = decoded[model.name]
-                result[feature].append(None if values is None else values[model.features.index(feature)])
+                result[feature].append(None if values is None else values[position])
         return result
 
     @staticmethod

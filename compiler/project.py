@@ -407,12 +407,11 @@ def _where(file: _ModelFile, line: int | None, needle: str) -> Location:
     if line is None:
         return Location(file.path)
     lines = file.text.splitlines()
-    col = None
     for offset in range(0, 15):
         index = line - 1 + offset
         if 0 <= index < len(lines) and needle in lines[index]:
             return Location(file.path, index + 1, lines[index].index(needle) + 1)
-    return Location(file.path, line, col)
+    return Location(file.path, line)
 
 
 _SELECT = re.compile(r"\bselect\b", re.IGNORECASE)
