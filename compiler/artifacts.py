@@ -16,6 +16,8 @@ from sqlglot import exp
 
 from . import __version__
 from .durations import format_duration
+from .on_demand import feature_to_json
+from .online import online_models
 from .project import CompiledProject
 
 if TYPE_CHECKING:
@@ -60,11 +62,12 @@ def write_executed(compiled: CompiledProject, name: str, statements: list[str]) 
     write_text_atomic(compiled.config.target_path / "run" / node.rel_path, _sql_text(statements, compiled.dialect))
 
 
-def manifest(compiled: CompiledProject) -> dict[str, Any]:
+def manifest(compiled: CompiledProject, services: dict[str, list[str]] | None = None) -> dict[str, Any]:
     """Everything the compiler knows, as plain JSON."""
     config = compiled.config
     nodes: dict[str, Any] = {}
     features: dict[str, Any] = {}
+    online = online_models(compiled)
     for name in compiled.order:
         node = compiled.nodes[name]
         nodes[node.unique_id] = {
@@ -85,6 +88,13 @@ def manifest(compiled: CompiledProject) -> dict[str, Any]:
             "features": node.features,
             "compiled_path": f"compiled/{node.rel_path}",
         }
+        if name in online:
+            model = online[name]
+            nodes[node.unique_id]["online"] = {
+                "join_keys": list(model.join_keys), "timestamp": model.timestamp,
+                "created_timestamp": model.created_timestamp, "schema_version": model.version,
+            }
+        on_demand = {f.name: f for f in node.on_demand.features} if node.on_demand is not None else {}
         for feature in node.features:
             column = node.columns[feature]
             features[feature] = {
@@ -98,6 +108,8 @@ def manifest(compiled: CompiledProject) -> dict[str, Any]:
                 "owner": node.config.owner,
                 "tags": list(node.config.tags),
             }
+            if feature in on_demand:
+                features[feature]["on_demand"] = feature_to_json(on_demand[feature])
     return {
         "metadata": {
             "manifest_version": MANIFEST_VERSION,
@@ -135,14 +147,15 @@ def manifest(compiled: CompiledProject) -> dict[str, Any]:
         },
         "nodes": nodes,
         "features": features,
+        "feature_services": {name: {"name": name, "features": names} for name, names in (services or {}).items()},
         "parent_map": {f"model.{n}": [f"model.{p}" for p in compiled.graph.parents[n]] for n in compiled.order},
         "child_map": {f"model.{n}": [f"model.{c}" for c in compiled.graph.children.get(n, [])] for n in compiled.order},
     }
 
 
-def write_manifest(compiled: CompiledProject) -> Path:
+def write_manifest(compiled: CompiledProject, services: dict[str, list[str]] | None = None) -> Path:
     path = compiled.config.target_path / "manifest.json"
-    write_text_atomic(path, json.dumps(manifest(compiled)) + "\n")
+    write_text_atomic(path, json.dumps(manifest(compiled, services)) + "\n")
     return path
 
 

@@ -12,11 +12,12 @@ from .errors import CompileError, Location, did_you_mean
 from .yamlfile import MarkedDict
 
 MATERIALIZATIONS = ("feature_table", "incremental", "view", "ephemeral")
-KINDS = ("feature",)
+KINDS = ("feature", "on_demand")
 
 KNOWN_KEYS = {
     "entity", "timestamp", "created_timestamp", "materialized", "ttl", "online", "owner", "tags",
     "description", "enabled", "kind", "unique_key", "lookback", "schema", "alias", "meta", "delay",
+    "request_fields", "inputs",
 }
 
 
@@ -41,6 +42,8 @@ class ModelConfig:
     alias: str | None = None
     meta: Mapping[str, Any] = field(default_factory=dict)
     delay: timedelta | None = None  # how long after its event time a value reaches serving
+    request_fields: Mapping[str, str] = field(default_factory=dict)  # on-demand: name -> type, sent per request
+    inputs: Mapping[str, str | None] | None = None  # on-demand: features read (type None: the feature's own)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -61,6 +64,8 @@ class ModelConfig:
             "alias": self.alias,
             "meta": dict(self.meta),
             "delay": format_duration(self.delay) if self.delay is not None else None,
+            "request_fields": dict(self.request_fields),
+            "inputs": dict(self.inputs) if self.inputs is not None else None,
         }
 
 
@@ -93,6 +98,20 @@ def _choice(value: Any, key: str, choices: tuple[str, ...]) -> str:
     raise ValueError(f"{key} must be one of {', '.join(choices)}, got {value!r}" + (f"; {hint}" if hint else ""))
 
 
+def _type_map(value: Any, key: str) -> dict[str, str]:
+    if isinstance(value, Mapping) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        return dict(value)
+    raise ValueError(f"{key} must map names to SQL types, e.g. {{'amount': 'double'}}, got {value!r}")
+
+
+def _inputs(value: Any, key: str) -> dict[str, str | None] | None:
+    if value is None:
+        return None
+    if isinstance(value, Mapping):
+        return _type_map(value, key)  # type: ignore[return-value]
+    return dict.fromkeys(_string_tuple(value, key))
+
+
 _PARSERS = {
     "entity": _optional_str,
     "timestamp": _optional_str,
@@ -111,6 +130,8 @@ _PARSERS = {
     "schema": _optional_str,
     "alias": _optional_str,
     "meta": lambda v, k: dict(v) if isinstance(v, Mapping) else _fail(f"{k} must be a mapping"),
+    "request_fields": _type_map,
+    "inputs": _inputs,
 }
 
 

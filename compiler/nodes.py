@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
 from .modelconfig import ModelConfig
 from .sqlbuild import first_per_group, quoted_column
+
+if TYPE_CHECKING:
+    from .on_demand import OnDemandModel
 
 CURRENT = "__skewless_current"
 
@@ -41,6 +44,12 @@ class ModelNode:
     description: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     prepare: str | None = None  # "dedup" or "flag": how the build prepares the table for training sets
+    on_demand: "OnDemandModel | None" = None  # kind='on_demand': computed per request, never stored
+
+    @property
+    def builds(self) -> bool:
+        """`run` creates something in the warehouse for it (not ephemeral, not on-demand)."""
+        return self.on_demand is None and self.config.materialized != "ephemeral"
 
     @property
     def unique_per_key_ts(self) -> bool:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from sqlglot import exp
 
 from . import online_format as fmt
-from .errors import SkewlessError, did_you_mean
+from .errors import SkewlessError
 from .project import CompiledProject
 from .sqlbuild import quoted_column, relation_table
 
@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
     from skewless.adapters.base import WarehouseAdapter
     from skewless.adapters.redis_online import RedisOnlineStore
+
+    from .serving import ServingCatalog
 
 STATE_SCHEMA = "skewless_state"
 STATE_TABLE = "online_state"
@@ -260,23 +262,56 @@ def _micros(column: "pa.ChunkedArray", fill: int | None = None) -> "np.ndarray":
 
 
 class OnlineReader:
-    """Reads features back, typed, with ttl applied at read time."""
+    """Reads features back, typed, with ttl applied at read time, and computes on-demand features per row."""
 
-    def __init__(self, compiled: CompiledProject, store: "RedisOnlineStore") -> None:
-        self.compiled = compiled
+    def __init__(self, catalog: "ServingCatalog", store: "RedisOnlineStore") -> None:
+        self.catalog = catalog
         self.store = store
-        self.models = online_models(compiled)
-        self.project = compiled.config.name
-        self._by_feature = {f: m for m in self.models.values() for f in m.features}
+        self.project = catalog.project
 
     def features_of(self, entity: str) -> list[str]:
-        return [f for m in self.models.values() if m.entity == entity for f in m.features]
+        return [f for m in self.catalog.models.values() if m.entity == entity for f in m.features]
 
     def read(
         self, entity_rows: Sequence[Mapping[str, Any]], features: Sequence[str], now: datetime | None = None,
     ) -> dict[str, list[Any]]:
-        """Columnar result: the join key columns given, then one column per feature in the order asked."""
-        chosen = [self._model_of(f) for f in features]
+        """Columnar result: the join key columns given, then one column per feature in the order asked.
+
+        Entity rows also carry the request fields on-demand features read. One pipelined round trip reads every
+        stored value, the on-demand inputs included."""
+        catalog = self.catalog
+        for feature in features:
+            catalog.check(feature)
+        derived = [catalog.evaluators[f] for f in features if f in catalog.on_demand]
+        stored = list(dict.fromkeys(
+            [f for f in features if f not in catalog.on_demand] + [i for d in derived for i in d.input_names]
+        ))
+        for evaluator in derived:
+            for name in evaluator.input_names:
+                if name not in catalog.by_feature:
+                    raise SkewlessError(
+                        f"on-demand feature {evaluator.feature.name!r} reads {name!r}, which is not served online",
+                        hint=f"set online=true on model {catalog.offline_features.get(name)!r} and run again",
+                    )
+        values = self._read_stored(entity_rows, stored, now)
+        key_columns = [k for k in values if k not in stored]
+        request_fields = list(dict.fromkeys(n for d in derived for n in d.request_names))
+        for row in entity_rows:
+            missing = [n for n in request_fields if n not in row]
+            if missing:
+                raise SkewlessError(f"entity row {dict(row)!r} lacks request field(s) {missing}",
+                                    hint="on-demand features read them from each entity row")
+        for evaluator in derived:
+            inputs = [values[name] for name in evaluator.input_names]
+            values[evaluator.feature.name] = [
+                evaluator([column[index] for column in inputs], row) for index, row in enumerate(entity_rows)
+            ]
+        return {k: values[k] for k in key_columns} | {f: values[f] for f in features}
+
+    def _read_stored(
+        self, entity_rows: Sequence[Mapping[str, Any]], features: Sequence[str], now: datetime | None,
+    ) -> dict[str, list[Any]]:
+        chosen = [self.catalog.by_feature[f] for f in features]
         models = list(dict.fromkeys(chosen))
         entities = list(dict.fromkeys(m.entity for m in models))
         keys_needed = list(dict.fromkeys(k for m in models for k in m.join_keys))
@@ -290,7 +325,7 @@ class OnlineReader:
                 entity_models = [m for m in models if m.entity == entity]
                 values = [row[k] for k in entity_models[0].join_keys]
                 requests.append((fmt.entity_key(self.project, entity, values), entity_models))
-        replies = self.store.read([(key, [m.field for m in ms]) for key, ms in requests])
+        replies = self.store.read([(key, [m.field for m in ms]) for key, ms in requests]) if requests else []
         now_us = fmt.micros(now or _utcnow())
         result: dict[str, list[Any]] = {k: [row[k] for row in entity_rows] for k in keys_needed}
         for feature in features:
@@ -316,19 +351,3 @@ class OnlineReader:
         if model.ttl is not None and ts < now_us - model.ttl // timedelta(microseconds=1):
             return None
         return values
-
-    def _model_of(self, feature: str) -> OnlineModel:
-        model = self._by_feature.get(feature)
-        if model is not None:
-            return model
-        all_features = self.compiled.features()
-        if feature in all_features:
-            raise SkewlessError(
-                f"feature {feature!r} is not served online: model {all_features[feature].name!r} has online=false",
-                hint="set online=true in its config and run again",
-            )
-        raise SkewlessError(
-            f"unknown feature {feature!r}",
-            hint=did_you_mean(feature, list(self._by_feature)) or "`skewless ls` lists the features",
-        )
-

@@ -149,12 +149,31 @@ class Project:
                 hint="break the cycle: one of these models must not ref the next",
             ) from None
         compiled = CompiledProject(self.config, self.dialect, {}, graph, order)
+        on_demand = [name for name in order if configs[name].kind == "on_demand"]
         for name in order:
+            if name in on_demand:
+                continue
             node = self._compile_node(files[name], rendered[name], configs[name], compiled, docs.get(name))
             compiled.nodes[name] = node
             table = node.relation or relation_table(EPHEMERAL_PREFIX + name)
             compiled.by_relation[(table.db, table.name)] = node
         self._check_feature_names(compiled)
+        if on_demand:
+            # on-demand models read features, not tables: they come last, with their input models as parents
+            stored = compiled.features()
+            for name in on_demand:
+                compiled.nodes[name] = self._compile_on_demand(files[name], rendered[name], configs[name],
+                                                               compiled, docs.get(name))
+            parents = {n: list(graph.parents[n]) for n in order}
+            for name in on_demand:
+                node = compiled.nodes[name]
+                assert node.on_demand is not None
+                parents[name] = sorted({stored[i].name for i in node.on_demand.inputs})
+                node.refs = parents[name]
+            compiled.graph = Graph(parents)
+            compiled.order = compiled.graph.order()
+            compiled.nodes = {n: compiled.nodes[n] for n in compiled.order}
+            self._check_feature_names(compiled)
         return compiled
 
     # -- discovery ---------------------------------------------------------------------------------
@@ -289,6 +308,38 @@ class Project:
         _plan_feature_table(node)
         return node
 
+    def _compile_on_demand(
+        self, file: _ModelFile, result: RenderResult, config: ModelConfig, compiled: CompiledProject,
+        doc: MarkedDict | None,
+    ) -> ModelNode:
+        from .on_demand import compile_model, parse_types
+
+        where = _where(file, result.config_line, "config(")
+        if result.refs or result.sources:
+            raise CompileError("an on-demand model reads features and request fields, not tables",
+                               location=_where(file, (result.refs or result.sources)[0].line, "{{"),
+                               hint="drop ref()/source(); name the features it reads directly")
+        if config.online or config.materialized not in ("feature_table",) or config.timestamp or config.ttl:
+            raise CompileError(
+                "an on-demand model is computed per request: materialized, timestamp, ttl and online do not apply",
+                location=where, hint="keep kind='on_demand', request_fields, inputs and the docs keys",
+            )
+        query = parse_query(result.sql, dialect=self.dialect, path=file.path, template=file.text)
+        request = parse_types(config.request_fields, "request field", where)
+        declared = None
+        if config.inputs is not None:
+            declared = {k: None for k in config.inputs}
+            declared.update(parse_types({k: v for k, v in config.inputs.items() if v}, "input", where))
+        feature_types = {f: n.columns[f].type for f, n in compiled.features().items() if n.on_demand is None}
+        model = compile_model(file.name, query, self.dialect, request, declared, feature_types, file.path, file.text)
+        described = _column_docs(doc)
+        columns = {f.name: Column(f.name, str(f.type), described.get(f.name)) for f in model.features}
+        return ModelNode(
+            name=file.name, path=file.path, rel_path=file.rel_path, raw_sql=file.text, config=config,
+            refs=[], sources=[], query=query, incremental_query=None, columns=columns, columns_known=True,
+            features=list(columns), relation=None, description=config.description, on_demand=model,
+        )
+
     def _relation_columns(self, table: exp.Table, compiled: CompiledProject) -> dict[str, str | None] | None:
         """Known columns of a table the model reads: a parent model, or a declared source."""
         node = compiled.by_relation.get((table.db, table.name))
@@ -353,8 +404,18 @@ class Project:
 
     def _check_feature_names(self, compiled: CompiledProject) -> None:
         seen: dict[tuple[str, str], ModelNode] = {}
+        every = {f: n for n in compiled.nodes.values() if n.on_demand is None for f in n.features}
         for node in compiled.nodes.values():
-            for feature in node.features:
+            for feature in node.features if node.on_demand is not None else ():
+                key = ("", feature)
+                other = seen.get(key) or every.get(feature)
+                if other is not None:
+                    raise CompileError(
+                        f"on-demand feature {feature!r} has the name of a feature of {other.rel_path}",
+                        location=_column_location(node, feature), hint="rename one of them",
+                    )
+                seen[key] = node
+            for feature in node.features if node.on_demand is None else ():
                 key = (node.config.entity or "", feature)
                 if key in seen:
                     other = seen[key]

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
     from skewless.adapters.base import WarehouseAdapter
 
+    from .on_demand import OnDemandFeature
+
 ROW_ID = "__skewless_row_id"
 _names = itertools.count()
 
@@ -127,7 +129,17 @@ def training_query(compiled: CompiledProject, spine: SpineInput, features: Seque
     if clashes:
         raise SkewlessError(f"the spine already has columns named {', '.join(clashes)}",
                             hint="rename those spine columns")
-    sources = feature_sources(compiled, features)
+    derived = on_demand_features(compiled, features)
+    stored = list(dict.fromkeys([f for f in features if f not in derived] +
+                                [i for d in derived.values() for i in d.inputs]))
+    for feature in derived.values():
+        missing = [r for r in feature.request if r not in spine.columns]
+        if missing:
+            raise SkewlessError(
+                f"on-demand feature {feature.name!r} needs request field(s) {', '.join(map(repr, missing))} "
+                "as spine columns", hint=f"spine columns: {', '.join(spine.columns)}",
+            )
+    sources = feature_sources(compiled, stored)
     for source in sources:
         missing = [k for k in source.on_spine if k not in spine.columns]
         if missing:
@@ -143,8 +155,23 @@ def training_query(compiled: CompiledProject, spine: SpineInput, features: Seque
     )
     select = pit.build(query, dialect or compiled.dialect, ordered=ordered)
     projections = {p.alias_or_name: p for p in select.expressions}
-    select.set("expressions", [projections[c] for c in [*spine.columns, *features]])
+    values = {name: p.this if isinstance(p, exp.Alias) else p for name, p in projections.items()}
+    final = [projections[c] for c in spine.columns]
+    for feature in features:
+        if feature in derived:  # computed in the final projection from the joined inputs and the spine's fields
+            expression = derived[feature].offline(values, values)
+            final.append(exp.alias_(expression, feature, quoted=True))
+        else:
+            final.append(projections[feature])
+    select.set("expressions", final)
     return select
+
+
+def on_demand_features(compiled: CompiledProject, features: Sequence[str]) -> dict[str, "OnDemandFeature"]:
+    """The on-demand features among `features`, by name."""
+    every = {f.name: f for node in compiled.nodes.values() if node.on_demand is not None
+             for f in node.on_demand.features}
+    return {name: every[name] for name in features if name in every}
 
 
 class RetrievalJob:

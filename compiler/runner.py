@@ -103,7 +103,7 @@ class Runner:
     ) -> RunResults:
         started = time.perf_counter()
         seeds = self._load_seeds(selected)
-        buildable = [n for n in selected if self.compiled.nodes[n].materialized != "ephemeral"]
+        buildable = [n for n in selected if self.compiled.nodes[n].builds]
         self.reporter.start(len(buildable))
         results: list[ModelResult] = []
         broken: set[str] = set()

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from .datasets import Dataset, DatasetCatalog
     from .online import OnlineReader
     from .retrieval import RetrievalJob
+    from .serving import ServingCatalog
 
 
 class FeatureStore:
@@ -55,7 +56,7 @@ class FeatureStore:
             self._compiled = self.project.compile()
         if write and not self._written:
             artifacts.write_compiled(self._compiled)
-            artifacts.write_manifest(self._compiled)
+            artifacts.write_manifest(self._compiled, self.feature_services())
             self._written = True
         return self._compiled
 
@@ -123,7 +124,7 @@ class FeatureStore:
         for result in results.results:
             if result.sql:
                 artifacts.write_executed(compiled, result.name, result.sql)
-        artifacts.write_manifest(compiled)
+        artifacts.write_manifest(compiled, self.feature_services())
         artifacts.write_run_results(compiled, results)
         return results
 
@@ -293,11 +294,15 @@ class FeatureStore:
     ) -> dict[str, list[Any]]:
         """Newest values from the online store, typed; None where missing or past the model's ttl.
 
+        `features`: names, `model:*` or `service:NAME`. On-demand features are computed per entity row from
+        its request fields and the stored features they read, exactly as the training-set query computes them.
+
         >>> fs.get_online_features([{"user_id": 42}], ["user__txn_count__7d"])   # doctest: +SKIP
         {'user_id': [42], 'user__txn_count__7d': [3]}
         """
-        names = [features] if isinstance(features, str) else list(features)
-        return self._online_reader().read(list(entity_rows), names)
+        reader = self._online_reader()
+        names = reader.catalog.resolve([features] if isinstance(features, str) else list(features))
+        return reader.read(list(entity_rows), names)
 
     def online_features_of(self, entity: str) -> list[str]:
         """Every online feature of an entity, in model order."""
@@ -308,12 +313,26 @@ class FeatureStore:
             )
         return self._online_reader().features_of(entity)
 
+    def serving_catalog(self) -> "ServingCatalog":
+        """What serving needs (online models, on-demand features, feature services), built from the project."""
+        from .serving import ServingCatalog
+
+        return ServingCatalog.from_compiled(self.compile(write=False), self.feature_services())
+
+    def feature_services(self) -> dict[str, list[str]]:
+        """Each feature service's features, resolved (`model:*` and nested services expanded)."""
+        from .datasets import resolve_features
+
+        compiled = self.compile(write=False)
+        catalog = self.catalog
+        return {name: resolve_features(compiled, catalog, [f"service:{name}"]) for name in catalog.services}
+
     def _online_reader(self) -> "OnlineReader":
-        """Built once: schema versions and field names are worked out here, not on every read."""
+        """Built once: schema versions, field names and on-demand callables are worked out here, not per read."""
         if self._reader is None:
             from .online import OnlineReader
 
-            self._reader = OnlineReader(self.compile(write=False), self.online_store)
+            self._reader = OnlineReader(self.serving_catalog(), self.online_store)
         return self._reader
 
     def close(self) -> None:

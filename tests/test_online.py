@@ -51,7 +51,7 @@ def newest_rows(store: FeatureStore, model) -> dict[tuple, list]:
 
 
 def read_all(store: FeatureStore, model, keys, now=None) -> dict[tuple, list]:
-    reader = OnlineReader(store.compile(write=False), store.online_store)
+    reader = OnlineReader(store.serving_catalog(), store.online_store)
     rows = [dict(zip(model.join_keys, key, strict=True)) for key in keys]
     result = reader.read(rows, list(model.features), now=now)
     return {key: [result[f][i] for f in model.features] for i, key in enumerate(keys)}
@@ -126,7 +126,7 @@ def test_ttl_boundary_is_inclusive(make_project):
     with FeatureStore(root) as store:
         run = store.run()
         assert run.ok and run.hooks["online"]["user_amounts"]["sent"] == 1  # user 1's value is past ttl already
-        reader = OnlineReader(store.compile(), store.online_store)
+        reader = OnlineReader(store.serving_catalog(), store.online_store)
         edge = recent + timedelta(days=1)  # exactly ttl after user 2's newest event: still served
         assert reader.read([{"user_id": 2}], ["user__last_amount"], now=edge)["user__last_amount"] == [4.0]
         past = edge + timedelta(microseconds=1)

@@ -63,6 +63,44 @@ SELECT
     WHEN "f5"."event_ts" >= "spine"."__skewless_ts" - INTERVAL '30 DAY'
     THEN "f5"."merchant__fraud_rate__30d"
   END AS "merchant__fraud_rate__30d",
+  ROUND(
+    CAST(CAST("spine"."amount" AS DOUBLE PRECISION) / NULLIF(
+      CAST(CASE
+        WHEN "f1"."event_ts" >= "spine"."__skewless_ts" - INTERVAL '30 DAY'
+        THEN "f1"."user__amount_avg__30d"
+      END AS DOUBLE PRECISION),
+      0
+    ) AS DECIMAL),
+    4
+  ) AS "payment__amount_to_avg__30d",
+  CAST("spine"."amount" AS DOUBLE PRECISION) > COALESCE(
+    CAST(CASE
+      WHEN "f1"."event_ts" >= "spine"."__skewless_ts" - INTERVAL '30 DAY'
+      THEN "f1"."user__amount_max__30d"
+    END AS DOUBLE PRECISION),
+    0
+  ) AS "payment__exceeds_max__30d",
+  DIV(
+    COALESCE(
+      CAST(CASE
+        WHEN "f0"."event_ts" >= "spine"."__skewless_ts" - INTERVAL '30 DAY'
+        THEN "f0"."user__txn_count__1d"
+      END AS BIGINT),
+      0
+    ),
+    5
+  ) AS "payment__burst_level__1d",
+  (
+    CAST(CAST("spine"."event_ts" AS TIMESTAMP) AS DATE) - CAST(CAST("f6"."user__signup_ts" AS TIMESTAMP) AS DATE)
+  ) AS "payment__account_age_days",
+  CASE
+    WHEN CAST("spine"."channel" AS VARCHAR) = 'web'
+    AND HOUR(CAST("spine"."event_ts" AS TIMESTAMP)) < 6
+    THEN 'night_web'
+    WHEN CAST("spine"."channel" AS VARCHAR) = 'pos'
+    THEN 'in_person'
+    ELSE LOWER(CAST("spine"."channel" AS VARCHAR)) || '_' || COALESCE(CAST("f7"."merchant__category" AS VARCHAR), 'unknown')
+  END AS "payment__context",
   "f6"."user__country" AS "user__country",
   "f7"."merchant__category" AS "merchant__category"
 FROM "__skewless_spine" AS spine
@@ -162,7 +200,8 @@ LEFT JOIN LATERAL (
 LEFT JOIN LATERAL (
   SELECT
     "f"."updated_ts",
-    "f"."user__country"
+    "f"."user__country",
+    "f"."user__signup_ts"
   FROM "features"."user_profile" AS f
   WHERE
     "f"."user_id" = "spine"."user_id" AND "f"."updated_ts" <= "spine"."__skewless_ts"

@@ -62,12 +62,14 @@ WITH "__skewless_spine" AS (
     "user_id",
     "updated_ts",
     "user__country",
+    "user__signup_ts",
     "__skewless_ts"
   FROM (
     SELECT
       "user_id",
       "updated_ts",
       "user__country",
+      "user__signup_ts",
       "updated_ts" AS "__skewless_ts",
       ROW_NUMBER() OVER (
         PARTITION BY "user_id", "updated_ts"
@@ -139,6 +141,45 @@ SELECT
     WHEN "f5"."event_ts" >= "spine"."__skewless_ts" - INTERVAL '30 DAY'
     THEN "f5"."merchant__fraud_rate__30d"
   END AS "merchant__fraud_rate__30d",
+  ROUND(
+    CAST("spine"."amount" AS DOUBLE) / NULLIF(
+      CAST(CASE
+        WHEN "f1"."event_ts" >= "spine"."__skewless_ts" - INTERVAL '30 DAY'
+        THEN "f1"."user__amount_avg__30d"
+      END AS DOUBLE),
+      0
+    ),
+    4
+  ) AS "payment__amount_to_avg__30d",
+  CAST("spine"."amount" AS DOUBLE) > COALESCE(
+    CAST(CASE
+      WHEN "f1"."event_ts" >= "spine"."__skewless_ts" - INTERVAL '30 DAY'
+      THEN "f1"."user__amount_max__30d"
+    END AS DOUBLE),
+    0
+  ) AS "payment__exceeds_max__30d",
+  CAST(TRUNC(
+    COALESCE(
+      CAST(CASE
+        WHEN "f0"."event_ts" >= "spine"."__skewless_ts" - INTERVAL '30 DAY'
+        THEN "f0"."user__txn_count__1d"
+      END AS BIGINT),
+      0
+    ) / 5
+  ) AS BIGINT) AS "payment__burst_level__1d",
+  DATEDIFF(
+    DAY,
+    CAST("f6"."user__signup_ts" AS TIMESTAMP),
+    CAST("spine"."event_ts" AS TIMESTAMP)
+  ) AS "payment__account_age_days",
+  CASE
+    WHEN CAST("spine"."channel" AS VARCHAR) = 'web'
+    AND HOUR(CAST("spine"."event_ts" AS TIMESTAMP)) < 6
+    THEN 'night_web'
+    WHEN CAST("spine"."channel" AS VARCHAR) = 'pos'
+    THEN 'in_person'
+    ELSE LOWER(CAST("spine"."channel" AS VARCHAR)) || '_' || COALESCE(CAST("f7"."merchant__category" AS VARCHAR), 'unknown')
+  END AS "payment__context",
   "f6"."user__country" AS "user__country",
   "f7"."merchant__category" AS "merchant__category"
 FROM "__skewless_spine" AS spine

@@ -1,0 +1,128 @@
+"""What serving needs to know, built once: online models with their schema versions, on-demand features compiled
+into callables, feature services. Built from a compiled project (the library) or from target/manifest.json (the
+feature server, which never compiles); both give the same catalog.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlglot import exp
+
+from .durations import parse_duration
+from .errors import SkewlessError, did_you_mean
+from .on_demand import OnDemandFeature, OnlineExpression, feature_from_json
+from .online import OnlineModel, online_models
+from .project import CompiledProject
+
+
+@dataclass
+class ServingCatalog:
+    project: str
+    models: dict[str, OnlineModel]  # online models by name
+    on_demand: dict[str, OnDemandFeature]
+    offline_features: dict[str, str]  # every stored feature -> its model (to explain what is not online)
+    services: dict[str, list[str]] = field(default_factory=dict)  # feature service -> feature names
+    entities: dict[str, list[str]] = field(default_factory=dict)  # entity -> join keys
+    by_feature: dict[str, OnlineModel] = field(init=False)
+    evaluators: dict[str, OnlineExpression] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.by_feature = {f: m for m in self.models.values() for f in m.features}
+        self.evaluators = {name: feature.evaluator() for name, feature in self.on_demand.items()}
+
+    @classmethod
+    def from_compiled(cls, compiled: CompiledProject, services: Mapping[str, list[str]] | None = None,
+                      ) -> "ServingCatalog":
+        on_demand = {f.name: f for node in compiled.nodes.values() if node.on_demand is not None
+                     for f in node.on_demand.features}
+        offline = {f: node.name for node in compiled.nodes.values() if node.on_demand is None for f in node.features}
+        entities = {e.name: list(e.join_keys) for e in compiled.config.entities.values()}
+        return cls(compiled.config.name, online_models(compiled), on_demand, offline, dict(services or {}), entities)
+
+    @classmethod
+    def from_manifest(cls, manifest: Mapping[str, Any]) -> "ServingCatalog":
+        metadata = manifest["metadata"]
+        dialect = metadata["dialect"]
+        models: dict[str, OnlineModel] = {}
+        offline: dict[str, str] = {}
+        for node in manifest["nodes"].values():
+            config = node["config"]
+            if config.get("kind") == "on_demand":
+                continue
+            for feature in node["features"]:
+                offline[feature] = node["name"]
+            online = node.get("online")
+            if online is None:
+                continue
+            models[node["name"]] = OnlineModel(
+                name=node["name"], entity=config["entity"], join_keys=tuple(online["join_keys"]),
+                timestamp=online["timestamp"], created_timestamp=online["created_timestamp"],
+                features=tuple(node["features"]), ttl=parse_duration(config["ttl"]) if config["ttl"] else None,
+                version=online["schema_version"], relation=exp.to_table(node["relation"], dialect=dialect),
+            )
+        on_demand = {
+            name: feature_from_json(name, {**entry["on_demand"], "model": entry["model"], "type": entry["type"]},
+                                    dialect)
+            for name, entry in manifest["features"].items() if entry.get("on_demand")
+        }
+        services = {name: list(entry["features"]) for name, entry in manifest.get("feature_services", {}).items()}
+        entities = {name: [k["name"] for k in entry["join_keys"]] for name, entry in manifest["entities"].items()}
+        return cls(metadata["project"], models, on_demand, offline, services, entities)
+
+    # -- lookups -----------------------------------------------------------------------------------------
+
+    def resolve(self, references: list[str]) -> list[str]:
+        """Feature names for names, `service:NAME` references and `model:*`, in order, without repeats."""
+        result: list[str] = []
+        for reference in references:
+            if reference.startswith("service:"):
+                service = reference.split(":", 1)[1]
+                if service not in self.services:
+                    raise SkewlessError(f"no feature service named {service!r}",
+                                        hint=did_you_mean(service, self.services) or
+                                        "feature services are declared under feature_services: in datasets/*.yml")
+                names = self.services[service]
+            elif reference.endswith(":*"):
+                model = reference[:-2]
+                names = [f for f, m in self.offline_features.items() if m == model] + [
+                    f for f, d in self.on_demand.items() if d.model == model]
+                if not names:
+                    raise SkewlessError(f"no model named {model!r} with features",
+                                        hint=did_you_mean(model, set(self.offline_features.values())))
+            else:
+                self.check(reference)
+                names = [reference]
+            result.extend(n for n in names if n not in result)
+        return result
+
+    def check(self, feature: str) -> None:
+        """A clear error for a feature that cannot be served."""
+        if feature in self.by_feature or feature in self.on_demand:
+            return
+        if feature in self.offline_features:
+            raise SkewlessError(
+                f"feature {feature!r} is not served online: model {self.offline_features[feature]!r} has "
+                "online=false", hint="set online=true in its config and run again",
+            )
+        raise SkewlessError(
+            f"unknown feature {feature!r}",
+            hint=did_you_mean(feature, [*self.by_feature, *self.on_demand]) or "`skewless ls` lists the features",
+        )
+
+    def catalog(self) -> list[dict[str, Any]]:
+        """Every servable feature, for listings (GET /features)."""
+        rows: list[dict[str, Any]] = []
+        for model in self.models.values():
+            for feature in model.features:
+                rows.append({"name": feature, "model": model.name, "entity": model.entity,
+                             "join_keys": list(model.join_keys),
+                             "ttl": None if model.ttl is None else int(model.ttl.total_seconds()), "on_demand": False})
+        for name, feature in self.on_demand.items():
+            rows.append({"name": name, "model": feature.model, "type": str(feature.type), "on_demand": True,
+                         "inputs": list(feature.inputs), "request_fields": {k: str(v) for k, v in
+                                                                            feature.request.items()},
+                         "expression": feature.sql})
+        return rows
