@@ -334,6 +334,48 @@ def get(entity: str, keys: tuple[str, ...], project_dir: str, target: str | None
     out.print(table)
 
 
+@cli.command()
+@click.option("--project-dir", default=".", show_default=True, type=click.Path(file_okay=False),
+              help="Folder holding skewless_project.yml.")
+@click.option("--target", "-t", metavar="NAME", help="Profile target to use (default: the profile's).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: all).")
+@click.option("--port", "-p", default=6566, show_default=True, type=int, help="Port to listen on.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Server processes; more serve more requests per second on more cores.")
+@click.option("--max-entities", default=1000, show_default=True, type=click.IntRange(1),
+              help="Largest number of entity rows one request may ask for (413 above).")
+@click.option("--max-body-bytes", default=1 << 20, show_default=True, type=click.IntRange(1),
+              help="Largest request body (413 above).")
+@handle_errors
+def serve(project_dir: str, target: str | None, host: str, port: int, workers: int, max_entities: int,
+          max_body_bytes: int) -> None:
+    """Serve online and on-demand features over HTTP.
+
+    Serves what target/manifest.json describes (compiling first when there is none), reloading it when it
+    changes or on SIGHUP. The online store is the project's (or the target's) online_store.
+
+    \b
+    Endpoints:
+      POST /get-online-features  {"features": [...] | "feature_service": "name",
+                                  "entities": {"user_id": [1, 2], "amount": [9.5, 120.0]}}
+      GET  /features             servable features and feature services
+      GET  /health               200 when the online store answers
+      GET  /metrics              Prometheus metrics: request counts, latency histogram
+
+    \b
+    Example:
+      skewless serve --project-dir example_project --port 6566
+      curl -s localhost:6566/get-online-features \\
+        -d '{"feature_service": "fraud_v1", "entities": {"user_id": [3], "merchant_id": [7]}}'
+    """
+    from .console import out
+    from .server import Limits
+    from .server import serve as run_server
+
+    out.print(f"Serving features of {project_dir} on http://{host}:{port} (Ctrl+C stops)")
+    run_server(project_dir, target, host, port, workers, Limits(max_body_bytes, max_entities))
+
+
 def _typed_key(text: str) -> Any:
     """CLI keys are text; an integer-looking key is the same entity as the integer (online_format.key_text)."""
     return int(text) if text.lstrip("-").isdigit() else text

@@ -1,0 +1,297 @@
+"""The HTTP feature server (`skewless serve`): online features and on-demand features over JSON.
+
+It serves what target/manifest.json describes (written by `skewless compile` and `run`) and never compiles per
+request: the serving catalog (online models, schema versions, on-demand callables, feature services) is built
+when the manifest is loaded, and rebuilt when the file changes (checked every few seconds) or on SIGHUP.
+
+    POST /get-online-features   {"features": [...]} or {"feature_service": "name"}, "entities": {"user_id": [...]}
+    GET  /features              the catalog: every servable feature, feature services
+    GET  /health                200 when the online store answers, 503 otherwise
+    GET  /metrics               Prometheus text: request counts and a latency histogram per endpoint
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import os
+import signal
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import orjson
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from .errors import SkewlessError
+from .online import OnlineReader
+from .serving import ServingCatalog
+from .store import FeatureStore
+
+LATENCY_BUCKETS = (0.0002, 0.0005, 0.001, 0.002, 0.003, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_body_bytes: int = 1 << 20
+    max_entities: int = 1000
+    max_features: int = 500
+
+
+class RequestError(Exception):
+    """A client mistake: answered with its status code and a message that says what to change."""
+
+    def __init__(self, status: int, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.hint = hint
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+def _json_value(value: Any) -> Any:
+    """NaN and infinities as protobuf's JSON mapping writes them (JSON has no number for them)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    return value
+
+
+def _response(payload: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(payload, default=_json_default), status_code=status,
+                    media_type="application/json")
+
+
+class FeatureServer:
+    """The server's state: the project's online store, the loaded manifest, metrics. Tests call it directly."""
+
+    def __init__(self, project_dir: str | os.PathLike[str] = ".", target: str | None = None,
+                 limits: Limits | None = None, reload_interval: float = 2.0) -> None:
+        self.store = FeatureStore(project_dir, target=target)
+        self.limits = limits or Limits()
+        self.reload_interval = reload_interval
+        self.manifest_path = self.store.config.target_path / "manifest.json"
+        self._stamp: tuple[int, int] | None = None
+        self.reader: OnlineReader | None = None
+        self.loaded_at: str | None = None
+        self.registry = CollectorRegistry()
+        self.requests = Counter("skewless_requests", "HTTP requests by endpoint and status code",
+                                ["endpoint", "status"], registry=self.registry)
+        self.latency = Histogram("skewless_request_seconds", "Time to answer a request, by endpoint",
+                                 ["endpoint"], buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.entities = Counter("skewless_entities", "Entity rows served", registry=self.registry)
+        self.reloads = Counter("skewless_manifest_loads", "Times the manifest was (re)loaded",
+                               registry=self.registry)
+        self.reload(force=True)
+
+    # -- manifest ----------------------------------------------------------------------------------------
+
+    def reload(self, force: bool = False) -> bool:
+        """Load the manifest if it changed (or `force`); the old catalog keeps serving if the new one is bad."""
+        if not self.manifest_path.is_file():
+            self.store.compile()  # writes target/manifest.json
+        stat = self.manifest_path.stat()
+        stamp = (stat.st_mtime_ns, stat.st_size)
+        if not force and stamp == self._stamp:
+            return False
+        manifest = orjson.loads(self.manifest_path.read_bytes())
+        catalog = ServingCatalog.from_manifest(manifest)
+        self.reader = OnlineReader(catalog, self.store.online_store)
+        self.loaded_at = manifest["metadata"]["generated_at"]
+        self._stamp = stamp
+        self.reloads.inc()
+        return True
+
+    @property
+    def catalog(self) -> ServingCatalog:
+        assert self.reader is not None
+        return self.reader.catalog
+
+    # -- requests --------------------------------------------------------------------------------------
+
+    def get_online_features(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """The POST /get-online-features answer for a parsed JSON body."""
+        if not isinstance(body, Mapping):
+            raise RequestError(400, "the body must be a JSON object",
+                               hint='{"features": ["user__txn_count__7d"], "entities": {"user_id": [1, 2]}}')
+        unknown = set(body) - {"features", "feature_service", "entities", "full_feature_names"}
+        if unknown:
+            raise RequestError(400, f"unknown key(s) {sorted(unknown)} in the body",
+                               hint="use features or feature_service, and entities")
+        features = body.get("features")
+        service = body.get("feature_service")
+        if (features is None) == (service is None):
+            raise RequestError(400, "give either 'features' (a list of names) or 'feature_service' (a name)")
+        if service is not None:
+            if not isinstance(service, str):
+                raise RequestError(400, "'feature_service' must be a string")
+            references = [f"service:{service}"]
+        else:
+            if not isinstance(features, list) or not features or not all(isinstance(f, str) for f in features):
+                raise RequestError(400, "'features' must be a non-empty list of feature names")
+            references = features
+        if len(references) > self.limits.max_features:
+            raise RequestError(413, f"at most {self.limits.max_features} features per request")
+        entities = body.get("entities")
+        if not isinstance(entities, Mapping) or not entities:
+            raise RequestError(400, "'entities' must be an object of columns: {\"user_id\": [1, 2]}")
+        lengths = {name: len(column) if isinstance(column, list) else -1 for name, column in entities.items()}
+        if any(n < 0 for n in lengths.values()):
+            raise RequestError(400, "each entity column must be a list of values",
+                               hint=f"got {', '.join(k for k, n in lengths.items() if n < 0)}")
+        if len(set(lengths.values())) != 1:
+            raise RequestError(400, f"entity columns have different lengths: {lengths}")
+        count = next(iter(lengths.values()))
+        if count > self.limits.max_entities:
+            raise RequestError(413, f"{count} entity rows: at most {self.limits.max_entities} per request",
+                               hint="split the request")
+        reader = self.reader
+        assert reader is not None
+        try:
+            names = reader.catalog.resolve(references)
+        except SkewlessError as error:
+            raise RequestError(404 if "unknown" in str(error) or "no feature service" in str(error) else 400,
+                               str(error), error.hint) from None
+        columns = list(entities)
+        rows = [dict(zip(columns, values, strict=True)) for values in zip(*entities.values(), strict=True)]
+        try:
+            result = reader.read(rows, names)
+        except SkewlessError as error:
+            if "online store" in str(error):
+                raise
+            raise RequestError(400, str(error), error.hint) from None
+        self.entities.inc(count)
+        feature_names = list(result)
+        return {
+            "metadata": {"feature_names": feature_names},
+            "results": [{"values": [_json_value(v) for v in result[name]]} for name in feature_names],
+        }
+
+    def features(self) -> dict[str, Any]:
+        return {"features": self.catalog.catalog(), "feature_services": self.catalog.services,
+                "manifest_generated_at": self.loaded_at}
+
+    def health(self) -> tuple[int, dict[str, Any]]:
+        try:
+            self.store.online_store.client.ping()
+            return 200, {"status": "ok", "manifest_generated_at": self.loaded_at}
+        except Exception as error:  # noqa: BLE001 - any failure to reach the store means unhealthy
+            return 503, {"status": "unavailable", "error": f"online store: {type(error).__name__}: {error}"}
+
+    # -- the ASGI app ----------------------------------------------------------------------------------------
+
+    def app(self) -> Starlette:
+        async def get_online_features(request: Request) -> Response:
+            size = request.headers.get("content-length")
+            if size is not None and size.isdigit() and int(size) > self.limits.max_body_bytes:
+                raise RequestError(413, f"the body is over {self.limits.max_body_bytes} bytes")
+            raw = await request.body()
+            if len(raw) > self.limits.max_body_bytes:
+                raise RequestError(413, f"the body is over {self.limits.max_body_bytes} bytes")
+            try:
+                body = orjson.loads(raw)
+            except orjson.JSONDecodeError as error:
+                raise RequestError(400, f"the body is not JSON: {error}") from None
+            return _response(self.get_online_features(body))
+
+        async def features(request: Request) -> Response:
+            return _response(self.features())
+
+        async def health(request: Request) -> Response:
+            status, payload = self.health()
+            return _response(payload, status)
+
+        async def metrics(request: Request) -> Response:
+            return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+
+        def measured(name: str, handler: Callable[[Request], Awaitable[Response]]) -> Callable[..., Any]:
+            latency = self.latency.labels(name)
+
+            async def endpoint(request: Request) -> Response:
+                started = time.perf_counter()
+                try:
+                    response = await handler(request)
+                except RequestError as error:
+                    response = _response({"error": str(error), "hint": error.hint}, error.status)
+                except SkewlessError as error:  # the online store is down: not the client's fault
+                    response = _response({"error": str(error), "hint": error.hint}, 503)
+                latency.observe(time.perf_counter() - started)
+                self.requests.labels(name, str(response.status_code)).inc()
+                return response
+            return endpoint
+
+        async def watch_manifest() -> None:
+            while True:
+                await asyncio.sleep(self.reload_interval)
+                self._reload_quietly()
+
+        @contextlib.asynccontextmanager
+        async def lifespan(app: Starlette) -> AsyncIterator[None]:
+            loop = asyncio.get_running_loop()
+            task = loop.create_task(watch_manifest()) if self.reload_interval > 0 else None
+            try:
+                loop.add_signal_handler(signal.SIGHUP, lambda: self._reload_quietly(force=True))
+            except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no SIGHUP
+                pass
+            yield
+            if task is not None:
+                task.cancel()
+
+        routes = [
+            Route("/get-online-features", measured("get-online-features", get_online_features), methods=["POST"]),
+            Route("/features", measured("features", features), methods=["GET"]),
+            Route("/health", measured("health", health), methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"]),
+        ]
+        return Starlette(routes=routes, lifespan=lifespan)
+
+    def _reload_quietly(self, force: bool = False) -> None:
+        try:
+            self.reload(force=force)
+        except Exception as error:  # noqa: BLE001 - a half-written or broken manifest: keep serving the old one
+            print(f"skewless serve: manifest not reloaded: {error}", flush=True)
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def serve(project_dir: str | os.PathLike[str], target: str | None, host: str, port: int, workers: int,
+          limits: Limits, log_level: str = "warning") -> None:
+    """Run uvicorn; with several workers each process loads its own server from the environment."""
+    import uvicorn
+
+    if workers > 1:
+        os.environ["SKEWLESS_SERVE_PROJECT_DIR"] = str(Path(project_dir).resolve())
+        os.environ["SKEWLESS_SERVE_TARGET"] = target or ""
+        os.environ["SKEWLESS_SERVE_LIMITS"] = f"{limits.max_body_bytes},{limits.max_entities},{limits.max_features}"
+        uvicorn.run("skewless.server:app_from_environment", factory=True, host=host, port=port, workers=workers,
+                    log_level=log_level, access_log=False)
+        return
+    server = FeatureServer(project_dir, target, limits)
+    try:
+        uvicorn.run(server.app(), host=host, port=port, log_level=log_level, access_log=False)
+    finally:
+        server.close()
+
+
+def app_from_environment() -> Starlette:
+    """The app of one worker process (`skewless serve --workers N`)."""
+    body, entities, features = (int(x) for x in os.environ["SKEWLESS_SERVE_LIMITS"].split(","))
+    server = FeatureServer(os.environ["SKEWLESS_SERVE_PROJECT_DIR"], os.environ.get("SKEWLESS_SERVE_TARGET") or None,
+                           Limits(body, entities, features))
+    return server.app()

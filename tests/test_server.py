@@ -1,0 +1,219 @@
+"""The HTTP feature server: answers equal to the library's, clear 4xx errors, limits, metrics, manifest reloads,
+and a real `skewless serve` process over a socket."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+
+import httpx
+import pytest
+from starlette.testclient import TestClient
+
+from skewless import FeatureStore
+from skewless.server import FeatureServer, Limits
+
+
+@pytest.fixture(scope="module")
+def example_run(tmp_path_factory, redis_url_module):
+    import shutil
+
+    from conftest import EXAMPLE
+
+    project = tmp_path_factory.mktemp("serve") / "example_project"
+    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("target", "*.duckdb*"))
+    with FeatureStore(project) as store:
+        assert store.run().ok
+    return project
+
+
+@pytest.fixture(scope="module")
+def redis_url_module():
+    """One Redis database for the module (the per-test fixture would flush it between tests)."""
+    from conftest import _redis_server_up
+
+    mp = pytest.MonkeyPatch()
+    if _redis_server_up():
+        mp.setenv("SKEWLESS_REDIS_URL", "redis://127.0.0.1:6379/8")
+        import redis
+
+        redis.Redis.from_url("redis://127.0.0.1:6379/8").flushdb()
+    yield os.environ.get("SKEWLESS_REDIS_URL")
+    mp.undo()
+
+
+@pytest.fixture
+def redis_url(redis_url_module, monkeypatch):  # overrides the autouse per-test fixture for this module
+    if redis_url_module:
+        monkeypatch.setenv("SKEWLESS_REDIS_URL", redis_url_module)
+    return redis_url_module
+
+
+@pytest.fixture
+def server(example_run):
+    instance = FeatureServer(example_run, limits=Limits(max_body_bytes=20_000, max_entities=50), reload_interval=0)
+    yield instance
+    instance.close()
+
+
+@pytest.fixture
+def client(server):
+    with TestClient(server.app()) as test_client:
+        yield test_client
+
+
+def test_answers_equal_the_library(client, example_run):
+    body = {"features": ["user__txn_count__7d", "merchant__category", "user__amount_avg__30d"],
+            "entities": {"user_id": [3, 7, 999_999], "merchant_id": [1, 2, 3]}}
+    response = client.post("/get-online-features", json=body)
+    assert response.status_code == 200, response.text
+    payload = response.json()
+    with FeatureStore(example_run) as store:
+        expected = store.get_online_features(
+            [{"user_id": u, "merchant_id": m} for u, m in zip([3, 7, 999_999], [1, 2, 3], strict=True)],
+            body["features"])
+    assert payload["metadata"]["feature_names"] == list(expected)
+    assert [r["values"] for r in payload["results"]] == [expected[name] for name in expected]
+    names = payload["metadata"]["feature_names"]
+    assert names[:2] == ["user_id", "merchant_id"]  # the entity columns first, as Feast answers
+    assert payload["results"][names.index("user__txn_count__7d")]["values"][2] is None  # an unknown user: null
+
+
+def test_feature_service_and_on_demand(client, example_run):
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    body = {"feature_service": "fraud_v2",
+            "entities": {"user_id": [3, 4], "merchant_id": [7, 8], "amount": [25.0, 0],
+                         "channel": ["web", "pos"],
+                         "event_ts": [(now - timedelta(hours=1)).isoformat(), now.isoformat()]}}
+    response = client.post("/get-online-features", json=body)
+    assert response.status_code == 200, response.text
+    payload = response.json()
+    values = dict(zip(payload["metadata"]["feature_names"], [r["values"] for r in payload["results"]], strict=True))
+    assert values["payment__context"][1] == "in_person"
+    with FeatureStore(example_run) as store:
+        rows = [{"user_id": 3, "merchant_id": 7, "amount": 25.0, "channel": "web",
+                 "event_ts": now - timedelta(hours=1)},
+                {"user_id": 4, "merchant_id": 8, "amount": 0, "channel": "pos", "event_ts": now}]
+        expected = store.get_online_features(rows, ["service:fraud_v2"])
+    for name, column in expected.items():
+        assert values[name] == column, name
+
+
+@pytest.mark.parametrize(("body", "status", "message"), [
+    ("not json", 400, "not JSON"),
+    ([1, 2], 400, "JSON object"),
+    ({"entities": {"user_id": [1]}}, 400, "either 'features'"),
+    ({"features": "user__txn_count__7d", "entities": {"user_id": [1]}}, 400, "non-empty list"),
+    ({"features": ["user__txn_count__7d"], "entities": {"user_id": 1}}, 400, "list of values"),
+    ({"features": ["user__txn_count__7d"], "entities": {"user_id": [1], "merchant_id": [1, 2]}}, 400,
+     "different lengths"),
+    ({"features": ["user__txn_count_7d"], "entities": {"user_id": [1]}}, 404, "did you mean"),
+    ({"feature_service": "nope", "entities": {"user_id": [1]}}, 404, "no feature service"),
+    ({"features": ["user__txn_count__7d"], "entities": {"merchant_id": [1]}}, 400, "lacks join key"),
+    ({"features": ["payment__context"], "entities": {"user_id": [1], "merchant_id": [1]}}, 400,
+     "lacks request field"),
+    ({"features": ["payment__amount_to_avg__30d"], "entities": {"user_id": [1], "amount": ["x"],
+                                                                 "channel": ["web"], "event_ts": [None]}},
+     400, "expected a number"),
+    ({"features": ["user__txn_count__7d"], "entities": {"user_id": list(range(51))}}, 413, "at most 50"),
+    ({"features": ["user__txn_count__7d"], "entities": {"user_id": list(range(5000))}}, 413, "bytes"),
+    ({"features": ["user__txn_count__7d"], "entities": {"user_id": [1]}, "extra": 1}, 400, "unknown key"),
+])
+def test_bad_requests_get_clear_errors(client, body, status, message):
+    content = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+    response = client.post("/get-online-features", content=content)
+    assert response.status_code == status, response.text
+    assert message in response.json()["error"] + (response.json().get("hint") or "")
+
+
+def test_health_features_and_metrics(client):
+    assert client.get("/health").json()["status"] == "ok"
+    catalog = client.get("/features").json()
+    names = {row["name"] for row in catalog["features"]}
+    assert {"user__txn_count__7d", "payment__context"} <= names
+    assert "payment__context" in catalog["feature_services"]["fraud_v2"]
+    for _ in range(3):
+        client.post("/get-online-features", json={"features": ["user__txn_count__7d"], "entities": {"user_id": [1]}})
+    client.post("/get-online-features", content=b"{")
+    metrics = client.get("/metrics").text
+    assert 'skewless_requests_total{endpoint="get-online-features",status="200"} 3.0' in metrics
+    assert 'skewless_requests_total{endpoint="get-online-features",status="400"} 1.0' in metrics
+    assert 'skewless_request_seconds_count{endpoint="get-online-features"} 4.0' in metrics
+    assert "skewless_request_seconds_bucket" in metrics
+
+
+def test_health_is_503_when_the_online_store_is_down(server, monkeypatch):
+    def refuse() -> None:
+        raise ConnectionError("refused")
+
+    monkeypatch.setattr(server.store.online_store.client, "ping", refuse)
+    status, payload = server.health()
+    assert status == 503 and "refused" in payload["error"]
+
+
+def test_reloads_a_changed_manifest_and_keeps_serving_on_a_bad_one(server, example_run):
+    manifest_path = example_run / "target" / "manifest.json"
+    original = manifest_path.read_text()
+    assert not server.reload()  # unchanged: nothing to do
+    try:
+        manifest = json.loads(original)
+        manifest["feature_services"]["tiny"] = {"name": "tiny", "features": ["user__txn_count__1d"]}
+        manifest_path.write_text(json.dumps(manifest))
+        assert server.reload()
+        assert server.catalog.services["tiny"] == ["user__txn_count__1d"]
+        manifest_path.write_text("{ half written")
+        server._reload_quietly()
+        assert "tiny" in server.catalog.services  # the old catalog still serves
+    finally:
+        manifest_path.write_text(original)
+        server.reload(force=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_skewless_serve_over_a_socket_reloads_on_sighup(example_run, redis_url):
+    port = _free_port()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "skewless", "serve", "--project-dir", str(example_run), "--port", str(port)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.time() + 30
+        while True:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
+                break
+            except httpx.TransportError:
+                assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
+                assert time.time() < deadline, "server did not start"
+                time.sleep(0.2)
+        assert response.status_code == 200
+        body = {"features": ["user__txn_count__7d"], "entities": {"user_id": [3]}}
+        answer = httpx.post(f"http://127.0.0.1:{port}/get-online-features", json=body, timeout=5)
+        assert answer.status_code == 200 and answer.json()["metadata"]["feature_names"] == ["user_id",
+                                                                                            "user__txn_count__7d"]
+        loads = _metric(port, "skewless_manifest_loads_total")
+        process.send_signal(signal.SIGHUP)
+        deadline = time.time() + 10
+        while _metric(port, "skewless_manifest_loads_total") == loads:
+            assert time.time() < deadline, "SIGHUP did not reload the manifest"
+            time.sleep(0.1)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _metric(port: int, name: str) -> float:
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    return next(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " "))
