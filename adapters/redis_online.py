@@ -153,9 +153,12 @@ class RedisOnlineStore:
                 yield slot_rows[start:start + self.batch_size]
 
     def read(self, requests: Sequence[tuple[bytes, Sequence[bytes]]]) -> list[list[bytes | None]]:
-        """The requested fields of each key, in one round trip: a server-side script for many keys on one
-        server, pipelined HMGETs otherwise (a cluster's keys live on several nodes)."""
+        """The requested fields of each key, in one round trip: one HMGET for one key, a server-side script for
+        many keys on one server, pipelined HMGETs otherwise (a cluster's keys live on several nodes)."""
         try:
+            if len(requests) == 1:  # one command: no pipeline to set up
+                key, fields = requests[0]
+                return [self.client.hmget(key, list(fields))]
             if len(requests) >= SCRIPT_READ_FROM and not self.cluster:
                 args: list[Any] = []
                 for _, fields in requests:

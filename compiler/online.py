@@ -7,6 +7,7 @@ version changed (then everything is sent). Writes are monotonic in Redis itself 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from skewless.adapters.base import WarehouseAdapter
     from skewless.adapters.redis_online import RedisOnlineStore
 
+    from .on_demand import OnlineExpression
     from .serving import ServingCatalog
 
 STATE_SCHEMA = "skewless_state"
@@ -261,6 +263,19 @@ def _micros(column: "pa.ChunkedArray", fill: int | None = None) -> "np.ndarray":
     return numbers.to_numpy(zero_copy_only=False)
 
 
+@dataclass(frozen=True)
+class _ReadPlan:
+    """Everything about a list of features that does not depend on the entity rows: worked out once per list."""
+
+    features: tuple[str, ...]
+    derived: tuple["OnlineExpression", ...]  # on-demand features asked for
+    # per entity: its name, its key prefix (single join key), join keys, models and their fields
+    groups: tuple[tuple[str, bytes | None, tuple[str, ...], tuple[OnlineModel, ...], list[bytes]], ...]
+    keys_needed: tuple[str, ...]
+    request_fields: tuple[str, ...]
+    picks: tuple[tuple[str, int, int, int], ...]  # stored feature -> (group, model in group, value position)
+
+
 class OnlineReader:
     """Reads features back, typed, with ttl applied at read time, and computes on-demand features per row."""
 
@@ -268,24 +283,26 @@ class OnlineReader:
         self.catalog = catalog
         self.store = store
         self.project = catalog.project
+        self._plans: dict[tuple[str, ...], _ReadPlan] = {}
 
     def features_of(self, entity: str) -> list[str]:
         return [f for m in self.catalog.models.values() if m.entity == entity for f in m.features]
 
-    def read(
-        self, entity_rows: Sequence[Mapping[str, Any]], features: Sequence[str], now: datetime | None = None,
-    ) -> dict[str, list[Any]]:
-        """Columnar result: the join key columns given, then one column per feature in the order asked.
+    def plan(self, features: Sequence[str]) -> _ReadPlan:
+        """What to read for these features, checked; kept for the next call with the same list."""
+        key = tuple(features)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._make_plan(key)
+            if len(self._plans) < 1024:
+                self._plans[key] = plan
+        return plan
 
-        Entity rows also carry the request fields on-demand features read. One pipelined round trip reads every
-        stored value, the on-demand inputs included."""
+    def _make_plan(self, features: tuple[str, ...]) -> _ReadPlan:
         catalog = self.catalog
         for feature in features:
             catalog.check(feature)
-        derived = [catalog.evaluators[f] for f in features if f in catalog.on_demand]
-        stored = list(dict.fromkeys(
-            [f for f in features if f not in catalog.on_demand] + [i for d in derived for i in d.input_names]
-        ))
+        derived = tuple(catalog.evaluators[f] for f in features if f in catalog.on_demand)
         for evaluator in derived:
             for name in evaluator.input_names:
                 if name not in catalog.by_feature:
@@ -293,55 +310,84 @@ class OnlineReader:
                         f"on-demand feature {evaluator.feature.name!r} reads {name!r}, which is not served online",
                         hint=f"set online=true on model {catalog.offline_features.get(name)!r} and run again",
                     )
-        values = self._read_stored(entity_rows, stored, now)
-        key_columns = [k for k in values if k not in stored]
-        request_fields = list(dict.fromkeys(n for d in derived for n in d.request_names))
+        stored = list(dict.fromkeys(
+            [f for f in features if f not in catalog.on_demand] + [i for d in derived for i in d.input_names]
+        ))
+        models = list(dict.fromkeys(catalog.by_feature[f] for f in stored))
+        groups = []
+        for entity in dict.fromkeys(m.entity for m in models):
+            entity_models = tuple(m for m in models if m.entity == entity)
+            keys = entity_models[0].join_keys
+            prefix = fmt.entity_key(self.project, entity, [""])[:-1] if len(keys) == 1 else None
+            groups.append((entity, prefix, keys, entity_models, [m.field for m in entity_models]))
+        picks = []
+        for feature in stored:
+            model = catalog.by_feature[feature]
+            group = next(i for i, g in enumerate(groups) if model in g[3])
+            picks.append((feature, group, groups[group][3].index(model), model.features.index(feature)))
+        return _ReadPlan(
+            features=features, derived=derived, groups=tuple(groups),
+            keys_needed=tuple(dict.fromkeys(k for _, _, keys, _, _ in groups for k in keys)),
+            request_fields=tuple(dict.fromkeys(n for d in derived for n in d.request_names)), picks=tuple(picks),
+        )
+
+    def read(
+        self, entity_rows: Sequence[Mapping[str, Any]], features: Sequence[str], now: datetime | None = None,
+    ) -> dict[str, list[Any]]:
+        """Columnar result: the join key columns given, then one column per feature in the order asked.
+
+        Entity rows also carry the request fields on-demand features read. One round trip reads every stored
+        value, the on-demand inputs included."""
+        plan = self.plan(features)
         for row in entity_rows:
-            missing = [n for n in request_fields if n not in row]
-            if missing:
-                raise SkewlessError(f"entity row {dict(row)!r} lacks request field(s) {missing}",
-                                    hint="on-demand features read them from each entity row")
-        for evaluator in derived:
+            if not all(k in row for k in plan.keys_needed) or not all(n in row for n in plan.request_fields):
+                missing = [k for k in plan.keys_needed if k not in row]
+                if missing:
+                    raise SkewlessError(f"entity row {dict(row)!r} lacks join key(s) {missing}")
+                raise SkewlessError(
+                    f"entity row {dict(row)!r} lacks request field(s) "
+                    f"{[n for n in plan.request_fields if n not in row]}",
+                    hint="on-demand features read them from each entity row",
+                )
+        values = self._read_stored(entity_rows, plan, now)
+        for evaluator in plan.derived:
             inputs = [values[name] for name in evaluator.input_names]
             values[evaluator.feature.name] = [
                 evaluator([column[index] for column in inputs], row) for index, row in enumerate(entity_rows)
             ]
-        return {k: values[k] for k in key_columns} | {f: values[f] for f in features}
+        result = {k: [row[k] for row in entity_rows] for k in plan.keys_needed}
+        for feature in features:
+            result[feature] = values[feature]
+        return result
 
     def _read_stored(
-        self, entity_rows: Sequence[Mapping[str, Any]], features: Sequence[str], now: datetime | None,
+        self, entity_rows: Sequence[Mapping[str, Any]], plan: _ReadPlan, now: datetime | None,
     ) -> dict[str, list[Any]]:
-        chosen = [self.catalog.by_feature[f] for f in features]
-        models = list(dict.fromkeys(chosen))
-        entities = list(dict.fromkeys(m.entity for m in models))
-        keys_needed = list(dict.fromkeys(k for m in models for k in m.join_keys))
-        for row in entity_rows:
-            missing = [k for k in keys_needed if k not in row]
-            if missing:
-                raise SkewlessError(f"entity row {dict(row)!r} lacks join key(s) {missing}")
-        requests: list[tuple[bytes, list[OnlineModel]]] = []
-        for row in entity_rows:
-            for entity in entities:
-                entity_models = [m for m in models if m.entity == entity]
-                values = [row[k] for k in entity_models[0].join_keys]
-                requests.append((fmt.entity_key(self.project, entity, values), entity_models))
-        replies = self.store.read([(key, [m.field for m in ms]) for key, ms in requests]) if requests else []
-        now_us = fmt.micros(now or _utcnow())
-        result: dict[str, list[Any]] = {k: [row[k] for row in entity_rows] for k in keys_needed}
-        for feature in features:
-            result[feature] = []
-        per_row = len(entities)
-        positions = [model.features.index(feature) for feature, model in zip(features, chosen, strict=True)]
-        for index in range(len(entity_rows)):
-            decoded: dict[str, list[Any] | None] = {}
-            for offset in range(per_row):
-                _, ms = requests[index * per_row + offset]
-                for model, raw in zip(ms, replies[index * per_row + offset], strict=True):
-                    decoded[model.name] = self._decode(model, raw, now_us)
-            for feature, model, position in zip(features, chosen, positions, strict=True):
-                values = decoded[model.name]
-                result[feature].append(None if values is None else values[position])
-        return result
+        """Each stored feature's values: one key per row and entity, all read in one round trip."""
+        requests: list[tuple[bytes, list[bytes]]] = []
+        for entity, prefix, keys, _, fields in plan.groups:
+            if prefix is not None:
+                key = keys[0]
+                requests.extend((prefix + fmt.key_text(row[key]).encode() + b"}", fields) for row in entity_rows)
+            else:
+                requests.extend((fmt.entity_key(self.project, entity, [row[k] for k in keys]), fields)
+                                for row in entity_rows)
+        if not requests:
+            return {}
+        replies = self.store.read(requests)
+        now_us = fmt.micros(now) if now is not None else time.time_ns() // 1000
+        count = len(entity_rows)
+        decoded: dict[tuple[int, int], list[list[Any] | None]] = {}
+        columns: dict[str, list[Any]] = {}
+        for feature, group, position, at in plan.picks:
+            rows = decoded.get((group, position))
+            if rows is None:
+                model = plan.groups[group][3][position]
+                rows = [self._decode(model, reply[position], now_us)
+                        for reply in replies[group * count:(group + 1) * count]]
+                decoded[(group, position)] = rows
+            columns[feature] = [None if values is None else values[at] for values in rows]
+        return columns
 
     @staticmethod
     def _decode(model: OnlineModel, raw: bytes | None, now_us: int) -> list[Any] | None:

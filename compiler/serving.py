@@ -76,6 +76,9 @@ class ServingCatalog:
 
     def resolve(self, references: list[str]) -> list[str]:
         """Feature names for names, `service:NAME` references and `model:*`, in order, without repeats."""
+        if all(r in self.by_feature or r in self.on_demand for r in references) and len(set(references)) == len(
+                references):
+            return references  # plain feature names: the common case, no copying
         result: list[str] = []
         for reference in references:
             if reference.startswith("service:"):
