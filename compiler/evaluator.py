@@ -997,11 +997,7 @@ class _Compiler:
 
 
 def _ln(x: float) -> float:
-    if x == 0:
-        return -math.inf
-    if x < 0 or math.isnan(x):
-        return math.nan
-    return math.inf if math.isinf(x) else math.log(x)
+    return _log_with(math.log, x)
 
 
 def _log_with(log: Callable[[float], float], x: float) -> float:

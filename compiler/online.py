@@ -275,6 +275,11 @@ class _ReadPlan:
     request_fields: tuple[str, ...]
     picks: tuple[tuple[str, int, int, int], ...]  # stored feature -> (group, model in group, value position)
 
+    @property
+    def needed(self) -> frozenset[str]:
+        """The names every entity row must hold: join keys and request fields."""
+        return frozenset(self.keys_needed) | frozenset(self.request_fields)
+
 
 class OnlineReader:
     """Reads features back, typed, with ttl applied at read time, and computes on-demand features per row."""
@@ -339,8 +344,9 @@ class OnlineReader:
         Entity rows also carry the request fields on-demand features read. One round trip reads every stored
         value, the on-demand inputs included."""
         plan = self.plan(features)
+        needed = plan.needed
         for row in entity_rows:
-            if not all(k in row for k in plan.keys_needed) or not all(n in row for n in plan.request_fields):
+            if not row.keys() >= needed:
                 missing = [k for k in plan.keys_needed if k not in row]
                 if missing:
                     raise SkewlessError(f"entity row {dict(row)!r} lacks join key(s) {missing}")

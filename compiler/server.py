@@ -72,6 +72,16 @@ def _json_value(value: Any) -> Any:
     return value
 
 
+def _json_column(values: list[Any]) -> list[Any]:
+    """A column as JSON can hold it; a column of finite numbers (the usual case) is checked by one C-level sum."""
+    try:
+        if math.isfinite(sum(values)):
+            return values
+    except TypeError:  # NULLs, text, timestamps: look at each value
+        pass
+    return [_json_value(v) for v in values]
+
+
 def _response(payload: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(payload, default=_json_default), status_code=status,
                     media_type="application/json")
@@ -179,7 +189,7 @@ class FeatureServer:
         feature_names = list(result)
         return {
             "metadata": {"feature_names": feature_names},
-            "results": [{"values": [_json_value(v) for v in result[name]]} for name in feature_names],
+            "results": [{"values": _json_column(result[name])} for name in feature_names],
         }
 
     def features(self) -> dict[str, Any]:

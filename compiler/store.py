@@ -87,7 +87,7 @@ class FeatureStore:
             rows.append({
                 "name": name,
                 "path": node.rel_path,
-                "materialized": node.materialized,
+                "materialized": "on_demand" if node.on_demand is not None else node.materialized,
                 "entity": node.config.entity,
                 "ttl": node.config.to_json()["ttl"],
                 "online": node.config.online,
