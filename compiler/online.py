@@ -355,51 +355,61 @@ class OnlineReader:
                     f"{[n for n in plan.request_fields if n not in row]}",
                     hint="on-demand features read them from each entity row",
                 )
-        values = self._read_stored(entity_rows, plan, now)
+        columns = {name: [row[name] for row in entity_rows] for name in needed}
+        return self.read_columns(columns, len(entity_rows), features, now)
+
+    def read_columns(
+        self, columns: Mapping[str, Sequence[Any]], count: int, features: Sequence[str], now: datetime | None = None,
+    ) -> dict[str, list[Any]]:
+        """`read` for entity rows given as columns of `count` values (as the HTTP API sends them)."""
+        plan = self.plan(features)
+        missing = [k for k in plan.keys_needed if k not in columns]
+        if missing:
+            raise SkewlessError(f"the entities lack join key(s) {missing}")
+        absent = [n for n in plan.request_fields if n not in columns]
+        if absent:
+            raise SkewlessError(f"the entities lack request field(s) {absent}",
+                                hint="on-demand features read them from each entity row")
+        values = self._read_stored(columns, count, plan, now)
         for evaluator in plan.derived:
             inputs = [values[name] for name in evaluator.input_names]
+            requests = [columns[name] for name in evaluator.request_names]
             values[evaluator.feature.name] = [
-                evaluator([column[index] for column in inputs], row) for index, row in enumerate(entity_rows)
+                evaluator([column[index] for column in inputs],
+                          dict(zip(evaluator.request_names, [r[index] for r in requests], strict=True)))
+                for index in range(count)
             ]
-        result = {k: [row[k] for row in entity_rows] for k in plan.keys_needed}
+        result = {k: list(columns[k]) for k in plan.keys_needed}
         for feature in features:
             result[feature] = values[feature]
         return result
 
     def _read_stored(
-        self, entity_rows: Sequence[Mapping[str, Any]], plan: _ReadPlan, now: datetime | None,
+        self, columns: Mapping[str, Sequence[Any]], count: int, plan: _ReadPlan, now: datetime | None,
     ) -> dict[str, list[Any]]:
         """Each stored feature's values: one key per row and entity, all read in one round trip."""
         requests: list[tuple[bytes, list[bytes]]] = []
         for entity, prefix, keys, _, fields in plan.groups:
             if prefix is not None:
-                key = keys[0]
-                requests.extend((prefix + fmt.key_text(row[key]).encode() + b"}", fields) for row in entity_rows)
+                text = fmt.key_text
+                requests.extend((prefix + (str(v) if type(v) is int else text(v)).encode() + b"}", fields)
+                                for v in columns[keys[0]])
             else:
-                requests.extend((fmt.entity_key(self.project, entity, [row[k] for k in keys]), fields)
-                                for row in entity_rows)
+                requests.extend((fmt.entity_key(self.project, entity, values), fields)
+                                for values in zip(*[columns[k] for k in keys], strict=True))
         if not requests:
             return {}
         replies = self.store.read(requests)
         now_us = fmt.micros(now) if now is not None else time.time_ns() // 1000
-        count = len(entity_rows)
         decoded: dict[tuple[int, int], list[list[Any] | None]] = {}
         columns: dict[str, list[Any]] = {}
         for feature, group, position, at in plan.picks:
             rows = decoded.get((group, position))
             if rows is None:
-                model = plan.groups[group][3][position]
-                rows = [self._decode(model, reply[position], now_us)
-                        for reply in replies[group * count:(group + 1) * count]]
+                ttl = plan.groups[group][3][position].ttl
+                oldest = None if ttl is None else now_us - ttl // timedelta(microseconds=1)
+                rows = fmt.decode_values((reply[position] for reply in replies[group * count:(group + 1) * count]),
+                                         oldest)
                 decoded[(group, position)] = rows
             columns[feature] = [None if values is None else values[at] for values in rows]
         return columns
-
-    @staticmethod
-    def _decode(model: OnlineModel, raw: bytes | None, now_us: int) -> list[Any] | None:
-        if raw is None:
-            return None
-        ts, _, values = fmt.decode_row(raw)
-        if model.ttl is not None and ts < now_us - model.ttl // timedelta(microseconds=1):
-            return None
-        return values

@@ -177,10 +177,8 @@ class FeatureServer:
         except SkewlessError as error:
             raise RequestError(404 if "unknown" in str(error) or "no feature service" in str(error) else 400,
                                str(error), error.hint) from None
-        columns = list(entities)
-        rows = [dict(zip(columns, values, strict=True)) for values in zip(*entities.values(), strict=True)]
         try:
-            result = reader.read(rows, names)
+            result = reader.read_columns(entities, count, names)
         except SkewlessError as error:
             if "online store" in str(error):
                 raise

@@ -246,3 +246,15 @@ def test_unencodable_value_names_model_column_and_key(make_project):
 
     assert re.search(r"model 'user_amounts', column 'user__last_amount', entity key \[[12]\]: a value of type list",
                      result.output.replace("\n", " ")), result.output
+
+
+def test_reads_survive_a_dropped_connection(example):
+    """Reads use a connection of their own; when the server drops it, the next read reconnects."""
+    store = example.online_store
+    rows = [{"user_id": 3}]
+    before = example.get_online_features(rows, ["user__txn_count__7d"])
+    many = example.get_online_features([{"user_id": i} for i in range(10)], ["user__txn_count__7d"])
+    store.client.client_kill_filter(_type="normal", skipme=True)
+    assert example.get_online_features(rows, ["user__txn_count__7d"]) == before
+    store.client.client_kill_filter(_type="normal", skipme=True)
+    assert example.get_online_features([{"user_id": i} for i in range(10)], ["user__txn_count__7d"]) == many
