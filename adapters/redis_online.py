@@ -19,6 +19,11 @@ from redis.crc import key_slot
 
 from skewless.errors import AdapterError
 
+try:
+    from hiredis import pack_command as _pack
+except ImportError:  # redis-py without hiredis: its own encoder
+    _pack = None
+
 WriteRow = tuple[bytes, bytes, bytes, int]  # key, field, value, expire-at in ms (0: none)
 
 # KEYS: one entity key per write. ARGV: field, value, expire-at (ms, 0 = none) for each key, in order.
@@ -56,15 +61,21 @@ return written
 """
 
 
-# KEYS: entity keys. ARGV: for each key, how many fields, then the fields. One reply per key: its fields' values.
-# One script call instead of one pipelined HMGET per key: the server parses one command, the client one reply.
+# KEYS: entity keys. ARGV: runs of keys that read the same fields: how many keys, how many fields, the fields.
+# One reply per key: its fields' values. One script call instead of one pipelined HMGET per key: the server
+# parses one command, the client one reply.
 READ_SCRIPT = """
 local replies = {}
+local k = 1
 local at = 1
-for i, key in ipairs(KEYS) do
-  local count = tonumber(ARGV[at])
-  replies[i] = redis.call('HMGET', key, unpack(ARGV, at + 1, at + count))
-  at = at + count + 1
+while at <= #ARGV do
+  local keys = tonumber(ARGV[at])
+  local last = at + 1 + tonumber(ARGV[at + 1])
+  for i = 1, keys do
+    replies[k] = redis.call('HMGET', KEYS[k], unpack(ARGV, at + 2, last))
+    k = k + 1
+  end
+  at = last + 1
 end
 return replies
 """
@@ -165,16 +176,20 @@ class RedisOnlineStore:
                 key, fields = requests[0]
                 return [self._direct("HMGET", key, *fields)]
             if not self.cluster and len(requests) >= SCRIPT_READ_FROM:
-                args: list[Any] = [self._read.sha, len(requests)]
+                args: list[Any] = ["EVALSHA", self._read.sha, len(requests)]
                 args.extend(key for key, _ in requests)
+                run_fields, run_keys = requests[0][1], 0
                 for _, fields in requests:
-                    args.append(len(fields))
-                    args.extend(fields)
+                    if fields is not run_fields and fields != run_fields:
+                        args.extend((run_keys, len(run_fields), *run_fields))
+                        run_fields, run_keys = fields, 0
+                    run_keys += 1
+                args.extend((run_keys, len(run_fields), *run_fields))
                 try:
-                    return self._direct("EVALSHA", *args)
+                    return self._direct(*args)
                 except redis.exceptions.NoScriptError:
                     self._direct("SCRIPT", "LOAD", READ_SCRIPT)
-                    return self._direct("EVALSHA", *args)
+                    return self._direct(*args)
             pipe = self.client.pipeline(transaction=False)
             for key, fields in requests:
                 pipe.hmget(key, list(fields))
@@ -190,7 +205,10 @@ class RedisOnlineStore:
                 connection = self.client.connection_pool.make_connection()
                 self._local.connection = connection
             try:
-                connection.send_command(*command)
+                if _pack is not None:  # bytes, str and int arguments packed in C, past redis-py's encoder
+                    connection.send_packed_command([_pack(command)])
+                else:
+                    connection.send_command(*command)
                 return connection.read_response()
             except (redis.ConnectionError, redis.TimeoutError):
                 connection.disconnect()
