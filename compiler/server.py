@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import math
 import os
 import signal
@@ -252,6 +253,7 @@ class FeatureServer:
         async def lifespan(app: Starlette) -> AsyncIterator[None]:
             loop = asyncio.get_running_loop()
             task = loop.create_task(watch_manifest()) if self.reload_interval > 0 else None
+            gc.freeze()  # the catalog and the libraries live as long as the server: keep them out of GC scans
             try:
                 loop.add_signal_handler(signal.SIGHUP, lambda: self._reload_quietly(force=True))
             except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no SIGHUP
