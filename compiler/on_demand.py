@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -107,6 +107,8 @@ class OnlineExpression:
         row: list[Any] = []
         try:
             for value, kind in zip(inputs, self._input_types, strict=True):
+                if isinstance(value, datetime) and value.tzinfo is not None:  # TIMESTAMPTZ: UTC, as the session
+                    value = value.astimezone(timezone.utc).replace(tzinfo=None)
                 row.append(None if value is None else st.cast(value, _python_type(value), kind))
             for name, kind in zip(self.request_names, self._request_types, strict=True):
                 row.append(st.python_value(request[name], kind))
