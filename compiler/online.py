@@ -274,11 +274,7 @@ class _ReadPlan:
     keys_needed: tuple[str, ...]
     request_fields: tuple[str, ...]
     picks: tuple[tuple[str, int, int, int], ...]  # stored feature -> (group, model in group, value position)
-
-    @property
-    def needed(self) -> frozenset[str]:
-        """The names every entity row must hold: join keys and request fields."""
-        return frozenset(self.keys_needed) | frozenset(self.request_fields)
+    needed: frozenset[str]  # the names every entity row must hold: join keys and request fields
 
 
 class OnlineReader:
@@ -330,10 +326,11 @@ class OnlineReader:
             model = catalog.by_feature[feature]
             group = next(i for i, g in enumerate(groups) if model in g[3])
             picks.append((feature, group, groups[group][3].index(model), model.features.index(feature)))
+        keys_needed = tuple(dict.fromkeys(k for _, _, keys, _, _ in groups for k in keys))
+        request_fields = tuple(dict.fromkeys(n for d in derived for n in d.request_names))
         return _ReadPlan(
-            features=features, derived=derived, groups=tuple(groups),
-            keys_needed=tuple(dict.fromkeys(k for _, _, keys, _, _ in groups for k in keys)),
-            request_fields=tuple(dict.fromkeys(n for d in derived for n in d.request_names)), picks=tuple(picks),
+            features=features, derived=derived, groups=tuple(groups), keys_needed=keys_needed,
+            request_fields=request_fields, picks=tuple(picks), needed=frozenset(keys_needed + request_fields),
         )
 
     def read(
