@@ -34,9 +34,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .errors import SkewlessError
+from .errors import AdapterError, SkewlessError
 from .online import OnlineReader
-from .serving import ServingCatalog
+from .serving import ServingCatalog, UnknownFeature
 from .store import FeatureStore
 
 LATENCY_BUCKETS = (0.0002, 0.0005, 0.001, 0.002, 0.003, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
@@ -176,13 +176,12 @@ class FeatureServer:
         try:
             names = reader.catalog.resolve(references)
         except SkewlessError as error:
-            raise RequestError(404 if "unknown" in str(error) or "no feature service" in str(error) else 400,
-                               str(error), error.hint) from None
+            raise RequestError(404 if isinstance(error, UnknownFeature) else 400, str(error), error.hint) from None
         try:
             result = reader.read_columns(entities, count, names)
+        except AdapterError:
+            raise  # the online store: answered 503 by the endpoint
         except SkewlessError as error:
-            if "online store" in str(error):
-                raise
             raise RequestError(400, str(error), error.hint) from None
         self.entities.inc(count)
         feature_names = list(result)

@@ -18,6 +18,10 @@ from .online import OnlineModel, online_models
 from .project import CompiledProject
 
 
+class UnknownFeature(SkewlessError):
+    """A feature, feature service or model that the catalog does not have (HTTP 404)."""
+
+
 @dataclass
 class ServingCatalog:
     project: str
@@ -84,7 +88,7 @@ class ServingCatalog:
             if reference.startswith("service:"):
                 service = reference.split(":", 1)[1]
                 if service not in self.services:
-                    raise SkewlessError(f"no feature service named {service!r}",
+                    raise UnknownFeature(f"no feature service named {service!r}",
                                         hint=did_you_mean(service, self.services) or
                                         "feature services are declared under feature_services: in datasets/*.yml")
                 names = self.services[service]
@@ -93,7 +97,7 @@ class ServingCatalog:
                 names = [f for f, m in self.offline_features.items() if m == model] + [
                     f for f, d in self.on_demand.items() if d.model == model]
                 if not names:
-                    raise SkewlessError(f"no model named {model!r} with features",
+                    raise UnknownFeature(f"no model named {model!r} with features",
                                         hint=did_you_mean(model, set(self.offline_features.values())))
             else:
                 self.check(reference)
@@ -110,7 +114,7 @@ class ServingCatalog:
                 f"feature {feature!r} is not served online: model {self.offline_features[feature]!r} has "
                 "online=false", hint="set online=true in its config and run again",
             )
-        raise SkewlessError(
+        raise UnknownFeature(
             f"unknown feature {feature!r}",
             hint=did_you_mean(feature, [*self.by_feature, *self.on_demand]) or "`skewless ls` lists the features",
         )

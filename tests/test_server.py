@@ -217,3 +217,15 @@ def test_skewless_serve_over_a_socket_reloads_on_sighup(example_run, redis_url):
 def _metric(port: int, name: str) -> float:
     text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
     return next(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " "))
+
+
+def test_online_store_failure_is_a_503_not_a_client_error(server, client, monkeypatch):
+    from skewless.errors import AdapterError
+
+    def down(requests):  # noqa: ANN001, ANN202
+        raise AdapterError("online store redis://127.0.0.1:6379/8: ConnectionError: refused")
+
+    monkeypatch.setattr(server.store.online_store, "read", down)
+    response = client.post("/get-online-features", json={"features": ["user__txn_count__7d"],
+                                                          "entities": {"user_id": [1]}})
+    assert response.status_code == 503 and "refused" in response.json()["error"]
