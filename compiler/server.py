@@ -108,7 +108,11 @@ class FeatureServer:
         self.entities = Counter("skewless_entities", "Entity rows served", registry=self.registry)
         self.reloads = Counter("skewless_manifest_loads", "Times the manifest was (re)loaded",
                                registry=self.registry)
-        self.reload(force=True)
+        try:
+            self.reload(force=True)
+        except SkewlessError:  # a manifest this version cannot serve from: write it again, once
+            self.store.compile()
+            self.reload(force=True)
 
     # -- manifest ----------------------------------------------------------------------------------------
 

@@ -48,6 +48,18 @@ class ServingCatalog:
 
     @classmethod
     def from_manifest(cls, manifest: Mapping[str, Any]) -> "ServingCatalog":
+        """Raises SkewlessError for a manifest that lacks what serving needs (one written by an older skewless)."""
+        if not isinstance(manifest, Mapping) or "feature_services" not in manifest or "metadata" not in manifest:
+            raise SkewlessError("the manifest lacks what serving needs (written by an older skewless?)",
+                                hint="run `skewless compile` (or `skewless run`) to write it again")
+        try:
+            return cls._from_manifest(manifest)
+        except (KeyError, TypeError, ValueError) as error:
+            raise SkewlessError(f"the manifest cannot be read: {type(error).__name__}: {error}",
+                                hint="run `skewless compile` to write it again") from None
+
+    @classmethod
+    def _from_manifest(cls, manifest: Mapping[str, Any]) -> "ServingCatalog":
         metadata = manifest["metadata"]
         dialect = metadata["dialect"]
         models: dict[str, OnlineModel] = {}

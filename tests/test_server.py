@@ -229,3 +229,20 @@ def test_online_store_failure_is_a_503_not_a_client_error(server, client, monkey
     response = client.post("/get-online-features", json={"features": ["user__txn_count__7d"],
                                                           "entities": {"user_id": [1]}})
     assert response.status_code == 503 and "refused" in response.json()["error"]
+
+
+def test_an_old_manifest_is_written_again_at_start(example_run):
+    manifest_path = example_run / "target" / "manifest.json"
+    original = manifest_path.read_text()
+    try:
+        old = json.loads(original)
+        del old["feature_services"]  # as a manifest of the previous version
+        manifest_path.write_text(json.dumps(old))
+        server = FeatureServer(example_run, reload_interval=0)
+        try:
+            assert "fraud_v2" in server.catalog.services
+            assert "feature_services" in json.loads(manifest_path.read_text())
+        finally:
+            server.close()
+    finally:
+        manifest_path.write_text(original)
