@@ -335,9 +335,7 @@ def get(entity: str, keys: tuple[str, ...], project_dir: str, target: str | None
 
 
 @cli.command()
-@click.option("--project-dir", default=".", show_default=True, type=click.Path(file_okay=False),
-              help="Folder holding skewless_project.yml.")
-@click.option("--target", "-t", metavar="NAME", help="Profile target to use (default: the profile's).")
+@project_options
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: all).")
 @click.option("--port", "-p", default=6566, show_default=True, type=int, help="Port to listen on.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
@@ -347,8 +345,8 @@ def get(entity: str, keys: tuple[str, ...], project_dir: str, target: str | None
 @click.option("--max-body-bytes", default=1 << 20, show_default=True, type=click.IntRange(1),
               help="Largest request body (413 above).")
 @handle_errors
-def serve(project_dir: str, target: str | None, host: str, port: int, workers: int, max_entities: int,
-          max_body_bytes: int) -> None:
+def serve(project_dir: str, target: str | None, vars_: dict[str, Any] | None, host: str, port: int, workers: int,
+          max_entities: int, max_body_bytes: int) -> None:
     """Serve online and on-demand features over HTTP.
 
     Serves what target/manifest.json describes (compiling first when there is none), reloading it when it
@@ -373,7 +371,7 @@ def serve(project_dir: str, target: str | None, host: str, port: int, workers: i
     from .server import serve as run_server
 
     out.print(f"Serving features of {project_dir} on http://{host}:{port} (Ctrl+C stops)")
-    run_server(project_dir, target, host, port, workers, Limits(max_body_bytes, max_entities))
+    run_server(project_dir, target, vars_, host, port, workers, Limits(max_body_bytes, max_entities))
 
 
 def _typed_key(text: str) -> Any:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from sqlglot import exp
 
 from .modelconfig import ModelConfig
-from .sqlbuild import first_per_group, quoted_column
+from .sqlbuild import first_per_group, greatest_first, quoted_column, row_number
 
 if TYPE_CHECKING:
     from .on_demand import OnDemandModel
@@ -73,11 +73,7 @@ class ModelNode:
         if self.prepare == "dedup":
             prepared = first_per_group(query.subquery("model"), keys, order, list(self.columns))
         else:
-            rank = exp.Window(
-                this=exp.RowNumber(), partition_by=[quoted_column(k) for k in keys],
-                order=exp.Order(expressions=[exp.Ordered(this=quoted_column(c), desc=True, nulls_first=False)
-                                             for c in order]),
-            )
+            rank = row_number([quoted_column(k) for k in keys], greatest_first(order))
             flag = exp.alias_(exp.EQ(this=rank, expression=exp.Literal.number(1)), CURRENT, quoted=True)
             prepared = exp.select(*[quoted_column(c) for c in self.columns], flag).from_(query.subquery("model"))
         return prepared if incremental else prepared.order_by(*[quoted_column(k) for k in keys])

@@ -11,7 +11,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlglot import exp
 
@@ -229,20 +229,13 @@ class OnlineWriter:
                     hint="cast the column to a number, string, boolean, date or timestamp in the model's SELECT",
                 ) from None
         values = [b"".join(parts) for parts in zip(*columns, strict=True)]
-        keys = self._keys(model, table)
+        keys = fmt.entity_keys(self.project, model.entity, [table.column(k).to_pylist() for k in model.join_keys])
         if model.ttl is not None:
             expiry = ((stamps + model.ttl // timedelta(microseconds=1)) // 1000 + 1).tolist()
         else:
             expiry = [0] * table.num_rows
         field = model.field
         return [(key, field, value, expire) for key, value, expire in zip(keys, values, expiry, strict=True)]
-
-    def _keys(self, model: OnlineModel, table: "pa.Table") -> list[bytes]:
-        key_columns = [table.column(k).to_pylist() for k in model.join_keys]
-        if len(key_columns) == 1:
-            prefix = fmt.entity_key(self.project, model.entity, [""])[:-1]  # b"sk1:{project:entity:"
-            return [prefix + fmt.key_text(v).encode() + b"}" for v in key_columns[0]]
-        return [fmt.entity_key(self.project, model.entity, values) for values in zip(*key_columns, strict=True)]
 
 
 def _micros(column: "pa.ChunkedArray", fill: int | None = None) -> "np.ndarray":
@@ -263,14 +256,21 @@ def _micros(column: "pa.ChunkedArray", fill: int | None = None) -> "np.ndarray":
     return numbers.to_numpy(zero_copy_only=False)
 
 
+class _EntityRead(NamedTuple):
+    """One key per entity row, and the fields of the models read from it."""
+
+    entity: str
+    join_keys: tuple[str, ...]
+    models: tuple[OnlineModel, ...]
+    fields: list[bytes]
+
+
 @dataclass(frozen=True)
 class _ReadPlan:
     """Everything about a list of features that does not depend on the entity rows: worked out once per list."""
 
-    features: tuple[str, ...]
     derived: tuple["OnlineExpression", ...]  # on-demand features asked for
-    # per entity: its name, its key prefix (single join key), join keys, models and their fields
-    groups: tuple[tuple[str, bytes | None, tuple[str, ...], tuple[OnlineModel, ...], list[bytes]], ...]
+    groups: tuple[_EntityRead, ...]  # one per entity the stored features belong to
     keys_needed: tuple[str, ...]
     request_fields: tuple[str, ...]
     picks: tuple[tuple[str, int, int, int], ...]  # stored feature -> (group, model in group, value position)
@@ -318,18 +318,17 @@ class OnlineReader:
         groups = []
         for entity in dict.fromkeys(m.entity for m in models):
             entity_models = tuple(m for m in models if m.entity == entity)
-            keys = entity_models[0].join_keys
-            prefix = fmt.entity_key(self.project, entity, [""])[:-1] if len(keys) == 1 else None
-            groups.append((entity, prefix, keys, entity_models, [m.field for m in entity_models]))
+            groups.append(_EntityRead(entity, entity_models[0].join_keys, entity_models,
+                                      [m.field for m in entity_models]))
         picks = []
         for feature in stored:
             model = catalog.by_feature[feature]
-            group = next(i for i, g in enumerate(groups) if model in g[3])
-            picks.append((feature, group, groups[group][3].index(model), model.features.index(feature)))
-        keys_needed = tuple(dict.fromkeys(k for _, _, keys, _, _ in groups for k in keys))
+            group = next(i for i, g in enumerate(groups) if model in g.models)
+            picks.append((feature, group, groups[group].models.index(model), model.features.index(feature)))
+        keys_needed = tuple(dict.fromkeys(k for g in groups for k in g.join_keys))
         request_fields = tuple(dict.fromkeys(n for d in derived for n in d.request_names))
         return _ReadPlan(
-            features=features, derived=derived, groups=tuple(groups), keys_needed=keys_needed,
+            derived=derived, groups=tuple(groups), keys_needed=keys_needed,
             request_fields=request_fields, picks=tuple(picks), needed=frozenset(keys_needed + request_fields),
         )
 
@@ -386,14 +385,9 @@ class OnlineReader:
     ) -> dict[str, list[Any]]:
         """Each stored feature's values: one key per row and entity, all read in one round trip."""
         requests: list[tuple[bytes, list[bytes]]] = []
-        for entity, prefix, keys, _, fields in plan.groups:
-            if prefix is not None:
-                text = fmt.key_text
-                requests.extend((prefix + (str(v) if type(v) is int else text(v)).encode() + b"}", fields)
-                                for v in columns[keys[0]])
-            else:
-                requests.extend((fmt.entity_key(self.project, entity, values), fields)
-                                for values in zip(*[columns[k] for k in keys], strict=True))
+        for group in plan.groups:
+            keys = fmt.entity_keys(self.project, group.entity, [columns[k] for k in group.join_keys])
+            requests.extend((key, group.fields) for key in keys)
         if not requests:
             return {}
         replies = self.store.read(requests)
@@ -403,7 +397,7 @@ class OnlineReader:
         for feature, group, position, at in plan.picks:
             rows = decoded.get((group, position))
             if rows is None:
-                ttl = plan.groups[group][3][position].ttl
+                ttl = plan.groups[group].models[position].ttl
                 oldest = None if ttl is None else now_us - ttl // timedelta(microseconds=1)
                 rows = fmt.decode_values((reply[position] for reply in replies[group * count:(group + 1) * count]),
                                          oldest)

@@ -70,6 +70,14 @@ def entity_key(project: str, entity: str, values: Sequence[Any]) -> bytes:
     return KEY_PREFIX + b"{" + f"{project}:{entity}:{joined}".encode() + b"}"
 
 
+def entity_keys(project: str, entity: str, key_columns: Sequence[Sequence[Any]]) -> list[bytes]:
+    """The Redis keys of many entities, from their join key columns (the write and the read path)."""
+    if len(key_columns) == 1:
+        prefix = entity_key(project, entity, [""])[:-1]  # b"sk1:{project:entity:"
+        return [prefix + (str(v) if type(v) is int else key_text(v)).encode() + b"}" for v in key_columns[0]]
+    return [entity_key(project, entity, values) for values in zip(*key_columns, strict=True)]
+
+
 def field_name(model: str, schema_version: str) -> bytes:
     return f"{model}@{schema_version}".encode()
 
@@ -185,51 +193,49 @@ _NUMERIC_LAYOUTS: dict[bytes, struct.Struct | None] = {}
 
 def _numeric_layout(tags: bytes) -> struct.Struct | None:
     """One struct for a row of only ints and floats (tag byte skipped, then 8 bytes each), by its tags."""
-    layout = _NUMERIC_LAYOUTS.get(tags, False)
-    if layout is False:
-        if all(tag in (INT, FLOAT) for tag in tags) and len(_NUMERIC_LAYOUTS) < 4096:
-            layout = struct.Struct("<" + "".join("xq" if tag == INT else "xd" for tag in tags))
-        else:
-            layout = None
+    if tags in _NUMERIC_LAYOUTS:
+        return _NUMERIC_LAYOUTS[tags]
+    layout = struct.Struct("<" + "".join("xq" if t == INT else "xd" for t in tags)) if all(
+        t in (INT, FLOAT) for t in tags) else None
+    if len(_NUMERIC_LAYOUTS) < 4096:  # a handful of layouts per project; the bound only guards memory
         _NUMERIC_LAYOUTS[tags] = layout
-    return layout  # type: ignore[return-value]
+    return layout
 
 
 def decode_values(raws: Iterable[bytes | None], oldest: int | None) -> list[list[Any] | None]:
     """The values of many stored fields (None for a missing one, or one whose event time is before `oldest`,
-    in microseconds): the read path of every request, so numeric rows skip the general decoder."""
-    header = HEADER.unpack_from
-    size = HEADER.size
+    in microseconds): the read path of every request."""
     result: list[list[Any] | None] = []
-    append = result.append
     for raw in raws:
         if raw is None:
-            append(None)
+            result.append(None)
             continue
-        version, event_ts, _ = header(raw, 0)
-        if oldest is not None and event_ts < oldest:
-            append(None)
-            continue
-        if version == FORMAT_VERSION and (len(raw) - size) % 9 == 0:
-            layout = _numeric_layout(raw[size::9])
-            if layout is not None:
-                append(list(layout.unpack_from(raw, size)))
-                continue
-        append(decode_row(raw)[2])
+        event_ts, _ = _header(raw)
+        result.append(None if oldest is not None and event_ts < oldest else _values(raw))
     return result
 
 
 def decode_row(data: bytes) -> tuple[int, int | None, list[Any]]:
     """(event_ts micros, created_ts micros or None, values) of one stored field."""
+    event_ts, created = _header(data)
+    return event_ts, created, _values(data)
+
+
+def _header(data: bytes) -> tuple[int, int | None]:
     version, event_ts, created = HEADER.unpack_from(data, 0)
     if version != FORMAT_VERSION:
         raise ValueError(f"online value written in format {version}, this reader knows {FORMAT_VERSION}")
+    return event_ts, (None if created == NO_CREATED else created)
+
+
+def _values(data: bytes) -> list[Any]:
+    """The values after the header."""
     if (len(data) - HEADER.size) % 9 == 0:
         # Every value 9 bytes wide (numbers): if every 9th byte is a number's tag, by induction every value is
         # a number, and one precompiled struct reads them all.
         layout = _numeric_layout(data[HEADER.size::9])
         if layout is not None:
-            return event_ts, (None if created == NO_CREATED else created), list(layout.unpack_from(data, HEADER.size))
+            return list(layout.unpack_from(data, HEADER.size))
     values: list[Any] = []
     offset = HEADER.size
     end = len(data)
@@ -265,4 +271,4 @@ def decode_row(data: bytes) -> tuple[int, int | None, list[Any]]:
             offset += 8
         else:
             raise ValueError(f"unknown value tag {tag} in an online value")
-    return event_ts, (None if created == NO_CREATED else created), values
+    return values

@@ -25,7 +25,7 @@ from datetime import timedelta
 from sqlglot import exp
 
 from .errors import SkewlessError
-from .sqlbuild import first_per_group, interval, quoted_column
+from .sqlbuild import first_per_group, greatest_first, interval, quoted_column, row_number
 
 STYLES = {
     "duckdb": "asof", "snowflake": "asof_match", "postgres": "lateral", "redshift": "lateral",
@@ -116,10 +116,9 @@ def _available(source: FeatureSource, table: str | None = None) -> exp.Expressio
     return ts
 
 
-def _tie_order(source: FeatureSource, table: str | None = None) -> list[exp.Ordered]:
-    columns = ([source.created_timestamp] if source.created_timestamp else []) + list(
-        source.tie_break or source.features)
-    return [exp.Ordered(this=quoted_column(c, table), desc=True, nulls_first=False) for c in columns]
+def _tie_columns(source: FeatureSource) -> list[str]:
+    """What breaks a tie on event time: the created timestamp, then the values (the online store's pick too)."""
+    return ([source.created_timestamp] if source.created_timestamp else []) + list(source.tie_break or source.features)
 
 
 def _keys_equal(source: FeatureSource, feature: str, spine: str) -> list[exp.Expression]:
@@ -154,9 +153,8 @@ def _deduplicated(source: FeatureSource) -> exp.Query:
         # Rows with a NULL key or time never match (the joins compare them with =, >=), so no filter is needed.
         prepared = exp.select(*[quoted_column(c) for c in columns], available).from_(source.relation.copy())
         return prepared.where(quoted_column(source.current_flag)) if source.current_flag else prepared
-    ties = [c.this.name for c in _tie_order(source)]
-    return first_per_group(source.relation, [*source.join_keys, source.timestamp], ties, columns, not_null,
-                           extra=[available])
+    return first_per_group(source.relation, [*source.join_keys, source.timestamp], _tie_columns(source), columns,
+                           not_null, extra=[available])
 
 
 # -- formulations -----------------------------------------------------------------------------------------
@@ -199,8 +197,7 @@ def _lateral(select: exp.Select, source: FeatureSource, alias: str, spine: str, 
     if as_known and source.created_timestamp:
         conditions.append(exp.LTE(this=quoted_column(source.created_timestamp, "f"),
                                   expression=quoted_column(TS, spine)))
-    order = [exp.Ordered(this=quoted_column(source.timestamp, "f"), desc=True, nulls_first=False),
-             *_tie_order(source, "f")]
+    order = greatest_first([source.timestamp, *_tie_columns(source)], "f")
     inner = (
         exp.select(*[quoted_column(c, "f") for c in [source.timestamp, *source.features]])
         .from_(exp.alias_(source.relation.copy(), "f", table=True))
@@ -262,14 +259,7 @@ def _ranked(select: exp.Select, source: FeatureSource, alias: str, spine: str, a
     conditions.append(exp.LTE(this=_available(source, "f"), expression=quoted_column(TS, "s")))
     if as_known and source.created_timestamp:
         conditions.append(exp.LTE(this=quoted_column(source.created_timestamp, "f"), expression=quoted_column(TS, "s")))
-    rank = exp.Window(
-        this=exp.RowNumber(),
-        partition_by=[quoted_column(ROW, "s")],
-        order=exp.Order(expressions=[
-            exp.Ordered(this=quoted_column(source.timestamp, "f"), desc=True, nulls_first=False),
-            *_tie_order(source, "f"),
-        ]),
-    )
+    rank = row_number([quoted_column(ROW, "s")], greatest_first([source.timestamp, *_tie_columns(source)], "f"))
     joined = (
         exp.select(quoted_column(ROW, "s"), *[quoted_column(c, "f") for c in [source.timestamp, *source.features]],
                    exp.alias_(rank, RANK, quoted=True))

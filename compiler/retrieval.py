@@ -73,16 +73,25 @@ def _guess_timestamp(schema: "pa.Schema", columns: Sequence[str]) -> str:
     )
 
 
+def parse_spine_query(text: str, dialect: str) -> exp.Query:
+    """A spine's SELECT, parsed; anything else is a clear error."""
+    try:
+        parsed = sqlglot.parse_one(text, read=dialect)
+    except sqlglot.errors.ParseError as error:
+        raise SkewlessError(f"the spine query does not parse: {error.errors[0]['description']}") from None
+    except sqlglot.errors.TokenError as error:
+        raise SkewlessError(f"the spine query does not parse: {error}", hint="look for an unclosed quote") from None
+    if not isinstance(parsed, exp.Query):
+        raise SkewlessError(f"a spine query must be a SELECT, not {parsed.key.upper()}")
+    return parsed
+
+
 def sql_spine(adapter: "WarehouseAdapter", text: str, dialect: str, timestamp: str | None) -> SpineInput:
     """A spine given as a table name or a SELECT in the target dialect."""
     stripped = text.strip()
+    source: exp.Table | exp.Query
     if " " in stripped or "\n" in stripped:
-        try:
-            source: exp.Table | exp.Query = sqlglot.parse_one(stripped, read=dialect)
-        except sqlglot.errors.ParseError as error:
-            raise SkewlessError(f"the spine query does not parse: {error.errors[0]['description']}") from None
-        if not isinstance(source, exp.Query):
-            raise SkewlessError("a spine query must be a SELECT")
+        source = parse_spine_query(stripped, dialect)
     else:
         source = exp.to_table(stripped, dialect=dialect)
     probe = exp.select("*").from_(source.subquery("probe") if isinstance(source, exp.Query) else source.copy())

@@ -92,8 +92,9 @@ class FeatureServer:
     """The server's state: the project's online store, the loaded manifest, metrics. Tests call it directly."""
 
     def __init__(self, project_dir: str | os.PathLike[str] = ".", target: str | None = None,
-                 limits: Limits | None = None, reload_interval: float = 2.0) -> None:
-        self.store = FeatureStore(project_dir, target=target)
+                 limits: Limits | None = None, reload_interval: float = 2.0,
+                 vars: Mapping[str, Any] | None = None) -> None:  # noqa: A002
+        self.store = FeatureStore(project_dir, target=target, vars=vars)
         self.limits = limits or Limits()
         self.reload_interval = reload_interval
         self.manifest_path = self.store.config.target_path / "manifest.json"
@@ -283,19 +284,20 @@ class FeatureServer:
         self.store.close()
 
 
-def serve(project_dir: str | os.PathLike[str], target: str | None, host: str, port: int, workers: int,
-          limits: Limits, log_level: str = "warning") -> None:
+def serve(project_dir: str | os.PathLike[str], target: str | None, vars: Mapping[str, Any] | None,  # noqa: A002
+          host: str, port: int, workers: int, limits: Limits, log_level: str = "warning") -> None:
     """Run uvicorn; with several workers each process loads its own server from the environment."""
     import uvicorn
 
     if workers > 1:
-        os.environ["SKEWLESS_SERVE_PROJECT_DIR"] = str(Path(project_dir).resolve())
-        os.environ["SKEWLESS_SERVE_TARGET"] = target or ""
-        os.environ["SKEWLESS_SERVE_LIMITS"] = f"{limits.max_body_bytes},{limits.max_entities},{limits.max_features}"
+        os.environ["SKEWLESS_SERVE"] = orjson.dumps({
+            "project_dir": str(Path(project_dir).resolve()), "target": target, "vars": dict(vars or {}),
+            "limits": [limits.max_body_bytes, limits.max_entities, limits.max_features],
+        }).decode()
         uvicorn.run("skewless.server:app_from_environment", factory=True, host=host, port=port, workers=workers,
                     log_level=log_level, access_log=False)
         return
-    server = FeatureServer(project_dir, target, limits)
+    server = FeatureServer(project_dir, target, limits, vars=vars)
     try:
         uvicorn.run(server.app(), host=host, port=port, log_level=log_level, access_log=False)
     finally:
@@ -304,7 +306,7 @@ def serve(project_dir: str | os.PathLike[str], target: str | None, host: str, po
 
 def app_from_environment() -> Starlette:
     """The app of one worker process (`skewless serve --workers N`)."""
-    body, entities, features = (int(x) for x in os.environ["SKEWLESS_SERVE_LIMITS"].split(","))
-    server = FeatureServer(os.environ["SKEWLESS_SERVE_PROJECT_DIR"], os.environ.get("SKEWLESS_SERVE_TARGET") or None,
-                           Limits(body, entities, features))
+    settings = orjson.loads(os.environ["SKEWLESS_SERVE"])
+    server = FeatureServer(settings["project_dir"], settings["target"], Limits(*settings["limits"]),
+                           vars=settings["vars"])
     return server.app()

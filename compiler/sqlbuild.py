@@ -38,6 +38,16 @@ def keys_match(left: str, right: str, keys: Iterable[str]) -> exp.Expression:
     ])
 
 
+def greatest_first(columns: Sequence[str], table: str | None = None) -> list[exp.Ordered]:
+    """Each column descending, NULLs last: the order whose first row is the newest, then the greatest."""
+    return [exp.Ordered(this=quoted_column(c, table), desc=True, nulls_first=False) for c in columns]
+
+
+def row_number(partition: Sequence[exp.Expression], order: Sequence[exp.Ordered]) -> exp.Window:
+    """ROW_NUMBER() OVER (PARTITION BY ... ORDER BY ...)."""
+    return exp.Window(this=exp.RowNumber(), partition_by=list(partition), order=exp.Order(expressions=list(order)))
+
+
 def first_per_group(
     source: exp.Expression, partition: Sequence[str], order: Sequence[str], columns: Sequence[str],
     where: exp.Expression | None = None, extra: Sequence[exp.Expression] = (),
@@ -47,11 +57,7 @@ def first_per_group(
     Portable (ROW_NUMBER in a subquery, explicit column lists so no helper column leaks). `source` is a table or
     a subquery; `extra` are more projections computed on the source rows and kept.
     """
-    rank = exp.Window(
-        this=exp.RowNumber(),
-        partition_by=[quoted_column(c) for c in partition],
-        order=exp.Order(expressions=[exp.Ordered(this=quoted_column(c), desc=True, nulls_first=False) for c in order]),
-    )
+    rank = row_number([quoted_column(c) for c in partition], greatest_first(order))
     inner = exp.select(*[quoted_column(c) for c in columns], *extra, exp.alias_(rank, "__skewless_rn", quoted=True))
     inner = inner.from_(source.copy())
     if where is not None:

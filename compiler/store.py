@@ -251,13 +251,13 @@ class FeatureStore:
         elif spine.kind == "table":
             relation, known = exp.to_table(spine.value, dialect=compiled.dialect), ()
         else:
-            import sqlglot
+            from .retrieval import parse_spine_query
 
             try:
-                relation, known = sqlglot.parse_one(spine.value, read=compiled.dialect), ()
-            except sqlglot.errors.ParseError as error:
-                raise SkewlessError(f"dataset {dataset.name!r}: the spine's sql does not parse: "
-                                    f"{error.errors[0]['description']}", location=dataset.location) from None
+                relation, known = parse_spine_query(spine.value, compiled.dialect), ()
+            except SkewlessError as error:
+                raise SkewlessError(f"dataset {dataset.name!r}: {error}", location=dataset.location,
+                                    hint=error.hint) from None
         columns = spine.columns or known
         if not columns:
             raise SkewlessError(f"dataset {dataset.name!r}: list the spine's columns (spine: columns: [...])",

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pytest
 
 from skewless import FeatureStore
-from skewless.errors import CompileError, SkewlessError
+from skewless.errors import AdapterError, CompileError, SkewlessError
 from skewless.online import OnlineReader
 from skewless.serving import ServingCatalog
 
@@ -89,8 +89,8 @@ def test_example_payment_features_identical_offline_and_online(example_copy):
         assert_identical(offline, online, rows, features)
         # the inputs were really there: most users have a 30-day mean, and ratios come out of it
         assert sum(v is not None for v in online["payment__amount_to_avg__30d"]) > 100
-        assert {"night_web", "in_person"} <= set(online["payment__context"]) or "in_person" in online[
-            "payment__context"]
+        contexts = set(online["payment__context"])
+        assert "in_person" in contexts and len(contexts - {None}) >= 3  # the CASE gives several outcomes
 
 
 def test_edge_cases_identical_offline_and_online(make_project):
@@ -127,7 +127,7 @@ def test_a_value_the_warehouse_refuses_is_refused_online(make_project):
         row = {"user_id": 1, "amount": float("inf"), "code": "", "at": None, "qty": 1}
         with pytest.raises(SkewlessError, match="edge__cast_int"):
             store.get_online_features([row], ["edge__cast_int"])
-        with pytest.raises(Exception):  # noqa: B017 - DuckDB's own conversion error
+        with pytest.raises(AdapterError, match="out of range"):  # DuckDB's conversion error, through the adapter
             offline_and_online(store, [row], ["edge__cast_int"], datetime(2030, 1, 1))
 
 

@@ -212,7 +212,9 @@ def test_unordered_result_has_the_same_rows(store):
     ("  - name: d\n    spine: {timestamp: ts}\n    features: [user__amount]\n", "exactly one of: source, model"),
     ("  - name: d\n    spine: {file: data/spine.csv, timestamp: ts}\n    featurs: [a]\n", "unknown key 'featurs'"),
     ("  - name: d\n    spine: {sql: 'select (1', timestamp: ts, columns: [a]}\n    features: [user__amount]\n",
-     "the spine's sql does not parse"),
+     "the spine query does not parse"),
+    ("  - name: d\n    spine: {sql: 'drop table x', timestamp: ts, columns: [a]}\n    features: [user__amount]\n",
+     "a spine query must be a SELECT, not DROP"),
 ])
 def test_dataset_definition_errors(make_project, dataset, message):
     root = make_project({**MODELS, "datasets/train.yml": "datasets:\n" + dataset})
