@@ -1,28 +1,32 @@
-"""Warehouse adapters. Each engine's module is imported only when a target of that type is opened."""
+"""Warehouse adapters. Each engine's module is imported only when a target of that type is opened; which module
+is the engine table's business (skewless/core/engines.py)."""
 
 from __future__ import annotations
 
 import importlib
 from typing import TYPE_CHECKING
 
-from skewless.errors import ProjectError, did_you_mean
+from skewless.core.engines import engine_for_target
+from skewless.core.errors import ProjectError
 
 if TYPE_CHECKING:
-    from skewless.config import ProjectConfig
+    from skewless.project.config import ProjectConfig
 
     from .base import WarehouseAdapter
 
-_ADAPTERS = {"duckdb": ("skewless.adapters.duckdb_adapter", "DuckDBAdapter")}
+
+def adapter_class(target_type: str) -> "type[WarehouseAdapter]":
+    """The adapter class of a target type, imported on first use."""
+    engine = engine_for_target(target_type)
+    if engine.adapter is None:
+        raise ProjectError(
+            f"no warehouse adapter for target type {target_type!r} yet: it is compile-only",
+            hint="`skewless compile` and `skewless show` work; run on a duckdb target",
+        )
+    module_name, class_name = engine.adapter.split(":")
+    return getattr(importlib.import_module(module_name), class_name)
 
 
 def open_adapter(config: "ProjectConfig") -> "WarehouseAdapter":
     """Connect to the project's target warehouse."""
-    kind = config.target.type
-    if kind not in _ADAPTERS:
-        raise ProjectError(
-            f"no warehouse adapter for target type {kind!r} yet",
-            hint=did_you_mean(kind, _ADAPTERS) or f"available: {', '.join(_ADAPTERS)}",
-        )
-    module_name, class_name = _ADAPTERS[kind]
-    adapter_class = getattr(importlib.import_module(module_name), class_name)
-    return adapter_class(config)
+    return adapter_class(config.target.type)(config)

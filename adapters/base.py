@@ -1,7 +1,8 @@
 """The warehouse adapter interface: what every engine must do, expressed over sqlglot trees.
 
-Materializations are written once here in terms of a few primitives; an engine overrides only what its SQL or
-its transactions need to differ. The compiler hands adapters trees, never SQL text.
+Materializations are written once here as a sequence of steps (stage, count, swap in; stage, check columns,
+merge); an engine overrides only the steps its row of the engine table says it does differently. Catalog look-ups
+any SQL engine answers from information_schema live here too. The compiler hands adapters trees, never SQL text.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlglot import exp
 
-from skewless.errors import AdapterError
-from skewless.sqlbuild import first_per_group, keys_match, quoted_column, relation_table
+from skewless.core.engines import Engine
+from skewless.core.errors import AdapterError
+from skewless.core.sqlbuild import first_per_group, keys_match, quoted_column, relation_table
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -32,8 +34,14 @@ class BuildResult:
 class WarehouseAdapter(ABC):
     """One connection to one warehouse. Not thread-safe; open one per worker."""
 
-    dialect: ClassVar[str]
-    supports_transactions: ClassVar[bool] = True
+    engine: ClassVar[Engine]
+    dialect: ClassVar[str]  # the engine's sqlglot dialect
+    default_schema: ClassVar[str] = "main"  # where an unqualified relation lives
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "engine" in cls.__dict__:
+            cls.dialect = cls.engine.dialect
 
     def __init__(self) -> None:
         self.log: list[str] = []
@@ -51,14 +59,6 @@ class WarehouseAdapter(ABC):
     @abstractmethod
     def fetch_all(self, query: exp.Query, *, log: bool = True) -> list[tuple[Any, ...]]:
         """Run a query and return its rows as tuples (small results only)."""
-
-    @abstractmethod
-    def relation_kind(self, table: exp.Table) -> str | None:
-        """'table', 'view', or None when the relation does not exist."""
-
-    @abstractmethod
-    def columns(self, table: exp.Table) -> dict[str, str]:
-        """Column name -> warehouse type, in table order."""
 
     @abstractmethod
     def load_file(self, path: Path, table: exp.Table) -> int:
@@ -103,6 +103,33 @@ class WarehouseAdapter(ABC):
             raise
         except Exception as error:  # the driver's own error: report its message, not its traceback
             raise AdapterError(f"{type(error).__name__}: {_message(error)}") from error
+
+    # -- catalog look-ups (information_schema; an engine without one overrides them) --------------------
+
+    def _in_schema(self, select: exp.Select, table: exp.Table) -> exp.Select:
+        return (
+            select.where(exp.column("table_schema").eq(exp.Literal.string(table.db or self.default_schema)))
+            .where(exp.column("table_name").eq(exp.Literal.string(table.name)))
+        )
+
+    def relation_kind(self, table: exp.Table) -> str | None:
+        """'table', 'view', or None when the relation does not exist."""
+        query = self._in_schema(exp.select("table_type").from_("information_schema.tables"), table)
+        rows = self.fetch_all(query, log=False)
+        if not rows:
+            return None
+        return "view" if str(rows[0][0]).upper() == "VIEW" else "table"
+
+    def columns(self, table: exp.Table) -> dict[str, str]:
+        """Column name -> warehouse type, in table order."""
+        query = self._in_schema(exp.select("column_name", "data_type").from_("information_schema.columns"), table)
+        return {name: kind for name, kind in self.fetch_all(query.order_by("ordinal_position"), log=False)}
+
+    # -- transactions ------------------------------------------------------------------------------
+
+    @property
+    def supports_transactions(self) -> bool:
+        return self.engine.transactional_ddl
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
@@ -149,19 +176,30 @@ class WarehouseAdapter(ABC):
         """
         return first_per_group(table, keys, order, columns, where)
 
-    # -- materializations --------------------------------------------------------------------------
+    # -- materializations, as steps an engine overrides one by one ------------------------------------
 
     def replace_table(self, table: exp.Table, query: exp.Query) -> BuildResult:
-        """Build under a temporary name, then swap it in atomically: readers see the old or the new table."""
-        tmp = _temp_of(table)
+        """Build under a staging name, then swap it in: readers see the old or the new table, never neither."""
+        staged = self.staging_table(table)
         self.ensure_schema(table.db)
-        self.drop(tmp, "table")
+        self.drop(staged, "table")
         with self.transaction():
-            self.execute(exp.Create(this=tmp, kind="TABLE", expression=query.copy()))
-            rows = self.row_count(tmp)
-            self.drop(table)
-            self.rename(tmp, table.name)
+            self.create_table_as(staged, query)
+            rows = self.row_count(staged)
+            self.swap_in(staged, table)
         return BuildResult(rows)
+
+    def staging_table(self, table: exp.Table) -> exp.Table:
+        """Where a new version of `table` is built before it replaces the old."""
+        return relation_table(table.name + TEMP_SUFFIX, table.db or None)
+
+    def create_table_as(self, table: exp.Table, query: exp.Query) -> None:
+        self.execute(exp.Create(this=table.copy(), kind="TABLE", expression=query.copy()))
+
+    def swap_in(self, staged: exp.Table, table: exp.Table) -> None:
+        """Replace `table` by `staged` (engine table: swap = rename): drop and rename inside the transaction."""
+        self.drop(table)
+        self.rename(staged, table.name)
 
     def replace_view(self, table: exp.Table, query: exp.Query) -> BuildResult:
         self.ensure_schema(table.db)
@@ -172,36 +210,49 @@ class WarehouseAdapter(ABC):
         return BuildResult(None)
 
     def merge_incremental(self, table: exp.Table, query: exp.Query, unique_key: Sequence[str] | None) -> BuildResult:
-        """Insert the new rows; rows with an existing unique key replace the old ones (delete + insert)."""
-        tmp = _temp_of(table)
-        self.drop(tmp, "table")
+        """Stage the new rows, refuse a change of columns, then merge them in: all or nothing."""
+        staged = self.staging_table(table)
+        self.drop(staged, "table")
         with self.transaction():
-            self.execute(exp.Create(this=tmp, kind="TABLE", expression=query.copy()))
-            new_columns = list(self.columns(tmp))
-            old_columns = list(self.columns(table))
-            if new_columns != old_columns:
-                raise AdapterError(
-                    f"the model's columns changed ({', '.join(old_columns)} -> {', '.join(new_columns)})",
-                    hint="rebuild it with `skewless run --full-refresh -s <model>`",
-                )
-            rows = self.row_count(tmp)
-            if unique_key:
-                self.execute(exp.Delete(
-                    this=table.copy(),
-                    using=[tmp.copy()],
-                    where=exp.Where(this=keys_match(table.name, tmp.name, unique_key)),
-                ))
-            columns = [exp.to_identifier(c, quoted=True) for c in new_columns]
-            self.execute(exp.Insert(
-                this=exp.Schema(this=table.copy(), expressions=columns),
-                expression=exp.select(*[quoted_column(c) for c in new_columns]).from_(tmp.copy()),
-            ))
-            self.drop(tmp, "table")
+            self.create_table_as(staged, query)
+            columns = self.check_same_columns(staged, table)
+            rows = self.row_count(staged)
+            self.merge_rows(staged, table, unique_key, columns)
+            self.drop(staged, "table")
         return BuildResult(rows)
 
+    def check_same_columns(self, staged: exp.Table, table: exp.Table) -> list[str]:
+        """The staged rows' columns, which must be the table's: a changed model needs a full refresh."""
+        new_columns = list(self.columns(staged))
+        old_columns = list(self.columns(table))
+        if new_columns != old_columns:
+            raise AdapterError(
+                f"the model's columns changed ({', '.join(old_columns)} -> {', '.join(new_columns)})",
+                hint="rebuild it with `skewless run --full-refresh -s <model>`",
+            )
+        return new_columns
 
-def _temp_of(table: exp.Table) -> exp.Table:
-    return relation_table(table.name + TEMP_SUFFIX, table.db or None)
+    def merge_rows(self, staged: exp.Table, table: exp.Table, unique_key: Sequence[str] | None,
+                   columns: Sequence[str]) -> None:
+        """Rows with an existing unique key replace the old ones (engine table: merge = delete_insert)."""
+        if unique_key:
+            self.execute(exp.Delete(
+                this=table.copy(),
+                using=[staged.copy()],
+                where=exp.Where(this=keys_match(table.name, staged.name, unique_key)),
+            ))
+        self.execute(exp.Insert(
+            this=exp.Schema(this=table.copy(), expressions=[exp.to_identifier(c, quoted=True) for c in columns]),
+            expression=exp.select(*[quoted_column(c) for c in columns]).from_(staged.copy()),
+        ))
+
+    # -- file scans --------------------------------------------------------------------------------
+
+    @classmethod
+    def file_scan(cls, path: Path) -> exp.Query:
+        """A query reading a CSV or parquet file in place (seeds, a dataset's file spine shown as SQL)."""
+        raise AdapterError(f"the {cls.engine.target_type} adapter cannot read files in place",
+                           hint="load the file into a warehouse table and name the table")
 
 
 def _message(error: BaseException, max_lines: int = 4) -> str:

@@ -9,21 +9,22 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 from sqlglot import exp
 
-from skewless.errors import AdapterError, ProjectError
-from skewless.sqlbuild import quoted_column
+from skewless.core.engines import ENGINES
+from skewless.core.errors import AdapterError, ProjectError
+from skewless.core.sqlbuild import quoted_column
 
 from .base import WarehouseAdapter
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from skewless.config import ProjectConfig
+    from skewless.project.config import ProjectConfig
 
 _READERS = {".parquet": "read_parquet", ".csv": "read_csv_auto", ".gz": "read_csv_auto", ".json": "read_json_auto"}
 
 
 class DuckDBAdapter(WarehouseAdapter):
-    dialect = "duckdb"
+    engine = ENGINES["duckdb"]
 
     def __init__(self, config: "ProjectConfig") -> None:
         super().__init__()
@@ -62,28 +63,6 @@ class DuckDBAdapter(WarehouseAdapter):
     def fetch_all(self, query: exp.Query, *, log: bool = True) -> list[tuple[Any, ...]]:
         return self.execute(query, log=log).fetchall()
 
-    def relation_kind(self, table: exp.Table) -> str | None:
-        query = (
-            exp.select("table_type")
-            .from_("information_schema.tables")
-            .where(exp.column("table_schema").eq(exp.Literal.string(table.db or "main")))
-            .where(exp.column("table_name").eq(exp.Literal.string(table.name)))
-        )
-        rows = self.fetch_all(query, log=False)
-        if not rows:
-            return None
-        return "view" if rows[0][0] == "VIEW" else "table"
-
-    def columns(self, table: exp.Table) -> dict[str, str]:
-        query = (
-            exp.select("column_name", "data_type")
-            .from_("information_schema.columns")
-            .where(exp.column("table_schema").eq(exp.Literal.string(table.db or "main")))
-            .where(exp.column("table_name").eq(exp.Literal.string(table.name)))
-            .order_by("ordinal_position")
-        )
-        return {name: kind for name, kind in self.fetch_all(query, log=False)}
-
     def newest_rows(
         self, table: exp.Table, keys: Sequence[str], order: Sequence[str], columns: Sequence[str],
         where: exp.Expression | None = None,
@@ -114,12 +93,15 @@ class DuckDBAdapter(WarehouseAdapter):
             inner.subquery("newest")
         )
 
-    def load_file(self, path: Path, table: exp.Table) -> int:
-        reader = _READERS.get(path.suffix)
+    @classmethod
+    def file_scan(cls, path: Path) -> exp.Query:
+        reader = _READERS.get("".join(path.suffixes[-1:]))
         if reader is None:
             raise ProjectError(f"cannot load {path.name}: use a .parquet, .csv, .csv.gz or .json file")
-        query = exp.select("*").from_(exp.Anonymous(this=reader, expressions=[exp.Literal.string(str(path))]))
-        return self.replace_table(table, query).rows or 0
+        return exp.select("*").from_(exp.Anonymous(this=reader, expressions=[exp.Literal.string(str(path))]))
+
+    def load_file(self, path: Path, table: exp.Table) -> int:
+        return self.replace_table(table, self.file_scan(path)).rows or 0
 
     def register_arrow(self, name: str, table: "pa.Table") -> exp.Table:
         """Zero-copy: DuckDB scans the Arrow table in place."""

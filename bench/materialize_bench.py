@@ -68,11 +68,9 @@ def make_project(parquet: Path) -> Path:
 SKEWLESS_PHASE = """
 import json, resource, sys, time
 from skewless import FeatureStore
-from skewless.online import OnlineWriter, online_models
 store = FeatureStore(sys.argv[1])
-compiled = store.compile(write=False)
-writer = OnlineWriter(compiled, store.adapter, store.online_store)
-model = online_models(compiled)["user_features"]
+writer = store.online_writer()
+model = writer.models["user_features"]
 started = time.perf_counter()
 report = writer.write(["user_features"])
 total = time.perf_counter() - started
@@ -129,12 +127,10 @@ def raw_floor(project: Path) -> dict:
     import redis
 
     from skewless import FeatureStore
-    from skewless.online import OnlineWriter, online_models
 
     with FeatureStore(project) as store:
-        compiled = store.compile(write=False)
-        model = online_models(compiled)["user_features"]
-        writer = OnlineWriter(compiled, store.adapter, store.online_store)
+        writer = store.online_writer()
+        model = writer.models["user_features"]
         table = store.adapter.fetch_arrow(writer.snapshot_query(model))
     ids = table.column("user_id").to_pylist()
     features = [table.column(f).to_pylist() for f in model.features]

@@ -275,9 +275,9 @@ def profile_summary(path: Path) -> list[str]:
     def calls(name: str, file_end: str) -> list[tuple]:  # (calls, own, cumulative) of matching functions
         return [(v[1], v[2], v[3]) for (file, _, fn), v in table.items() if fn == name and file.endswith(file_end)]
 
-    loads = sum(c for c, _, _ in calls("from_manifest", "serving.py"))
+    loads = sum(c for c, _, _ in calls("from_manifest", "catalog.py"))
     checks = sum(c for c, _, _ in calls("reload", "server.py"))
-    read = calls("read_columns", "/online.py")
+    read = calls("read_columns", "/reader.py")
     requests, reads = sum(c for c, _, _ in read), sum(t for _, _, t in read)
     lines.append(f"requests answered: {requests:,}; manifest parsed {loads} time(s) (at start), "
                  f"{checks} cheap change checks (a stat every 2 s)")

@@ -13,22 +13,22 @@ __version__ = "0.1.0"
 __all__ = ["FeatureStore", "Project", "SkewlessError", "__version__"]
 
 if TYPE_CHECKING:
-    from .errors import SkewlessError
-    from .project import Project
-    from .store import FeatureStore
+    from skewless.core.errors import SkewlessError
+    from skewless.feature_store import FeatureStore
+    from skewless.project.compile import Project
 
 
 def __getattr__(name: str) -> Any:
     if name == "FeatureStore":
-        from .store import FeatureStore
+        from skewless.feature_store import FeatureStore
 
         return FeatureStore
     if name == "Project":
-        from .project import Project
+        from skewless.project.compile import Project
 
         return Project
     if name == "SkewlessError":
-        from .errors import SkewlessError
+        from skewless.core.errors import SkewlessError
 
         return SkewlessError
     raise AttributeError(f"module 'skewless' has no attribute {name!r}")

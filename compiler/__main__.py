@@ -1,3 +1,3 @@
-from skewless.cli import main
+from skewless.cli.main import main
 
 main()

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from skewless.adapters.base import WarehouseAdapter
-from skewless.sqlbuild import relation_table
+from skewless.core.sqlbuild import relation_table
 
 ROWS = st.lists(
     st.tuples(st.integers(0, 3), st.integers(0, 4), st.one_of(st.none(), st.integers(0, 2)),

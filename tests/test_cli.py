@@ -9,7 +9,7 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from skewless.cli import cli
+from skewless.cli.main import cli
 
 COMMANDS = sorted(cli.commands)
 

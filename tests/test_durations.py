@@ -2,8 +2,8 @@ from datetime import timedelta
 
 import pytest
 
-from skewless.durations import format_duration, parse_duration
-from skewless.sqlbuild import interval
+from skewless.core.durations import format_duration, parse_duration
+from skewless.core.sqlbuild import interval
 
 
 @pytest.mark.parametrize(("text", "value"), [

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from skewless.cli import cli
+from skewless.cli.main import cli
 
 
 def compile_error(root: Path) -> str:
@@ -142,8 +142,23 @@ def test_duplicate_feature_names(make_project):
         from {{ source('app', 'events') }}
     """
     output = compile_error(make_project({"models/user_copy.sql": copy}))
-    assert "feature 'user__amount_sum__all' of entity 'user' is defined by two models" in output
+    assert "feature 'user__amount_sum__all' is defined by two models" in output
     assert location(output, "user_copy.sql") == (3, 15)
+
+
+def test_a_feature_name_under_two_entities_names_both_files(make_project):
+    # Training sets and services name features alone: one name under two entities would pick a model silently.
+    merchant = """\
+        {{ config(entity='merchant', timestamp='event_ts') }}
+        select merchant_id, event_ts,
+            amount as user__amount_sum__all
+        from {{ source('app', 'events') }}
+    """
+    output = compile_error(make_project({"models/merchant_copy.sql": merchant}))
+    assert "feature 'user__amount_sum__all' is defined by two models" in output
+    assert "models/merchant_copy.sql" in output and ".sql and models/" in output
+    assert "entities 'user' and 'merchant'" in output or "entities 'merchant' and 'user'" in output
+    assert re.search(r"(merchant_copy|user_amounts)\.sql:\d+:\d+:", output)  # located at one of the two
 
 
 def test_profile_target_missing(make_project):

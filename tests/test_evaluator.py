@@ -13,8 +13,8 @@ import sqlglot
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as hs
 
-from skewless.evaluator import Unsupported, compile_expression
-from skewless.sqltypes import EvaluationError, parse_type
+from skewless.ondemand.evaluator import Unsupported, compile_expression
+from skewless.ondemand.sqltypes import EvaluationError, parse_type
 
 COLUMNS = {
     "i": "INTEGER", "b": "BIGINT", "d": "DOUBLE", "m": "DECIMAL(10,2)", "s": "VARCHAR", "f": "BOOLEAN",

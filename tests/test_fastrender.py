@@ -7,9 +7,9 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from skewless.config import env_var
-from skewless.fastrender import split_template
-from skewless.rendering import Renderer, TargetInfo, builtin_macro_dir
+from skewless.project.config import env_var
+from skewless.project.fastrender import split_template
+from skewless.project.rendering import Renderer, TargetInfo, builtin_macro_dir
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "example_project"
 

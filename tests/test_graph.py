@@ -1,6 +1,6 @@
 import pytest
 
-from skewless.graph import CycleError, Graph
+from skewless.core.graph import CycleError, Graph
 
 
 def test_order_is_parents_first_and_deterministic():

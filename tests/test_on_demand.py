@@ -12,9 +12,9 @@ import pyarrow as pa
 import pytest
 
 from skewless import FeatureStore
-from skewless.errors import AdapterError, CompileError, SkewlessError
-from skewless.online import OnlineReader
-from skewless.serving import ServingCatalog
+from skewless.core.errors import AdapterError, CompileError, SkewlessError
+from skewless.online.catalog import ServingCatalog
+from skewless.online.reader import OnlineReader
 
 PAYMENT = [
     "payment__amount_to_avg__30d", "payment__exceeds_max__30d", "payment__burst_level__1d",

@@ -9,8 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from skewless import FeatureStore
-from skewless.cli import cli
-from skewless.online import OnlineReader, OnlineWriter, online_models
+from skewless.cli.main import cli
+from skewless.online.reader import OnlineReader
+from skewless.project.online_view import online_models
 
 NO_TTL_MODEL = """\
     {{ config(entity='user', timestamp='event_ts', online=true) }}
@@ -94,7 +95,7 @@ def test_older_backfill_never_regresses(example):
     example.adapter.connection.execute(
         "delete from features.user_spend s where event_ts > (select max(event_ts) - interval 3 day "
         "from features.user_spend t where t.user_id = s.user_id)")
-    report = OnlineWriter(example.compile(), example.adapter, example.online_store).write(["user_spend"])
+    report = example.online_writer().write(["user_spend"])
     assert report["user_spend"]["sent"] > 0
     assert report["user_spend"]["written"] == 0
     assert read_all(example, model, list(before), now=written_at(example) - timedelta(seconds=1)) == before
@@ -106,7 +107,7 @@ def test_ttl_applies_on_read_and_keys_expire(example, redis_url):
     later = datetime.now() + timedelta(days=31)
     assert all(v == [None, None, None] for v in read_all(example, model, keys, now=later).values())
     client = example.online_store.client
-    from skewless.online_format import entity_key
+    from skewless.online.format import entity_key
 
     ttls = [client.pttl(entity_key("payments", "user", list(k))) for k in keys]
     assert all(t > 0 or t == -1 for t in ttls)  # expiring, unless a model without ttl (profile) keeps it
@@ -144,7 +145,7 @@ def test_typed_round_trip_and_cli_json(make_project):
 
     data = json.loads(result.output)
     assert data == {
-        "user_id": [1, 2], "user__last_amount": [7.5, 4.0], "user__last_merchant": [11, 10],
+        "user_id": ["1", "2"], "user__last_amount": [7.5, 4.0], "user__last_merchant": [11, 10],
         "user__big": [True, False], "user__day": ["2026-01-02", "2026-01-05"],
     }
     with FeatureStore(root) as store:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from skewless import online_format as fmt
+from skewless.online import format as fmt
 
 
 def test_golden_keys():

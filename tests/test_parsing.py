@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from skewless.errors import CompileError
-from skewless.parsing import map_position, parse_query
+from skewless.core.errors import CompileError
+from skewless.project.parsing import map_position, parse_query
 
 
 def test_equal_lines_map_one_to_one():

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from skewless import pit
-from skewless.sqlbuild import first_per_group, relation_table
+from skewless.core.sqlbuild import first_per_group, relation_table
+from skewless.offline import pit
 
 BASE = datetime(2026, 1, 1)
 STAMP = st.builds(lambda m, u: BASE + timedelta(minutes=m, microseconds=u), st.integers(0, 20), st.sampled_from([0, 1]))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from skewless import FeatureStore
-from skewless.errors import CompileError
+from skewless.core.errors import CompileError
 
 
 def compiled_sql(root, model: str, dialect: str | None = None) -> str:

@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from skewless import FeatureStore
-from skewless.cli import cli
-from skewless.errors import SkewlessError
+from skewless.cli.main import cli
+from skewless.core.errors import SkewlessError
 
 MODELS = {
     "models/user_amounts.sql": """\

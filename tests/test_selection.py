@@ -1,7 +1,7 @@
 import pytest
 
 from skewless import FeatureStore
-from skewless.errors import SelectionError
+from skewless.core.errors import SelectionError
 
 
 @pytest.fixture(scope="module")

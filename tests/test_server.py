@@ -14,10 +14,11 @@ from datetime import datetime, timedelta, timezone
 
 import httpx
 import pytest
+import redis
 from starlette.testclient import TestClient
 
 from skewless import FeatureStore
-from skewless.server import FeatureServer, Limits
+from skewless.serving.server import Limits
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +58,8 @@ def redis_url(redis_url_module, monkeypatch):  # overrides the autouse per-test 
 
 @pytest.fixture
 def server(example_run):
-    instance = FeatureServer(example_run, limits=Limits(max_body_bytes=20_000, max_entities=50), reload_interval=0)
+    instance = FeatureStore(example_run).feature_server(Limits(max_body_bytes=20_000, max_entities=50),
+                                                        reload_interval=0)
     yield instance
     instance.close()
 
@@ -150,9 +152,9 @@ def test_health_features_and_metrics(client):
 
 def test_health_is_503_when_the_online_store_is_down(server, monkeypatch):
     def refuse() -> None:
-        raise ConnectionError("refused")
+        raise redis.exceptions.ConnectionError("refused")
 
-    monkeypatch.setattr(server.store.online_store.client, "ping", refuse)
+    monkeypatch.setattr(server.online_store.client, "ping", refuse)
     status, payload = server.health()
     assert status == 503 and "refused" in payload["error"]
 
@@ -220,12 +222,12 @@ def _metric(port: int, name: str) -> float:
 
 
 def test_online_store_failure_is_a_503_not_a_client_error(server, client, monkeypatch):
-    from skewless.errors import AdapterError
+    from skewless.core.errors import AdapterError
 
     def down(requests):  # noqa: ANN001, ANN202
         raise AdapterError("online store redis://127.0.0.1:6379/8: ConnectionError: refused")
 
-    monkeypatch.setattr(server.store.online_store, "read", down)
+    monkeypatch.setattr(server.online_store, "read", down)
     response = client.post("/get-online-features", json={"features": ["user__txn_count__7d"],
                                                           "entities": {"user_id": [1]}})
     assert response.status_code == 503 and "refused" in response.json()["error"]
@@ -238,7 +240,7 @@ def test_an_old_manifest_is_written_again_at_start(example_run):
         old = json.loads(original)
         del old["feature_services"]  # as a manifest of the previous version
         manifest_path.write_text(json.dumps(old))
-        server = FeatureServer(example_run, reload_interval=0)
+        server = FeatureStore(example_run).feature_server(reload_interval=0)
         try:
             assert "fraud_v2" in server.catalog.services
             assert "feature_services" in json.loads(manifest_path.read_text())

@@ -7,7 +7,7 @@ import random
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from .errors import ProjectError
+from skewless.core.errors import ProjectError
 
 _FILES = {
     "skewless_project.yml": """\

@@ -7,10 +7,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .errors import CompileError, Location, SkewlessError
-from .nodes import Column, ModelNode
-from .project import CompiledProject
-from .sqlbuild import relation_table
+from skewless.core.errors import CompileError, Location, SkewlessError
+from skewless.core.sqlbuild import relation_table
+from skewless.project.compile import CompiledProject
+from skewless.project.nodes import ModelNode
 
 if TYPE_CHECKING:
     from skewless.adapters.base import WarehouseAdapter
@@ -25,6 +25,7 @@ class ModelResult:
     seconds: float = 0.0
     message: str | None = None
     sql: list[str] = field(default_factory=list)
+    columns: dict[str, str] | None = None  # what the warehouse reported after the build: name -> type
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -45,6 +46,11 @@ class RunResults:
     elapsed: float
     hooks: dict[str, Any] = field(default_factory=dict)
     hook_errors: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def observed(self) -> dict[str, dict[str, str]]:
+        """Each built model's columns and types as the warehouse reports them (see CompiledProject.with_observed)."""
+        return {r.name: r.columns for r in self.results if r.columns is not None}
 
     @property
     def failed(self) -> list[ModelResult]:
@@ -122,10 +128,11 @@ class Runner:
             results.append(result)
             self.reporter.model_end(result, index, len(buildable))
         run = RunResults(results, seeds, 0.0)
+        observed = self.compiled.with_observed(run.observed) if hooks else self.compiled
         for hook_name, hook in hooks:
             # A hook's failure (the online store down) fails the run but keeps every warehouse table.
             try:
-                run.hooks[hook_name] = hook(self.compiled, self.adapter, run)
+                run.hooks[hook_name] = hook(observed, self.adapter, run)
             except SkewlessError as error:
                 run.hook_errors[hook_name] = str(error)
         run.elapsed = time.perf_counter() - started
@@ -153,15 +160,16 @@ class Runner:
         assert node.relation is not None
         mark = len(self.adapter.log)
         started = time.perf_counter()
+        columns = None
         try:
             build = self._materialize(node, full_refresh)
+            columns = self._observe(node)
             status, rows, message = "success", build, None
-            self._refresh_types(node)
         except SkewlessError as error:
             status, rows, message = "error", None, str(error)
         return ModelResult(
             node.name, status, node.materialized, rows=rows, seconds=time.perf_counter() - started,
-            message=message, sql=self.adapter.log[mark:],
+            message=message, sql=self.adapter.log[mark:], columns=columns,
         )
 
     def _materialize(self, node: ModelNode, full_refresh: bool) -> int | None:
@@ -173,17 +181,15 @@ class Runner:
             return adapter.merge_incremental(relation, node.build_query(incremental=True), node.config.unique_key).rows
         return adapter.replace_table(relation, node.build_query()).rows
 
-    def _refresh_types(self, node: ModelNode) -> None:
-        """The warehouse knows the exact columns and types; record them for the manifest.
+    def _observe(self, node: ModelNode) -> dict[str, str]:
+        """The warehouse knows the exact columns and types; report them (the compiled project is not changed).
 
-        A model whose columns could not be known at compile time (a `*` over an undeclared source) gets its
-        columns and features here, and its key columns are checked now.
+        A model whose columns could not be known at compile time (a `*` over an undeclared source) has its key
+        columns checked now.
         """
         assert node.relation is not None
         actual = self.adapter.columns(node.relation)
         if not node.columns_known:
-            node.columns = {name: Column(name, kind) for name, kind in actual.items()}
-            node.columns_known = True
             missing = [c for c in node.key_columns if c not in actual]
             if missing:
                 raise CompileError(
@@ -191,8 +197,4 @@ class Runner:
                     location=Location(node.path),
                     hint="select the entity's join key(s) and the timestamp column",
                 )
-            node.features = [c for c in actual if c not in node.key_columns]
-            return
-        for name, kind in actual.items():
-            if name in node.columns:
-                node.columns[name].type = kind
+        return actual

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import CompileError, Location, ProjectError, did_you_mean
-from .project import CompiledProject
-from .yamlfile import MarkedDict, expect_mapping, load_yaml
+from skewless.core.errors import Location, ProjectError, did_you_mean
+from skewless.core.yamlfile import MarkedDict, expect_mapping, load_yaml
+from skewless.project.compile import CompiledProject
 
 SPINE_KINDS = ("source", "model", "file", "sql", "table")
 
@@ -43,6 +43,10 @@ class Dataset:
 class DatasetCatalog:
     datasets: dict[str, Dataset]
     services: dict[str, FeatureService]
+
+    def service_references(self) -> dict[str, tuple[str, ...]]:
+        """Each feature service's references, as written (resolved by the project's FeatureIndex)."""
+        return {name: service.features for name, service in self.services.items()}
 
     def dataset(self, name: str) -> Dataset:
         if name not in self.datasets:
@@ -126,25 +130,4 @@ def _spine(entry: MarkedDict) -> Spine:
 
 def resolve_features(compiled: CompiledProject, catalog: DatasetCatalog, references: list[str]) -> list[str]:
     """Feature names for references: a feature, `model:*`, or `service:NAME`; in order, without repeats."""
-    features = compiled.features()
-    result: list[str] = []
-    for reference in references:
-        if reference.startswith("service:"):
-            name = reference.split(":", 1)[1]
-            if name not in catalog.services:
-                raise CompileError(f"no feature service named {name!r}",
-                                   hint=did_you_mean(name, catalog.services) or "declare it under feature_services:")
-            names = resolve_features(compiled, catalog, list(catalog.services[name].features))
-        elif reference.endswith(":*"):
-            model = compiled.node(reference[:-2])
-            names = list(model.features)
-        elif reference in features:
-            names = [reference]
-        else:
-            raise CompileError(
-                f"unknown feature {reference!r}",
-                hint=did_you_mean(reference, list(features)) or "`skewless ls` lists features; "
-                "use model:* for all of a model's features or service:NAME for a feature service",
-            )
-        result.extend(n for n in names if n not in result)
-    return result
+    return compiled.feature_index(catalog.service_references()).resolve(references)

@@ -14,14 +14,15 @@ from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
-from . import __version__
-from .durations import format_duration
-from .on_demand import feature_to_json
-from .online import online_models
-from .project import CompiledProject
+from skewless import __version__
+from skewless.core.durations import format_duration
+from skewless.ondemand.model import feature_to_json
+
+from .compile import CompiledProject
+from .online_view import online_models
 
 if TYPE_CHECKING:
-    from .runner import RunResults
+    from skewless.offline.runner import RunResults
 
 MANIFEST_VERSION = 1
 

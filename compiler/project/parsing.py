@@ -9,7 +9,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
-from .errors import CompileError, Location, snippet_at
+from skewless.core.errors import CompileError, Location, snippet_at
 
 
 def parse_query(sql: str, *, dialect: str, path: Path, template: str) -> exp.Query:

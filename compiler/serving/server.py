@@ -15,8 +15,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import logging
 import math
-import os
 import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -30,14 +30,18 @@ import orjson
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .errors import AdapterError, SkewlessError
-from .online import OnlineReader
-from .serving import ServingCatalog, UnknownFeature
-from .store import FeatureStore
+from skewless.core.errors import AdapterError, SkewlessError
+from skewless.core.features import UnknownFeature
+from skewless.online.catalog import ServingCatalog
+from skewless.online.reader import OnlineReader
+from skewless.online.store import OnlineStore
+
+log = logging.getLogger("skewless.serve")
 
 LATENCY_BUCKETS = (0.0002, 0.0005, 0.001, 0.002, 0.003, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 
@@ -89,15 +93,20 @@ def _response(payload: Any, status: int = 200) -> Response:
 
 
 class FeatureServer:
-    """The server's state: the project's online store, the loaded manifest, metrics. Tests call it directly."""
+    """The server's state: an online store, the loaded manifest, metrics. Tests call it directly.
 
-    def __init__(self, project_dir: str | os.PathLike[str] = ".", target: str | None = None,
-                 limits: Limits | None = None, reload_interval: float = 2.0,
-                 vars: Mapping[str, Any] | None = None) -> None:  # noqa: A002
-        self.store = FeatureStore(project_dir, target=target, vars=vars)
+    Built by `FeatureStore.feature_server()`; `write_manifest` writes target/manifest.json again (by compiling)
+    when it is missing or from an older skewless, so this module never imports the compiler."""
+
+    def __init__(self, online_store: OnlineStore, manifest_path: Path, *, limits: Limits | None = None,
+                 reload_interval: float = 2.0, write_manifest: Callable[[], object] | None = None,
+                 on_close: Callable[[], None] | None = None) -> None:
+        self.online_store = online_store
+        self.manifest_path = manifest_path
         self.limits = limits or Limits()
         self.reload_interval = reload_interval
-        self.manifest_path = self.store.config.target_path / "manifest.json"
+        self._write_manifest = write_manifest
+        self._on_close = on_close
         self._stamp: tuple[int, int] | None = None
         self.reader: OnlineReader | None = None
         self.loaded_at: str | None = None
@@ -112,7 +121,9 @@ class FeatureServer:
         try:
             self.reload(force=True)
         except SkewlessError:  # a manifest this version cannot serve from: write it again, once
-            self.store.compile()
+            if self._write_manifest is None:
+                raise
+            self._write_manifest()
             self.reload(force=True)
 
     # -- manifest ----------------------------------------------------------------------------------------
@@ -120,14 +131,16 @@ class FeatureServer:
     def reload(self, force: bool = False) -> bool:
         """Load the manifest if it changed (or `force`); the old catalog keeps serving if the new one is bad."""
         if not self.manifest_path.is_file():
-            self.store.compile()  # writes target/manifest.json
+            if self._write_manifest is None:
+                raise SkewlessError(f"no manifest at {self.manifest_path}", hint="run `skewless compile` first")
+            self._write_manifest()
         stat = self.manifest_path.stat()
         stamp = (stat.st_mtime_ns, stat.st_size)
         if not force and stamp == self._stamp:
             return False
         manifest = orjson.loads(self.manifest_path.read_bytes())
         catalog = ServingCatalog.from_manifest(manifest)
-        self.reader = OnlineReader(catalog, self.store.online_store)
+        self.reader = OnlineReader(catalog, self.online_store)
         self.loaded_at = manifest["metadata"]["generated_at"]
         self._stamp = stamp
         self.reloads.inc()
@@ -201,10 +214,10 @@ class FeatureServer:
 
     def health(self) -> tuple[int, dict[str, Any]]:
         try:
-            self.store.online_store.client.ping()
+            self.online_store.ping()
             return 200, {"status": "ok", "manifest_generated_at": self.loaded_at}
-        except Exception as error:  # noqa: BLE001 - any failure to reach the store means unhealthy
-            return 503, {"status": "unavailable", "error": f"online store: {type(error).__name__}: {error}"}
+        except SkewlessError as error:
+            return 503, {"status": "unavailable", "error": str(error)}
 
     # -- the ASGI app ----------------------------------------------------------------------------------------
 
@@ -220,13 +233,14 @@ class FeatureServer:
                 body = orjson.loads(raw)
             except orjson.JSONDecodeError as error:
                 raise RequestError(400, f"the body is not JSON: {error}") from None
-            return _response(self.get_online_features(body))
+            # The online store read blocks: it runs on a worker thread, never on the event loop's.
+            return _response(await run_in_threadpool(self.get_online_features, body))
 
         async def features(request: Request) -> Response:
             return _response(self.features())
 
         async def health(request: Request) -> Response:
-            status, payload = self.health()
+            status, payload = await run_in_threadpool(self.health)
             return _response(payload, status)
 
         async def metrics(request: Request) -> Response:
@@ -278,35 +292,8 @@ class FeatureServer:
         try:
             self.reload(force=force)
         except Exception as error:  # noqa: BLE001 - a half-written or broken manifest: keep serving the old one
-            print(f"skewless serve: manifest not reloaded: {error}", flush=True)
+            log.warning("manifest not reloaded, the previous one keeps serving: %s", error)
 
     def close(self) -> None:
-        self.store.close()
-
-
-def serve(project_dir: str | os.PathLike[str], target: str | None, vars: Mapping[str, Any] | None,  # noqa: A002
-          host: str, port: int, workers: int, limits: Limits, log_level: str = "warning") -> None:
-    """Run uvicorn; with several workers each process loads its own server from the environment."""
-    import uvicorn
-
-    if workers > 1:
-        os.environ["SKEWLESS_SERVE"] = orjson.dumps({
-            "project_dir": str(Path(project_dir).resolve()), "target": target, "vars": dict(vars or {}),
-            "limits": [limits.max_body_bytes, limits.max_entities, limits.max_features],
-        }).decode()
-        uvicorn.run("skewless.server:app_from_environment", factory=True, host=host, port=port, workers=workers,
-                    log_level=log_level, access_log=False)
-        return
-    server = FeatureServer(project_dir, target, limits, vars=vars)
-    try:
-        uvicorn.run(server.app(), host=host, port=port, log_level=log_level, access_log=False)
-    finally:
-        server.close()
-
-
-def app_from_environment() -> Starlette:
-    """The app of one worker process (`skewless serve --workers N`)."""
-    settings = orjson.loads(os.environ["SKEWLESS_SERVE"])
-    server = FeatureServer(settings["project_dir"], settings["target"], Limits(*settings["limits"]),
-                           vars=settings["vars"])
-    return server.app()
+        if self._on_close is not None:
+            self._on_close()

@@ -1,103 +1,24 @@
-"""Training sets: spines, feature references and the point-in-time query, wrapped in a lazy RetrievalJob."""
+"""Training sets: the point-in-time query over a spine and features, wrapped in a lazy RetrievalJob."""
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import sqlglot
 from sqlglot import exp
 
+from skewless.core.errors import CompileError, SkewlessError
+from skewless.project.compile import CompiledProject
+
 from . import pit
-from .errors import CompileError, SkewlessError
-from .project import CompiledProject
+from .spines import SpineInput
 
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
     from skewless.adapters.base import WarehouseAdapter
-
-    from .on_demand import OnDemandFeature
-
-ROW_ID = "__skewless_row_id"
-_names = itertools.count()
-
-
-@dataclass
-class SpineInput:
-    """A spine as the warehouse sees it: a relation or query, its columns, its time column."""
-
-    source: exp.Table | exp.Query
-    columns: tuple[str, ...]
-    timestamp: str
-    row_id: str | None = None  # a row-number column the loader added (kept out of the result)
-    cleanup: Callable[[], None] | None = None
-
-
-def arrow_spine(adapter: "WarehouseAdapter", table: "pa.Table", timestamp: str | None) -> SpineInput:
-    """Register an Arrow spine with the warehouse; time-zone-aware times become UTC, then naive."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    columns = tuple(table.column_names)
-    if ROW_ID in columns:
-        raise SkewlessError(f"the spine may not have a column named {ROW_ID}")
-    for index, field in enumerate(table.schema):
-        if pa.types.is_timestamp(field.type) and field.type.tz is not None:
-            naive = pc.cast(pc.cast(table.column(index), pa.timestamp(field.type.unit, tz="UTC")),
-                            pa.timestamp(field.type.unit))
-            table = table.set_column(index, field.name, naive)
-    import numpy as np
-
-    table = table.append_column(ROW_ID, pa.array(np.arange(table.num_rows, dtype=np.int64)))
-    name = f"__skewless_spine_{next(_names)}"
-    relation = adapter.register_arrow(name, table)
-    chosen = timestamp or _guess_timestamp(table.schema, columns)
-    return SpineInput(relation, columns, chosen, row_id=ROW_ID, cleanup=lambda: adapter.unregister_arrow(name))
-
-
-def _guess_timestamp(schema: "pa.Schema", columns: Sequence[str]) -> str:
-    import pyarrow as pa
-
-    candidates = [
-        c for c in columns if pa.types.is_timestamp(schema.field(c).type) or pa.types.is_date(schema.field(c).type)
-    ]
-    if len(candidates) == 1:
-        return candidates[0]
-    raise SkewlessError(
-        "say which spine column holds each row's time: timestamp='...'"
-        + (f" (candidates: {', '.join(candidates)})" if candidates else " (the spine has no timestamp column)")
-    )
-
-
-def parse_spine_query(text: str, dialect: str) -> exp.Query:
-    """A spine's SELECT, parsed; anything else is a clear error."""
-    try:
-        parsed = sqlglot.parse_one(text, read=dialect)
-    except sqlglot.errors.ParseError as error:
-        raise SkewlessError(f"the spine query does not parse: {error.errors[0]['description']}") from None
-    except sqlglot.errors.TokenError as error:
-        raise SkewlessError(f"the spine query does not parse: {error}", hint="look for an unclosed quote") from None
-    if not isinstance(parsed, exp.Query):
-        raise SkewlessError(f"a spine query must be a SELECT, not {parsed.key.upper()}")
-    return parsed
-
-
-def sql_spine(adapter: "WarehouseAdapter", text: str, dialect: str, timestamp: str | None) -> SpineInput:
-    """A spine given as a table name or a SELECT in the target dialect."""
-    stripped = text.strip()
-    source: exp.Table | exp.Query
-    if " " in stripped or "\n" in stripped:
-        source = parse_spine_query(stripped, dialect)
-    else:
-        source = exp.to_table(stripped, dialect=dialect)
-    probe = exp.select("*").from_(source.subquery("probe") if isinstance(source, exp.Query) else source.copy())
-    schema = adapter.fetch_arrow(probe.limit(0), log=False).schema
-    columns = tuple(schema.names)
-    return SpineInput(source, columns, timestamp or _guess_timestamp(schema, columns))
+    from skewless.ondemand.model import OnDemandFeature
 
 
 def feature_sources(compiled: CompiledProject, features: Sequence[str]) -> list[pit.FeatureSource]:
@@ -114,7 +35,7 @@ def feature_sources(compiled: CompiledProject, features: Sequence[str]) -> list[
                                hint="materialize it as a feature_table or view to use it in training sets")
         sources.append(pit.FeatureSource(
             relation=node.relation,
-            join_keys=tuple(node.meta["join_keys"]),
+            join_keys=node.join_keys,
             timestamp=node.config.timestamp or "",
             features=tuple(names),
             created_timestamp=node.config.created_timestamp,
@@ -218,16 +139,3 @@ class RetrievalJob:
 
     def __repr__(self) -> str:
         return f"RetrievalJob({len(self.features)} features, as_known={self.as_known})"
-
-
-def spine_from(value: Any, adapter: "WarehouseAdapter", dialect: str, timestamp: str | None) -> SpineInput:
-    """A pandas DataFrame, a pyarrow Table, or a table name / SELECT in the warehouse."""
-    if isinstance(value, str):
-        return sql_spine(adapter, value, dialect, timestamp)
-    import pyarrow as pa
-
-    if isinstance(value, pa.Table):
-        return arrow_spine(adapter, value, timestamp)
-    if type(value).__name__ == "DataFrame":
-        return arrow_spine(adapter, pa.Table.from_pandas(value, preserve_index=False), timestamp)
-    raise SkewlessError(f"a spine is a pandas DataFrame, a pyarrow Table or SQL text, not {type(value).__name__}")

@@ -18,8 +18,9 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
+from skewless.core.errors import CompileError, Location, SkewlessError, did_you_mean
+
 from . import sqltypes as st
-from .errors import CompileError, Location, SkewlessError, did_you_mean
 from .evaluator import CompiledExpression, Unsupported, compile_expression
 from .sqltypes import SqlType
 

@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from . import artifacts
-from .errors import SkewlessError, did_you_mean
-from .project import CompiledProject, Project
-from .runner import PostHook, Runner, RunReporter, RunResults
+from skewless.core.errors import SkewlessError, did_you_mean
+from skewless.offline.runner import PostHook, Runner, RunReporter, RunResults
+from skewless.project import artifacts
+from skewless.project.compile import CompiledProject, Project
 
 if TYPE_CHECKING:
     from skewless.adapters.base import WarehouseAdapter
-    from skewless.adapters.redis_online import RedisOnlineStore
-
-    from .config import ProjectConfig
-    from .datasets import Dataset, DatasetCatalog
-    from .online import OnlineReader
-    from .retrieval import RetrievalJob
-    from .serving import ServingCatalog
+    from skewless.offline.datasets import DatasetCatalog
+    from skewless.offline.retrieval import RetrievalJob
+    from skewless.online.catalog import ServingCatalog
+    from skewless.online.reader import OnlineReader
+    from skewless.online.store import OnlineStore
+    from skewless.online.writer import OnlineWriter
+    from skewless.project.config import ProjectConfig
+    from skewless.serving.server import FeatureServer, Limits
 
 
 class FeatureStore:
@@ -38,7 +40,7 @@ class FeatureStore:
         self.project = Project(project_dir, target=target, vars=vars)
         self._compiled: CompiledProject | None = None
         self._adapter: WarehouseAdapter | None = None
-        self._online: RedisOnlineStore | None = None
+        self._online: OnlineStore | None = None
         self._catalog: DatasetCatalog | None = None
         self._written = False
         self._reader: OnlineReader | None = None
@@ -116,11 +118,15 @@ class FeatureStore:
         online: bool = True,
         reporter: RunReporter | None = None,
     ) -> RunResults:
-        """Build the selected models in dependency order; then, unless `online=False`, the post-hooks."""
+        """Build the selected models in dependency order; then, unless `online=False`, the post-hooks.
+
+        The warehouse's own column types (and the columns of models a `*` left unknown) are kept from here on."""
         compiled = self.compile()
         selected = compiled.selected(select, exclude)
         runner = Runner(compiled, self.adapter, reporter)
         results = runner.run(selected, full_refresh=full_refresh, hooks=self.post_hooks if online else ())
+        self._compiled = compiled = compiled.with_observed(results.observed)
+        self._reader = None
         for result in results.results:
             if result.sql:
                 artifacts.write_executed(compiled, result.name, result.sql)
@@ -142,11 +148,11 @@ class FeatureStore:
 
         >>> fs.get_historical_features(df, ["user__txn_count__7d"]).to_pandas()   # doctest: +SKIP
         """
-        from .datasets import resolve_features
-        from .retrieval import RetrievalJob, spine_from
+        from skewless.offline.retrieval import RetrievalJob
+        from skewless.offline.spines import spine_from
 
         compiled = self.compile(write=False)
-        names = resolve_features(compiled, self.catalog, [features] if isinstance(features, str) else list(features))
+        names = self.resolve_features([features] if isinstance(features, str) else list(features))
         spine_input = spine_from(spine, self.adapter, compiled.dialect, timestamp)
         try:
             return RetrievalJob(self.adapter, compiled, spine_input, names, as_known, preserve_order)
@@ -155,9 +161,14 @@ class FeatureStore:
                 spine_input.cleanup()
             raise
 
+    def resolve_features(self, references: Iterable[str]) -> list[str]:
+        """Feature names for references (names, `model:*`, `service:NAME`), as training sets and serving read them."""
+        index = self.compile(write=False).feature_index(self.catalog.service_references())
+        return index.resolve(list(references))
+
     @property
     def catalog(self) -> "DatasetCatalog":
-        from .datasets import load_catalog
+        from skewless.offline.datasets import load_catalog
 
         if self._catalog is None:
             self._catalog = load_catalog(self.config.root, self.config.dataset_paths)
@@ -165,19 +176,14 @@ class FeatureStore:
 
     def dataset_sql(self, name: str, dialect: str | None = None) -> str:
         """A dataset's point-in-time query, in the target's dialect or any other supported one."""
-        from .datasets import resolve_features
-        from .retrieval import SpineInput, training_query
+        from skewless.adapters import adapter_class
+        from skewless.offline.retrieval import training_query
+        from skewless.offline.spines import dataset_spine
 
         compiled = self.compile(write=False)
         dataset = self.catalog.dataset(name)
-        source, columns = self._dataset_spine_source(dataset, compiled)
-        if isinstance(source, _ArrowSpine):  # shown as DuckDB reads the file
-            from sqlglot import exp
-
-            reader = exp.Anonymous(this="read_parquet", expressions=[exp.Literal.string(dataset.spine.value)])
-            source = exp.select("*").from_(reader)
-        spine = SpineInput(source, columns, dataset.spine.timestamp)
-        features = resolve_features(compiled, self.catalog, list(dataset.features))
+        spine = dataset_spine(dataset, compiled).shown(adapter_class(self.config.target.type).file_scan)
+        features = self.resolve_features(dataset.features)
         query = training_query(compiled, spine, features, as_known=dataset.as_known, dialect=dialect)
         return query.sql(dialect=dialect or compiled.dialect, pretty=True)
 
@@ -185,20 +191,16 @@ class FeatureStore:
         self, name: str, output: str = "table", path: str | os.PathLike[str] | None = None,
     ) -> dict[str, Any]:
         """Build a dataset into the warehouse (schema `datasets`) or a parquet file; returns where and how many."""
-        from .datasets import resolve_features
-        from .retrieval import RetrievalJob, SpineInput, arrow_spine
-        from .sqlbuild import relation_table
+        from skewless.core.sqlbuild import relation_table
+        from skewless.offline.retrieval import RetrievalJob
+        from skewless.offline.spines import dataset_spine
 
         if output not in ("table", "parquet"):
             raise SkewlessError(f"unknown output {output!r}", hint="use table or parquet")
         dataset = self.catalog.dataset(name)
         compiled = self.compile(write=False)
-        features = resolve_features(compiled, self.catalog, list(dataset.features))
-        source, columns = self._dataset_spine_source(dataset, compiled)
-        if isinstance(source, _ArrowSpine):
-            spine = arrow_spine(self.adapter, source.table, dataset.spine.timestamp)
-        else:
-            spine = SpineInput(source, columns, dataset.spine.timestamp)
+        features = self.resolve_features(dataset.features)
+        spine = dataset_spine(dataset, compiled).load(self.adapter)
         job = RetrievalJob(self.adapter, compiled, spine, features, dataset.as_known,
                            preserve_order=output == "parquet")
         if output == "parquet":
@@ -218,76 +220,32 @@ class FeatureStore:
             job.close()
         return {"output": relation.sql(dialect=compiled.dialect), "rows": rows, "columns": len(job.query.expressions)}
 
-    def _dataset_spine_source(self, dataset: "Dataset", compiled: CompiledProject) -> tuple[Any, tuple[str, ...]]:
-        from sqlglot import exp
-
-        from .sqlbuild import relation_table
-
-        spine = dataset.spine
-        if spine.kind == "source":
-            source_name, _, table_name = spine.value.partition(".")
-            source = self.config.sources.get((source_name, table_name))
-            if source is None:
-                raise SkewlessError(f"dataset {dataset.name!r}: no source {spine.value!r}", location=dataset.location)
-            relation: Any = relation_table(source.identifier, source.schema)
-            known = tuple(source.columns)
-        elif spine.kind == "model":
-            node = compiled.node(spine.value)
-            if node.relation is None:
-                raise SkewlessError(f"dataset {dataset.name!r}: the spine model is ephemeral",
-                                    location=dataset.location)
-            relation, known = node.relation, tuple(node.columns)
-        elif spine.kind == "file":
-            import pyarrow.csv as pcsv
-            import pyarrow.parquet as pq
-
-            file = (self.config.root / spine.value).resolve()
-            if not file.is_file():
-                raise SkewlessError(f"dataset {dataset.name!r}: no file {spine.value}", location=dataset.location)
-            table = pq.read_table(file) if file.suffix == ".parquet" else pcsv.read_csv(file)
-            if spine.columns:
-                table = table.select(list(spine.columns))
-            return _ArrowSpine(table), tuple(table.column_names)
-        elif spine.kind == "table":
-            relation, known = exp.to_table(spine.value, dialect=compiled.dialect), ()
-        else:
-            from .retrieval import parse_spine_query
-
-            try:
-                relation, known = parse_spine_query(spine.value, compiled.dialect), ()
-            except SkewlessError as error:
-                raise SkewlessError(f"dataset {dataset.name!r}: {error}", location=dataset.location,
-                                    hint=error.hint) from None
-        columns = spine.columns or known
-        if not columns:
-            raise SkewlessError(f"dataset {dataset.name!r}: list the spine's columns (spine: columns: [...])",
-                                location=dataset.location)
-        return relation, tuple(columns)
-
     # -- online store ------------------------------------------------------------------------------
 
     @property
-    def online_store(self) -> "RedisOnlineStore":
-        """The Redis online store of the project (or of the target, which may override it)."""
+    def online_store(self) -> "OnlineStore":
+        """The project's online store (the target may override its settings), opened by its type."""
         if self._online is None:
-            from skewless.adapters.redis_online import RedisOnlineStore
+            from skewless.online.store import open_online_store
 
             settings = {**self.config.online_store, **(self.config.target.settings.get("online_store") or {})}
-            if settings.get("type", "redis") != "redis":
-                raise SkewlessError(f"unknown online_store type {settings.get('type')!r}", hint="use type: redis")
-            url = settings.get("url") or None
-            self._online = RedisOnlineStore(
-                url, self.config.target_path / "online" / "redis.db", cluster=bool(settings.get("cluster", False))
-            )
+            self._online = open_online_store(settings, self.config.target_path)
         return self._online
 
-    def _write_online(self, compiled: CompiledProject, adapter: "WarehouseAdapter", results: RunResults) -> Any:
-        from .online import OnlineWriter
+    def online_writer(self, compiled: CompiledProject | None = None) -> "OnlineWriter":
+        """The online post-hook's writer over the project's online models, warehouse and online store."""
+        from skewless.online.writer import OnlineWriter
+        from skewless.project.online_view import online_models
 
+        compiled = compiled or self.compile(write=False)
+        return OnlineWriter(online_models(compiled), self.adapter, self.online_store, project=self.config.name,
+                            schema=self.config.target.schema)
+
+    def _write_online(self, compiled: CompiledProject, adapter: "WarehouseAdapter", results: RunResults) -> Any:
         built = [r.name for r in results.results if r.status == "success" and compiled.nodes[r.name].config.online]
         if not built:
             return {}
-        return OnlineWriter(compiled, adapter, self.online_store).write(built)
+        return self.online_writer(compiled).write(built)
 
     def get_online_features(
         self, entity_rows: Iterable[Mapping[str, Any]], features: Iterable[str] | str,
@@ -304,6 +262,20 @@ class FeatureStore:
         names = reader.catalog.resolve([features] if isinstance(features, str) else list(features))
         return reader.read(list(entity_rows), names)
 
+    def entity_rows(self, entity: str, keys: Iterable[str]) -> list[dict[str, Any]]:
+        """Entity rows from key text as typed on a command line ("42", or "7,13" for a composite key).
+
+        Values stay text: the online key of "42" is the key of 42, and "007" stays "007" (not 7)."""
+        from skewless.online.format import entity_rows_from_text
+
+        definition = self.config.entities.get(entity)
+        if definition is None:
+            raise SkewlessError(
+                f"unknown entity {entity!r}",
+                hint=did_you_mean(entity, self.config.entities) or "entities are declared in entities.yml",
+            )
+        return entity_rows_from_text(definition.join_keys, keys)
+
     def online_features_of(self, entity: str) -> list[str]:
         """Every online feature of an entity, in model order."""
         if entity not in self.config.entities:
@@ -315,25 +287,60 @@ class FeatureStore:
 
     def serving_catalog(self) -> "ServingCatalog":
         """What serving needs (online models, on-demand features, feature services), built from the project."""
-        from .serving import ServingCatalog
+        from skewless.project.online_view import serving_catalog
 
-        return ServingCatalog.from_compiled(self.compile(write=False), self.feature_services())
+        return serving_catalog(self.compile(write=False), self.feature_services())
 
     def feature_services(self) -> dict[str, list[str]]:
         """Each feature service's features, resolved (`model:*` and nested services expanded)."""
-        from .datasets import resolve_features
-
-        compiled = self.compile(write=False)
-        catalog = self.catalog
-        return {name: resolve_features(compiled, catalog, [f"service:{name}"]) for name in catalog.services}
+        index = self.compile(write=False).feature_index(self.catalog.service_references())
+        return {name: index.resolve([f"service:{name}"]) for name in self.catalog.services}
 
     def _online_reader(self) -> "OnlineReader":
         """Built once: schema versions, field names and on-demand callables are worked out here, not per read."""
         if self._reader is None:
-            from .online import OnlineReader
+            from skewless.online.reader import OnlineReader
 
             self._reader = OnlineReader(self.serving_catalog(), self.online_store)
         return self._reader
+
+    # -- serving -----------------------------------------------------------------------------------
+
+    def feature_server(self, limits: "Limits | None" = None, reload_interval: float = 2.0) -> "FeatureServer":
+        """The HTTP feature server over this project's manifest and online store (closing it closes this)."""
+        from skewless.serving.server import FeatureServer
+
+        return FeatureServer(
+            self.online_store, self.config.target_path / "manifest.json", limits=limits,
+            reload_interval=reload_interval, write_manifest=self._write_manifest, on_close=self.close,
+        )
+
+    def _write_manifest(self) -> None:
+        """compile(), which writes target/, once more: a later call writes the artifacts again."""
+        self._written = False
+        self.compile()
+
+    def serve(self, host: str = "127.0.0.1", port: int = 6566, workers: int = 1, limits: "Limits | None" = None,
+              log_level: str = "warning") -> None:
+        """Serve features over HTTP until interrupted; with several workers each process builds its own server."""
+        import uvicorn
+
+        from skewless.serving.server import Limits
+
+        limits = limits or Limits()
+        if workers > 1:
+            os.environ[_SERVE_ENV] = json.dumps({
+                "project_dir": str(self.config.root), "target": self.project.target_name, "vars": self.project.vars,
+                "limits": [limits.max_body_bytes, limits.max_entities, limits.max_features],
+            })
+            uvicorn.run("skewless.feature_store:_worker_app", factory=True, host=host, port=port, workers=workers,
+                        log_level=log_level, access_log=False)
+            return
+        server = self.feature_server(limits)
+        try:
+            uvicorn.run(server.app(), host=host, port=port, log_level=log_level, access_log=False)
+        finally:
+            server.close()
 
     def close(self) -> None:
         if self._adapter is not None:
@@ -351,8 +358,13 @@ class FeatureStore:
         self.close()
 
 
-class _ArrowSpine:
-    """A dataset spine read from a file."""
+_SERVE_ENV = "SKEWLESS_SERVE"
 
-    def __init__(self, table: Any) -> None:
-        self.table = table
+
+def _worker_app() -> Any:
+    """The app of one worker process of `skewless serve --workers N`."""
+    from skewless.serving.server import Limits
+
+    settings = json.loads(os.environ[_SERVE_ENV])
+    store = FeatureStore(settings["project_dir"], settings["target"], vars=settings["vars"])
+    return store.feature_server(Limits(*settings["limits"])).app()

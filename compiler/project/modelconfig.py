@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from .durations import format_duration, parse_duration
-from .errors import CompileError, Location, did_you_mean
-from .yamlfile import MarkedDict
+from skewless.core.durations import format_duration, parse_duration
+from skewless.core.errors import CompileError, Location, did_you_mean
+from skewless.core.yamlfile import MarkedDict
 
 MATERIALIZATIONS = ("feature_table", "incremental", "view", "ephemeral")
 KINDS = ("feature", "on_demand")

@@ -17,7 +17,8 @@ from typing import Any
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
-from .errors import CompileError, Location, ProjectError, SkewlessError, did_you_mean, snippet_at
+from skewless.core.errors import CompileError, Location, ProjectError, SkewlessError, did_you_mean, snippet_at
+
 from .fastrender import Tag, render_parts, split_template
 
 PLACEHOLDER_PREFIX = "__skewless_rel_"
@@ -280,8 +281,8 @@ class Renderer:
 
     def _interval_literal(self, period: str) -> str:
         """`interval_literal('30d')`: an INTERVAL in the target's dialect, written by sqlglot."""
-        from .durations import parse_duration
-        from .sqlbuild import interval
+        from skewless.core.durations import parse_duration
+        from skewless.core.sqlbuild import interval
 
         try:
             return interval(parse_duration(period)).sql(dialect=self.dialect)

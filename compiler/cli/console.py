@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.markup import escape
 
-from .runner import ModelResult, RunReporter, RunResults
+from skewless.offline.runner import ModelResult, RunReporter, RunResults
 
 if TYPE_CHECKING:
-    from .nodes import ModelNode
+    from skewless.project.nodes import ModelNode
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)

@@ -20,6 +20,8 @@ from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from skewless.core.errors import SkewlessError
+
 if TYPE_CHECKING:
     import numpy as np
     import pyarrow as pa
@@ -68,6 +70,19 @@ def entity_key(project: str, entity: str, values: Sequence[Any]) -> bytes:
     """The Redis key of one entity; composite keys are joined by the unit separator."""
     joined = "\x1f".join(key_text(v) for v in values)
     return KEY_PREFIX + b"{" + f"{project}:{entity}:{joined}".encode() + b"}"
+
+
+def entity_rows_from_text(join_keys: Sequence[str], keys: Iterable[str]) -> list[dict[str, str]]:
+    """Entity rows from key text (a composite key's values separated by commas, in join_keys order).
+
+    Values stay text: key_text makes "42" and 42 the same entity, and "007" stays "007", as in the Python API."""
+    rows = []
+    for key in keys:
+        values = key.split(",") if len(join_keys) > 1 else [key]
+        if len(values) != len(join_keys):
+            raise SkewlessError(f"key {key!r} needs {len(join_keys)} comma-separated values: {', '.join(join_keys)}")
+        rows.append(dict(zip(join_keys, values, strict=True)))
+    return rows
 
 
 def entity_keys(project: str, entity: str, key_columns: Sequence[Sequence[Any]]) -> list[bytes]:

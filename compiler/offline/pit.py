@@ -7,7 +7,7 @@ the greatest feature values (NULLs lowest), so the pick is deterministic. A row 
 once, duplicates included, in spine order. Options: `delay` (a row counts from event time + delay, as it
 reached serving) and `as_known` (only rows created by T: the data as it was known then).
 
-Formulations, chosen by dialect in `STYLES`:
+Formulations, chosen per engine by the engine table (core/engines.py):
 - asof:        DuckDB ASOF LEFT JOIN over rows deduplicated per (K, event time).
 - asof_match:  Snowflake ASOF JOIN ... MATCH_CONDITION, same dedup.
 - lateral:     LEFT JOIN LATERAL (... ORDER BY ... LIMIT 1), Postgres; also every dialect's as_known form.
@@ -24,14 +24,9 @@ from datetime import timedelta
 
 from sqlglot import exp
 
-from .errors import SkewlessError
-from .sqlbuild import first_per_group, greatest_first, interval, quoted_column, row_number
-
-STYLES = {
-    "duckdb": "asof", "snowflake": "asof_match", "postgres": "lateral", "redshift": "lateral",
-    "spark": "window", "databricks": "window", "bigquery": "window", "trino": "window", "presto": "window",
-}
-LATERAL_DIALECTS = {"duckdb", "postgres", "snowflake", "redshift"}
+from skewless.core.engines import engine_for_dialect
+from skewless.core.errors import SkewlessError
+from skewless.core.sqlbuild import first_per_group, greatest_first, interval, quoted_column, row_number
 
 ROW = "__skewless_row"
 TS = "__skewless_ts"
@@ -73,15 +68,11 @@ class PitQuery:
 
 
 def style_for(dialect: str, as_known: bool = False) -> str:
-    style = STYLES.get(dialect)
-    if style is None:
-        raise SkewlessError(
-            f"no point-in-time join for dialect {dialect!r}",
-            hint=f"supported: {', '.join(sorted(STYLES))}",
-        )
-    if as_known and style != "lateral":
-        return "lateral" if dialect in LATERAL_DIALECTS else "ranked"
-    return style
+    """The formulation the engine table gives the dialect (its as-known form when `as_known`)."""
+    engine = engine_for_dialect(dialect)
+    if as_known and engine.pit != "lateral":
+        return engine.as_known_pit
+    return engine.pit
 
 
 def build(query: PitQuery, dialect: str, style: str | None = None, ordered: bool = True) -> exp.Select:

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from . import __version__
+from skewless import __version__
 
 EPILOG_SELECT = (
     "Selection (dbt syntax): NAME, +NAME (and its parents), NAME+ (and its children), tag:TAG, path:DIR, "
@@ -55,7 +55,7 @@ def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from .errors import SkewlessError
+        from skewless.core.errors import SkewlessError
 
         debug = click.get_current_context().find_root().params.get("debug", False)
         try:
@@ -88,7 +88,7 @@ def _escape(text: str) -> str:
 
 
 def _store(project_dir: str, target: str | None, vars_: dict[str, Any] | None):  # noqa: ANN202
-    from .store import FeatureStore
+    from skewless.feature_store import FeatureStore
 
     return FeatureStore(project_dir, target=target, vars=vars_)
 
@@ -122,8 +122,9 @@ def init(directory: str, name: str | None) -> None:
     Example:
       skewless init my_features && skewless run --project-dir my_features
     """
+    from skewless.project.scaffold import scaffold
+
     from .console import out
-    from .scaffold import scaffold
 
     path = scaffold(Path(directory), name)
     out.print(f"Created project [bold]{_escape(path.name)}[/bold] in {_escape(str(path))}")
@@ -306,18 +307,8 @@ def get(entity: str, keys: tuple[str, ...], project_dir: str, target: str | None
     from .console import out
 
     with _store(project_dir, target, vars_) as store:
-        entity_def = store.config.entities.get(entity)
+        rows = store.entity_rows(entity, keys)
         names = list(features) or store.online_features_of(entity)
-        join_keys = entity_def.join_keys if entity_def else (entity,)
-        rows = []
-        for key in keys:
-            values = key.split(",") if len(join_keys) > 1 else [key]
-            if len(values) != len(join_keys):
-                from .errors import SkewlessError
-
-                raise SkewlessError(f"key {key!r} needs {len(join_keys)} comma-separated values: "
-                                    f"{', '.join(join_keys)}")
-            rows.append(dict(zip(join_keys, (_typed_key(v) for v in values), strict=True)))
         result = store.get_online_features(rows, names)
     if output == "json":
         out.print_json(json.dumps(result, default=str))
@@ -366,17 +357,14 @@ def serve(project_dir: str, target: str | None, vars_: dict[str, Any] | None, ho
       curl -s localhost:6566/get-online-features \\
         -d '{"feature_service": "fraud_v1", "entities": {"user_id": [3], "merchant_id": [7]}}'
     """
+    from skewless.serving.server import Limits
+
     from .console import out
-    from .server import Limits
-    from .server import serve as run_server
+
 
     out.print(f"Serving features of {project_dir} on http://{host}:{port} (Ctrl+C stops)")
-    run_server(project_dir, target, vars_, host, port, workers, Limits(max_body_bytes, max_entities))
-
-
-def _typed_key(text: str) -> Any:
-    """CLI keys are text; an integer-looking key is the same entity as the integer (online_format.key_text)."""
-    return int(text) if text.lstrip("-").isdigit() else text
+    with _store(project_dir, target, vars_) as store:
+        store.serve(host, port, workers, Limits(max_body_bytes, max_entities))
 
 
 def _cell(value: Any) -> str:

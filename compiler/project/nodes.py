@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
+from skewless.core.sqlbuild import first_per_group, greatest_first, quoted_column, row_number
+
 from .modelconfig import ModelConfig
-from .sqlbuild import first_per_group, greatest_first, quoted_column, row_number
 
 if TYPE_CHECKING:
-    from .on_demand import OnDemandModel
+    from skewless.ondemand.model import OnDemandModel
 
 CURRENT = "__skewless_current"
+
+
+class Prepare(Enum):
+    """How a build prepares a feature table so that point-in-time joins skip their own dedup."""
+
+    DEDUP = "dedup"  # one row per (join keys, event time): the greatest created timestamp, then values, wins
+    FLAG = "flag"  # every version kept (as-known joins need corrected ones), the winner flagged in CURRENT
 
 
 @dataclass
@@ -42,8 +51,9 @@ class ModelNode:
     features: list[str]
     relation: exp.Table | None
     description: str | None = None
-    meta: dict[str, Any] = field(default_factory=dict)
-    prepare: str | None = None  # "dedup" or "flag": how the build prepares the table for training sets
+    join_keys: tuple[str, ...] = ()  # the entity's join keys (empty for a model without an entity)
+    body: exp.Query | None = None  # the SELECT before ephemeral parents are inlined (what a child inlines)
+    prepare: Prepare | None = None
     on_demand: "OnDemandModel | None" = None  # kind='on_demand': computed per request, never stored
 
     @property
@@ -54,12 +64,12 @@ class ModelNode:
     @property
     def unique_per_key_ts(self) -> bool:
         """The stored table holds one row per (join keys, event time): the point-in-time join skips dedup."""
-        return self.prepare == "dedup"
+        return self.prepare is Prepare.DEDUP
 
     @property
     def current_flag(self) -> str | None:
         """The column flagging, per (join keys, event time), the version a point-in-time join uses."""
-        return CURRENT if self.prepare == "flag" else None
+        return CURRENT if self.prepare is Prepare.FLAG else None
 
     def build_query(self, incremental: bool = False) -> exp.Query:
         """What a build stores: the model's rows, prepared as `prepare` says (built only when run needs it)."""
@@ -68,9 +78,9 @@ class ModelNode:
             return query
         config = self.config
         assert config.timestamp is not None
-        keys = [*self.meta["join_keys"], config.timestamp]
+        keys = [*self.join_keys, config.timestamp]
         order = ([config.created_timestamp] if config.created_timestamp else []) + list(self.features)
-        if self.prepare == "dedup":
+        if self.prepare is Prepare.DEDUP:
             prepared = first_per_group(query.subquery("model"), keys, order, list(self.columns))
         else:
             rank = row_number([quoted_column(k) for k in keys], greatest_first(order))
@@ -96,6 +106,6 @@ class ModelNode:
     @property
     def key_columns(self) -> tuple[str, ...]:
         """Join keys then timestamps: the columns that are not features."""
-        return tuple(self.meta.get("join_keys", ())) + tuple(
+        return self.join_keys + tuple(
             c for c in (self.config.timestamp, self.config.created_timestamp) if c
         )

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import Location, ProjectError, did_you_mean
-from .yamlfile import MarkedDict, expect_mapping, load_yaml
+from skewless.core.errors import Location, ProjectError, did_you_mean
+from skewless.core.yamlfile import MarkedDict, expect_mapping, load_yaml
 
 PROJECT_FILE = "skewless_project.yml"
 PROFILES_FILE = "profiles.yml"

@@ -4,37 +4,28 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from sqlglot import exp
 
+from skewless.core.engines import engine_for_target
+from skewless.core.errors import CompileError, Location, did_you_mean, snippet_at
+from skewless.core.features import FeatureIndex, FeatureInfo
+from skewless.core.graph import CycleError, Graph
+from skewless.core.sqlbuild import interval, quoted_column, relation_table
+from skewless.core.yamlfile import MarkedDict, expect_mapping, load_yaml
+
 from .columns import output_columns
 from .config import ProjectConfig, env_var, load_project_config
-from .errors import CompileError, Location, ProjectError, did_you_mean, snippet_at
-from .graph import CycleError, Graph
 from .modelconfig import ModelConfig, build_config
-from .nodes import Column, ModelNode
+from .nodes import Column, ModelNode, Prepare
 from .parsing import parse_query
 from .relations import EPHEMERAL_PREFIX, Resolved, substitute, with_ctes
 from .rendering import RelationRef, Renderer, RenderResult, TargetInfo, builtin_macro_dir
 from .selection import select
-from .sqlbuild import interval, quoted_column, relation_table
-from .yamlfile import MarkedDict, expect_mapping, load_yaml
-
-# The sqlglot dialect of each warehouse type; compile-only dialects are reachable through `show --dialect`.
-WAREHOUSE_DIALECTS = {"duckdb": "duckdb", "postgres": "postgres", "spark": "spark"}
-
-
-def dialect_of(target_type: str) -> str:
-    if target_type not in WAREHOUSE_DIALECTS:
-        raise ProjectError(
-            f"unknown target type {target_type!r}",
-            hint=did_you_mean(target_type, WAREHOUSE_DIALECTS) or f"use one of {', '.join(WAREHOUSE_DIALECTS)}",
-        )
-    return WAREHOUSE_DIALECTS[target_type]
 
 
 @dataclass
@@ -79,9 +70,39 @@ class CompiledProject:
             return self._text[name]
         return node.query.sql(dialect=dialect or self.dialect, pretty=pretty)
 
+    def with_observed(self, observed: Mapping[str, Mapping[str, str]]) -> "CompiledProject":
+        """A copy whose nodes carry the columns and types a run saw in the warehouse (this one is unchanged).
+
+        A model whose columns were unknown at compile time gets them, and its features, from what was built."""
+        if not observed:
+            return self
+        nodes = dict(self.nodes)
+        for name, actual in observed.items():
+            node = nodes.get(name)
+            if node is None:
+                continue
+            if node.columns_known:
+                columns = {c: replace(col, type=actual.get(c, col.type)) for c, col in node.columns.items()}
+                nodes[name] = replace(node, columns=columns)
+            else:
+                features = [c for c in actual if c not in node.key_columns]
+                nodes[name] = replace(node, columns={c: Column(c, kind) for c, kind in actual.items()},
+                                      columns_known=True, features=features)
+        by_relation = {key: nodes[node.name] for key, node in self.by_relation.items()}
+        return replace(self, nodes=nodes, by_relation=by_relation, _text=dict(self._text))
+
     def features(self) -> dict[str, ModelNode]:
-        """Feature name -> the model that computes it."""
+        """Feature name -> the model that computes it (names are unique: the compiler checks)."""
         return {feature: node for node in self.nodes.values() for feature in node.features}
+
+    def feature_index(self, services: Mapping[str, Sequence[str]] | None = None) -> FeatureIndex:
+        """The resolver of feature references over this project, with the feature services as written."""
+        features = {
+            feature: FeatureInfo(feature, node.name, node.config.entity if node.on_demand is None else None,
+                                 on_demand=node.on_demand is not None)
+            for node in self.nodes.values() for feature in node.features
+        }
+        return FeatureIndex(features, dict(services or {}))
 
 
 class Project:
@@ -94,7 +115,10 @@ class Project:
         vars: Mapping[str, Any] | None = None,  # noqa: A002
     ) -> None:
         self.config = load_project_config(Path(project_dir), target=target, vars_override=vars)
-        self.dialect = dialect_of(self.config.target.type)
+        self.target_name = target  # as asked (None: the profile's default), to open the same project elsewhere
+        self.vars = dict(vars or {})
+        self.engine = engine_for_target(self.config.target.type)
+        self.dialect = self.engine.dialect
         self._sources_by_relation = {(s.schema, s.identifier): s for s in self.config.sources.values()}
 
     @property
@@ -273,7 +297,7 @@ class Project:
                 if needed not in closure:
                     closure.append(needed)
         compiled.ephemeral_closure[file.name] = closure
-        ctes = [(EPHEMERAL_PREFIX + n, compiled.nodes[n].meta["body"]) for n in closure]
+        ctes = [(EPHEMERAL_PREFIX + n, compiled.nodes[n].body) for n in closure]
         full = with_ctes(body, ctes)
         incremental_full = None
         if incremental is not None:
@@ -300,7 +324,7 @@ class Project:
             features=[],
             relation=own,
             description=config.description,
-            meta={"body": body},
+            body=body,
         )
         self._check_entity(node, file, result)
         if config.materialized == "incremental" and incremental is None and config.timestamp and own is not None:
@@ -312,7 +336,7 @@ class Project:
         self, file: _ModelFile, result: RenderResult, config: ModelConfig, compiled: CompiledProject,
         doc: MarkedDict | None,
     ) -> ModelNode:
-        from .on_demand import compile_model, parse_types
+        from skewless.ondemand.model import compile_model, parse_types
 
         where = _where(file, result.config_line, "config(")
         if result.refs or result.sources:
@@ -382,7 +406,7 @@ class Project:
                 location=_where(file, result.config_line, "online"),
                 hint="use materialized='feature_table' (or 'view') for online models",
             )
-        node.meta["join_keys"] = list(entity.join_keys)
+        node.join_keys = tuple(entity.join_keys)
         required = [*entity.join_keys, config.timestamp]
         if config.created_timestamp:
             required.append(config.created_timestamp)
@@ -397,8 +421,6 @@ class Project:
                     hint="select the join key(s) and the timestamp column, or fix the config",
                 )
             node.features = [c for c in node.columns if c not in required]
-        else:
-            node.meta["unchecked"] = True
         if config.materialized == "incremental" and config.unique_key is None:
             node.config = replace(config, unique_key=tuple(entity.join_keys) + (config.timestamp,))
 
@@ -416,14 +438,17 @@ class Project:
                     )
                 seen[key] = node
             for feature in node.features if node.on_demand is None else ():
-                key = (node.config.entity or "", feature)
+                key = ("", feature)
                 if key in seen:
                     other = seen[key]
+                    entities = {other.config.entity, node.config.entity}
+                    where = "" if len(entities) == 1 else " (entities " + " and ".join(
+                        repr(e) for e in (other.config.entity, node.config.entity)) + ")"
                     raise CompileError(
-                        f"feature {feature!r} of entity {key[0]!r} is defined by two models: "
-                        f"{other.rel_path} and {node.rel_path}",
+                        f"feature {feature!r} is defined by two models: {other.rel_path} and {node.rel_path}{where}",
                         location=_column_location(node, feature),
-                        hint="feature names are unique per entity: rename one column (entity__feature__window)",
+                        hint="feature names are unique in a project (training sets and services name features "
+                             "alone): rename one column, e.g. entity__feature__window",
                     )
                 seen[key] = node
 
@@ -438,10 +463,10 @@ def _plan_feature_table(node: ModelNode) -> None:
         return
     if config.entity is None or config.timestamp is None:
         return
-    keys = (*node.meta["join_keys"], config.timestamp)
+    keys = (*node.join_keys, config.timestamp)
     if config.materialized == "incremental" and tuple(config.unique_key or ()) != keys:
         return
-    node.prepare = "flag" if config.created_timestamp else "dedup"
+    node.prepare = Prepare.FLAG if config.created_timestamp else Prepare.DEDUP
 
 
 def watermark_query(node: ModelNode, table: exp.Table) -> exp.Query:

@@ -1,25 +1,43 @@
 """What serving needs to know, built once: online models with their schema versions, on-demand features compiled
 into callables, feature services. Built from a compiled project (the library) or from target/manifest.json (the
-feature server, which never compiles); both give the same catalog.
+feature server, which never compiles); both give the same catalog. The project side builds it in
+skewless.project.online_view; nothing here imports the compiler or Jinja.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from sqlglot import exp
 
-from .durations import parse_duration
-from .errors import SkewlessError, did_you_mean
-from .on_demand import OnDemandFeature, OnlineExpression, feature_from_json
-from .online import OnlineModel, online_models
-from .project import CompiledProject
+from skewless.core.durations import parse_duration
+from skewless.core.errors import SkewlessError, did_you_mean
+from skewless.core.features import FeatureIndex, FeatureInfo, UnknownFeature
+from skewless.ondemand.model import OnDemandFeature, OnlineExpression, feature_from_json
+
+from . import format as fmt
 
 
-class UnknownFeature(SkewlessError):
-    """A feature, feature service or model that the catalog does not have (HTTP 404)."""
+@dataclass(frozen=True)
+class OnlineModel:
+    """What the writer and the reader need to know of one online model."""
+
+    name: str
+    entity: str
+    join_keys: tuple[str, ...]
+    timestamp: str
+    created_timestamp: str | None
+    features: tuple[str, ...]
+    ttl: timedelta | None
+    version: str
+    relation: exp.Table
+
+    @property
+    def field(self) -> bytes:
+        return fmt.field_name(self.name, self.version)
 
 
 @dataclass
@@ -32,19 +50,14 @@ class ServingCatalog:
     entities: dict[str, list[str]] = field(default_factory=dict)  # entity -> join keys
     by_feature: dict[str, OnlineModel] = field(init=False)
     evaluators: dict[str, OnlineExpression] = field(init=False)
+    index: FeatureIndex = field(init=False)
 
     def __post_init__(self) -> None:
         self.by_feature = {f: m for m in self.models.values() for f in m.features}
         self.evaluators = {name: feature.evaluator() for name, feature in self.on_demand.items()}
-
-    @classmethod
-    def from_compiled(cls, compiled: CompiledProject, services: Mapping[str, list[str]] | None = None,
-                      ) -> "ServingCatalog":
-        on_demand = {f.name: f for node in compiled.nodes.values() if node.on_demand is not None
-                     for f in node.on_demand.features}
-        offline = {f: node.name for node in compiled.nodes.values() if node.on_demand is None for f in node.features}
-        entities = {e.name: list(e.join_keys) for e in compiled.config.entities.values()}
-        return cls(compiled.config.name, online_models(compiled), on_demand, offline, dict(services or {}), entities)
+        features = {f: FeatureInfo(f, model, None) for f, model in self.offline_features.items()}
+        features.update({f: FeatureInfo(f, d.model, None, on_demand=True) for f, d in self.on_demand.items()})
+        self.index = FeatureIndex(features, self.services)
 
     @classmethod
     def from_manifest(cls, manifest: Mapping[str, Any]) -> "ServingCatalog":
@@ -92,30 +105,7 @@ class ServingCatalog:
 
     def resolve(self, references: list[str]) -> list[str]:
         """Feature names for names, `service:NAME` references and `model:*`, in order, without repeats."""
-        if all(r in self.by_feature or r in self.on_demand for r in references) and len(set(references)) == len(
-                references):
-            return references  # plain feature names: the common case, no copying
-        result: list[str] = []
-        for reference in references:
-            if reference.startswith("service:"):
-                service = reference.split(":", 1)[1]
-                if service not in self.services:
-                    raise UnknownFeature(f"no feature service named {service!r}",
-                                        hint=did_you_mean(service, self.services) or
-                                        "feature services are declared under feature_services: in datasets/*.yml")
-                names = self.services[service]
-            elif reference.endswith(":*"):
-                model = reference[:-2]
-                names = [f for f, m in self.offline_features.items() if m == model] + [
-                    f for f, d in self.on_demand.items() if d.model == model]
-                if not names:
-                    raise UnknownFeature(f"no model named {model!r} with features",
-                                        hint=did_you_mean(model, set(self.offline_features.values())))
-            else:
-                self.check(reference)
-                names = [reference]
-            result.extend(n for n in names if n not in result)
-        return result
+        return self.index.resolve(references)
 
     def check(self, feature: str) -> None:
         """A clear error for a feature that cannot be served."""

@@ -10,8 +10,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import PurePosixPath
 from typing import Any, Protocol
 
-from .errors import SelectionError, did_you_mean
-from .graph import Graph
+from skewless.core.errors import SelectionError, did_you_mean
+from skewless.core.graph import Graph
 
 
 class Selectable(Protocol):

@@ -1,0 +1,1 @@
+"""The warehouse side: running models, point-in-time joins, training sets."""

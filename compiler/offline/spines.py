@@ -1,0 +1,183 @@
+"""Spines: the rows a training set is built for, from a DataFrame, an Arrow table, SQL, or a dataset's
+`spine:` (a source, a model, a file, a table, a query), made readable by the warehouse."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import sqlglot
+from sqlglot import exp
+
+from skewless.core.errors import SkewlessError
+from skewless.core.sqlbuild import relation_table
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from skewless.adapters.base import WarehouseAdapter
+    from skewless.project.compile import CompiledProject
+
+    from .datasets import Dataset
+
+ROW_ID = "__skewless_row_id"
+_names = itertools.count()
+
+
+@dataclass
+class SpineInput:
+    """A spine as the warehouse sees it: a relation or query, its columns, its time column."""
+
+    source: exp.Table | exp.Query
+    columns: tuple[str, ...]
+    timestamp: str
+    row_id: str | None = None  # a row-number column the loader added (kept out of the result)
+    cleanup: Callable[[], None] | None = None
+
+
+def arrow_spine(adapter: "WarehouseAdapter", table: "pa.Table", timestamp: str | None) -> SpineInput:
+    """Register an Arrow spine with the warehouse; time-zone-aware times become UTC, then naive."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    columns = tuple(table.column_names)
+    if ROW_ID in columns:
+        raise SkewlessError(f"the spine may not have a column named {ROW_ID}")
+    for index, field in enumerate(table.schema):
+        if pa.types.is_timestamp(field.type) and field.type.tz is not None:
+            naive = pc.cast(pc.cast(table.column(index), pa.timestamp(field.type.unit, tz="UTC")),
+                            pa.timestamp(field.type.unit))
+            table = table.set_column(index, field.name, naive)
+    import numpy as np
+
+    table = table.append_column(ROW_ID, pa.array(np.arange(table.num_rows, dtype=np.int64)))
+    name = f"__skewless_spine_{next(_names)}"
+    relation = adapter.register_arrow(name, table)
+    chosen = timestamp or _guess_timestamp(table.schema, columns)
+    return SpineInput(relation, columns, chosen, row_id=ROW_ID, cleanup=lambda: adapter.unregister_arrow(name))
+
+
+def _guess_timestamp(schema: "pa.Schema", columns: Sequence[str]) -> str:
+    import pyarrow as pa
+
+    candidates = [
+        c for c in columns if pa.types.is_timestamp(schema.field(c).type) or pa.types.is_date(schema.field(c).type)
+    ]
+    if len(candidates) == 1:
+        return candidates[0]
+    raise SkewlessError(
+        "say which spine column holds each row's time: timestamp='...'"
+        + (f" (candidates: {', '.join(candidates)})" if candidates else " (the spine has no timestamp column)")
+    )
+
+
+def parse_spine_query(text: str, dialect: str) -> exp.Query:
+    """A spine's SELECT, parsed; anything else is a clear error."""
+    try:
+        parsed = sqlglot.parse_one(text, read=dialect)
+    except sqlglot.errors.ParseError as error:
+        raise SkewlessError(f"the spine query does not parse: {error.errors[0]['description']}") from None
+    except sqlglot.errors.TokenError as error:
+        raise SkewlessError(f"the spine query does not parse: {error}", hint="look for an unclosed quote") from None
+    if not isinstance(parsed, exp.Query):
+        raise SkewlessError(f"a spine query must be a SELECT, not {parsed.key.upper()}")
+    return parsed
+
+
+def sql_spine(adapter: "WarehouseAdapter", text: str, dialect: str, timestamp: str | None) -> SpineInput:
+    """A spine given as a table name or a SELECT in the target dialect."""
+    stripped = text.strip()
+    source: exp.Table | exp.Query
+    if " " in stripped or "\n" in stripped:
+        source = parse_spine_query(stripped, dialect)
+    else:
+        source = exp.to_table(stripped, dialect=dialect)
+    probe = exp.select("*").from_(source.subquery("probe") if isinstance(source, exp.Query) else source.copy())
+    schema = adapter.fetch_arrow(probe.limit(0), log=False).schema
+    columns = tuple(schema.names)
+    return SpineInput(source, columns, timestamp or _guess_timestamp(schema, columns))
+
+
+def spine_from(value: Any, adapter: "WarehouseAdapter", dialect: str, timestamp: str | None) -> SpineInput:
+    """A pandas DataFrame, a pyarrow Table, or a table name / SELECT in the warehouse."""
+    if isinstance(value, str):
+        return sql_spine(adapter, value, dialect, timestamp)
+    import pyarrow as pa
+
+    if isinstance(value, pa.Table):
+        return arrow_spine(adapter, value, timestamp)
+    if type(value).__name__ == "DataFrame":
+        return arrow_spine(adapter, pa.Table.from_pandas(value, preserve_index=False), timestamp)
+    raise SkewlessError(f"a spine is a pandas DataFrame, a pyarrow Table or SQL text, not {type(value).__name__}")
+
+
+@dataclass
+class DatasetSpine:
+    """A dataset's spine before it reaches the warehouse: a relation or query with known columns, or the Arrow
+    table read from a file (loaded only when the dataset is built)."""
+
+    source: exp.Table | exp.Query | None
+    columns: tuple[str, ...]
+    timestamp: str
+    table: "pa.Table | None" = None
+    file: Path | None = None
+
+    def load(self, adapter: "WarehouseAdapter") -> SpineInput:
+        """What the warehouse reads: a file's rows are registered with the adapter first."""
+        if self.table is not None:
+            return arrow_spine(adapter, self.table, self.timestamp)
+        assert self.source is not None
+        return SpineInput(self.source, self.columns, self.timestamp)
+
+    def shown(self, file_scan: Callable[[Path], exp.Query]) -> SpineInput:
+        """The spine as SQL shows it: a file as the target engine would scan it in place."""
+        if self.table is not None:
+            assert self.file is not None
+            return SpineInput(file_scan(self.file), self.columns, self.timestamp)
+        assert self.source is not None
+        return SpineInput(self.source, self.columns, self.timestamp)
+
+
+def dataset_spine(dataset: "Dataset", compiled: "CompiledProject") -> DatasetSpine:
+    """Resolve a dataset's `spine:` against the project: clear errors name the dataset and its file."""
+    config = compiled.config
+    spine = dataset.spine
+    relation: exp.Table | exp.Query
+    if spine.kind == "source":
+        source_name, _, table_name = spine.value.partition(".")
+        source = config.sources.get((source_name, table_name))
+        if source is None:
+            raise SkewlessError(f"dataset {dataset.name!r}: no source {spine.value!r}", location=dataset.location)
+        relation, known = relation_table(source.identifier, source.schema), tuple(source.columns)
+    elif spine.kind == "model":
+        node = compiled.node(spine.value)
+        if node.relation is None:
+            raise SkewlessError(f"dataset {dataset.name!r}: the spine model is ephemeral", location=dataset.location)
+        relation, known = node.relation, tuple(node.columns)
+    elif spine.kind == "file":
+        import pyarrow.csv as pcsv
+        import pyarrow.parquet as pq
+
+        file = (config.root / spine.value).resolve()
+        if not file.is_file():
+            raise SkewlessError(f"dataset {dataset.name!r}: no file {spine.value}", location=dataset.location)
+        table = pq.read_table(file) if file.suffix == ".parquet" else pcsv.read_csv(file)
+        if spine.columns:
+            table = table.select(list(spine.columns))
+        return DatasetSpine(None, tuple(table.column_names), spine.timestamp, table=table, file=file)
+    elif spine.kind == "table":
+        relation, known = exp.to_table(spine.value, dialect=compiled.dialect), ()
+    else:
+        try:
+            relation, known = parse_spine_query(spine.value, compiled.dialect), ()
+        except SkewlessError as error:
+            raise SkewlessError(f"dataset {dataset.name!r}: {error}", location=dataset.location,
+                                hint=error.hint) from None
+    columns = spine.columns or known
+    if not columns:
+        raise SkewlessError(f"dataset {dataset.name!r}: list the spine's columns (spine: columns: [...])",
+                            location=dataset.location)
+    return DatasetSpine(relation, tuple(columns), spine.timestamp)

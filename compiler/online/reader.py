@@ -1,0 +1,171 @@
+"""The typed online reader: a read plan per feature list, one round trip per read, ttl applied at read time,
+on-demand features computed per entity row. Imports neither the project compiler nor Jinja."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from skewless.core.errors import SkewlessError
+
+from . import format as fmt
+from .catalog import OnlineModel
+
+if TYPE_CHECKING:
+    from skewless.ondemand.model import OnlineExpression
+    from skewless.online.store import OnlineStore
+
+    from .catalog import ServingCatalog
+
+
+class _EntityRead(NamedTuple):
+    """One key per entity row, and the fields of the models read from it."""
+
+    entity: str
+    join_keys: tuple[str, ...]
+    models: tuple[OnlineModel, ...]
+    fields: list[bytes]
+
+
+@dataclass(frozen=True)
+class _ReadPlan:
+    """Everything about a list of features that does not depend on the entity rows: worked out once per list."""
+
+    derived: tuple["OnlineExpression", ...]  # on-demand features asked for
+    groups: tuple[_EntityRead, ...]  # one per entity the stored features belong to
+    keys_needed: tuple[str, ...]
+    request_fields: tuple[str, ...]
+    picks: tuple[tuple[str, int, int, int], ...]  # stored feature -> (group, model in group, value position)
+    needed: frozenset[str]  # the names every entity row must hold: join keys and request fields
+
+
+class OnlineReader:
+    """Reads features back, typed, with ttl applied at read time, and computes on-demand features per row."""
+
+    def __init__(self, catalog: "ServingCatalog", store: "OnlineStore") -> None:
+        self.catalog = catalog
+        self.store = store
+        self.project = catalog.project
+        self._plans: dict[tuple[str, ...], _ReadPlan] = {}
+
+    def features_of(self, entity: str) -> list[str]:
+        return [f for m in self.catalog.models.values() if m.entity == entity for f in m.features]
+
+    def plan(self, features: Sequence[str]) -> _ReadPlan:
+        """What to read for these features, checked; kept for the next call with the same list."""
+        key = tuple(features)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._make_plan(key)
+            if len(self._plans) < 1024:
+                self._plans[key] = plan
+        return plan
+
+    def _make_plan(self, features: tuple[str, ...]) -> _ReadPlan:
+        catalog = self.catalog
+        for feature in features:
+            catalog.check(feature)
+        derived = tuple(catalog.evaluators[f] for f in features if f in catalog.on_demand)
+        for evaluator in derived:
+            for name in evaluator.input_names:
+                if name not in catalog.by_feature:
+                    raise SkewlessError(
+                        f"on-demand feature {evaluator.feature.name!r} reads {name!r}, which is not served online",
+                        hint=f"set online=true on model {catalog.offline_features.get(name)!r} and run again",
+                    )
+        stored = list(dict.fromkeys(
+            [f for f in features if f not in catalog.on_demand] + [i for d in derived for i in d.input_names]
+        ))
+        models = list(dict.fromkeys(catalog.by_feature[f] for f in stored))
+        groups = []
+        for entity in dict.fromkeys(m.entity for m in models):
+            entity_models = tuple(m for m in models if m.entity == entity)
+            groups.append(_EntityRead(entity, entity_models[0].join_keys, entity_models,
+                                      [m.field for m in entity_models]))
+        picks = []
+        for feature in stored:
+            model = catalog.by_feature[feature]
+            group = next(i for i, g in enumerate(groups) if model in g.models)
+            picks.append((feature, group, groups[group].models.index(model), model.features.index(feature)))
+        keys_needed = tuple(dict.fromkeys(k for g in groups for k in g.join_keys))
+        request_fields = tuple(dict.fromkeys(n for d in derived for n in d.request_names))
+        return _ReadPlan(
+            derived=derived, groups=tuple(groups), keys_needed=keys_needed,
+            request_fields=request_fields, picks=tuple(picks), needed=frozenset(keys_needed + request_fields),
+        )
+
+    def read(
+        self, entity_rows: Sequence[Mapping[str, Any]], features: Sequence[str], now: datetime | None = None,
+    ) -> dict[str, list[Any]]:
+        """Columnar result: the join key columns given, then one column per feature in the order asked.
+
+        Entity rows also carry the request fields on-demand features read. One round trip reads every stored
+        value, the on-demand inputs included."""
+        plan = self.plan(features)
+        needed = plan.needed
+        for row in entity_rows:
+            if not row.keys() >= needed:
+                missing = [k for k in plan.keys_needed if k not in row]
+                if missing:
+                    raise SkewlessError(f"entity row {dict(row)!r} lacks join key(s) {missing}")
+                raise SkewlessError(
+                    f"entity row {dict(row)!r} lacks request field(s) "
+                    f"{[n for n in plan.request_fields if n not in row]}",
+                    hint="on-demand features read them from each entity row",
+                )
+        columns = {name: [row[name] for row in entity_rows] for name in needed}
+        return self.read_columns(columns, len(entity_rows), features, now)
+
+    def read_columns(
+        self, columns: Mapping[str, Sequence[Any]], count: int, features: Sequence[str], now: datetime | None = None,
+    ) -> dict[str, list[Any]]:
+        """`read` for entity rows given as columns of `count` values (as the HTTP API sends them)."""
+        plan = self.plan(features)
+        missing = [k for k in plan.keys_needed if k not in columns]
+        if missing:
+            raise SkewlessError(f"the entities lack join key(s) {missing}")
+        absent = [n for n in plan.request_fields if n not in columns]
+        if absent:
+            raise SkewlessError(f"the entities lack request field(s) {absent}",
+                                hint="on-demand features read them from each entity row")
+        values = self._read_stored(columns, count, plan, now)
+        for evaluator in plan.derived:
+            inputs = [values[name] for name in evaluator.input_names]
+            requests = [columns[name] for name in evaluator.request_names]
+            values[evaluator.feature.name] = [
+                evaluator([column[index] for column in inputs],
+                          dict(zip(evaluator.request_names, [r[index] for r in requests], strict=True)))
+                for index in range(count)
+            ]
+        result = {k: list(columns[k]) for k in plan.keys_needed}
+        for feature in features:
+            result[feature] = values[feature]
+        return result
+
+    def _read_stored(
+        self, columns: Mapping[str, Sequence[Any]], count: int, plan: _ReadPlan, now: datetime | None,
+    ) -> dict[str, list[Any]]:
+        """Each stored feature's values: one key per row and entity, all read in one round trip."""
+        requests: list[tuple[bytes, list[bytes]]] = []
+        for group in plan.groups:
+            keys = fmt.entity_keys(self.project, group.entity, [columns[k] for k in group.join_keys])
+            requests.extend((key, group.fields) for key in keys)
+        if not requests:
+            return {}
+        replies = self.store.read(requests)
+        now_us = fmt.micros(now) if now is not None else time.time_ns() // 1000
+        decoded: dict[tuple[int, int], list[list[Any] | None]] = {}
+        columns: dict[str, list[Any]] = {}
+        for feature, group, position, at in plan.picks:
+            rows = decoded.get((group, position))
+            if rows is None:
+                ttl = plan.groups[group].models[position].ttl
+                oldest = None if ttl is None else now_us - ttl // timedelta(microseconds=1)
+                rows = fmt.decode_values((reply[position] for reply in replies[group * count:(group + 1) * count]),
+                                         oldest)
+                decoded[(group, position)] = rows
+            columns[feature] = [None if values is None else values[at] for values in rows]
+        return columns

@@ -1,0 +1,65 @@
+"""The online store interface: what the writer, the reader, the server (and streaming tiles) need of a key/value
+store, and a small registry that opens the one `online_store: {type: ...}` names.
+
+Keys and values are bytes in the versioned format of online/format.py; a store only has to keep them. Redis is
+the implementation (skewless/adapters/redis_online.py); a new store implements this class and joins the table.
+"""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from skewless.core.errors import ProjectError, did_you_mean
+
+WriteRow = tuple[bytes, bytes, bytes, int]  # entity key, field, value, expire-at in ms since the epoch (0: none)
+ReadRequest = tuple[bytes, Sequence[bytes]]  # entity key, the fields to read from it
+
+
+class OnlineStore(ABC):
+    """One connection (or pool) to an online store; safe to read from several threads."""
+
+    @property
+    @abstractmethod
+    def description(self) -> str:
+        """Where the store is, for messages: never holds a secret."""
+
+    @abstractmethod
+    def write(self, rows: Iterable[WriteRow]) -> int:
+        """Upsert rows monotonically: a value whose (event time, created time) is older than the stored one is
+        not written (a backfill racing a newer run never goes back in time). Returns how many were written."""
+
+    @abstractmethod
+    def read(self, requests: Sequence[ReadRequest]) -> list[list[bytes | None]]:
+        """For each request, its fields' values (None where absent), in one round trip where the store allows."""
+
+    @abstractmethod
+    def epoch(self, project: str) -> str:
+        """An id of the store's contents for a project; it changes when the data is lost (flushed, new server),
+        which tells the writer to send everything again."""
+
+    @abstractmethod
+    def ping(self) -> None:
+        """Return when the store answers; raise AdapterError (with a message free of secrets) when it does not."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections."""
+
+
+# type -> "module:Class"; the class has from_settings(settings, target_path).
+ONLINE_STORES = {"redis": "skewless.adapters.redis_online:RedisOnlineStore"}
+
+
+def open_online_store(settings: Mapping[str, Any], target_path: Path) -> OnlineStore:
+    """Open the store that `settings["type"]` names (default redis); its module is imported only now."""
+    kind = str(settings.get("type", "redis"))
+    if kind not in ONLINE_STORES:
+        raise ProjectError(f"unknown online_store type {kind!r}",
+                           hint=did_you_mean(kind, ONLINE_STORES) or f"use one of: {', '.join(ONLINE_STORES)}")
+    module_name, class_name = ONLINE_STORES[kind].split(":")
+    store_class = getattr(importlib.import_module(module_name), class_name)
+    return store_class.from_settings(settings, target_path)

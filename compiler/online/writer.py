@@ -1,0 +1,208 @@
+"""The online post-hook: the newest servable row per entity, from the warehouse into the online store.
+
+Writes are incremental: the last snapshot written for a model is kept in the warehouse (schema
+`skewless_state`), and only rows that differ from it are sent, unless the store's epoch or the model's schema
+version changed (then everything is sent). Writes are monotonic in the store itself (see online/store.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
+
+from sqlglot import exp
+
+from skewless.core.errors import SkewlessError
+from skewless.core.sqlbuild import quoted_column, relation_table
+
+from . import format as fmt
+from .catalog import OnlineModel
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pyarrow as pa
+
+    from skewless.adapters.base import WarehouseAdapter
+    from skewless.online.store import OnlineStore
+
+STATE_SCHEMA = "skewless_state"
+STATE_TABLE = "online_state"
+HASH = "__skewless_hash"
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class OnlineWriter:
+    """Upserts the newest feature row per entity of online models into the online store."""
+
+    def __init__(
+        self, models: Mapping[str, OnlineModel], warehouse: "WarehouseAdapter", store: "OnlineStore", *,
+        project: str, schema: str, now: datetime | None = None,
+    ) -> None:
+        self.models = dict(models)
+        self.warehouse = warehouse
+        self.store = store
+        self.project = project
+        self.schema = schema  # the target schema: snapshots of two targets sharing a warehouse stay apart
+        self.now = now or _utcnow()
+
+    def write(self, names: Sequence[str]) -> dict[str, dict[str, int]]:
+        """Write the named online models; returns rows sent and rows that were newer than the store's."""
+        names = [n for n in names if n in self.models]
+        if not names:
+            return {}
+        epoch = self.store.epoch(self.project)
+        self._ensure_state_table()
+        report = {}
+        for name in names:
+            report[name] = self._write_model(self.models[name], epoch)
+        return report
+
+    # -- warehouse side ----------------------------------------------------------------------------
+
+    def _state(self) -> exp.Table:
+        return relation_table(STATE_TABLE, STATE_SCHEMA)
+
+    def _ensure_state_table(self) -> None:
+        self.warehouse.ensure_schema(STATE_SCHEMA)
+        schema = exp.Schema(this=self._state(), expressions=[
+            exp.ColumnDef(this=exp.to_identifier(name, quoted=True), kind=exp.DataType.build(kind))
+            for name, kind in (("model", "text"), ("version", "text"), ("epoch", "text"), ("rows", "bigint"),
+                               ("written_at", "timestamp"))
+        ])
+        self.warehouse.execute(exp.Create(this=schema, kind="TABLE", exists=True), log=False)
+
+    def _snapshot_table(self, model: OnlineModel, suffix: str) -> exp.Table:
+        return relation_table(f"{self.schema}__{model.name}__{suffix}", STATE_SCHEMA)
+
+    def snapshot_query(self, model: OnlineModel) -> exp.Select:
+        """The newest row per entity key, with a hash of it (ties: created ts, then the values: a stable pick)."""
+        columns = [*model.join_keys, model.timestamp]
+        if model.created_timestamp:
+            columns.append(model.created_timestamp)
+        columns.extend(model.features)
+        conditions: list[exp.Expression] = [
+            quoted_column(c).is_(exp.null()).not_() for c in [*model.join_keys, model.timestamp]
+        ]
+        if model.ttl is not None:
+            cutoff = (self.now - model.ttl).isoformat(sep=" ")
+            conditions.append(exp.GTE(this=quoted_column(model.timestamp),
+                                      expression=exp.cast(exp.Literal.string(cutoff), "timestamp")))
+        newest = self.warehouse.newest_rows(
+            model.relation, model.join_keys, columns[len(model.join_keys):], columns, exp.and_(*conditions)
+        )
+        digest = exp.func("md5", exp.Concat(expressions=[
+            part
+            for c in columns
+            for part in (
+                exp.Coalesce(this=exp.cast(quoted_column(c), "text"), expressions=[exp.Literal.string("\x01")]),
+                exp.Literal.string("\x1f"),
+            )
+        ]))
+        return exp.select(*[quoted_column(c) for c in columns], exp.alias_(digest, HASH, quoted=True)).from_(
+            newest.subquery("newest_rows")
+        )
+
+    def _previous_state(self, model: OnlineModel) -> tuple[str, str] | None:
+        query = (
+            exp.select("version", "epoch").from_(self._state())
+            .where(exp.column("model").eq(exp.Literal.string(model.name)))
+        )
+        rows = self.warehouse.fetch_all(query, log=False)
+        return (rows[0][0], rows[0][1]) if rows else None
+
+    def _write_model(self, model: OnlineModel, epoch: str) -> dict[str, int]:
+        warehouse = self.warehouse
+        current = self._snapshot_table(model, "online")
+        pending = self._snapshot_table(model, "pending")
+        warehouse.drop(pending, "table")
+        warehouse.execute(exp.Create(this=pending, kind="TABLE", expression=self.snapshot_query(model)), log=False)
+        incremental = (
+            self._previous_state(model) == (model.version, epoch)
+            and warehouse.relation_kind(current) == "table"
+        )
+        changed: exp.Select = exp.select("*").from_(pending.copy())
+        if incremental:
+            keys = [*model.join_keys, model.timestamp, HASH]
+            same = exp.and_(*[
+                exp.EQ(this=quoted_column(k, "p"), expression=quoted_column(k, "n")) for k in keys
+            ])
+            changed = (
+                exp.select("*").from_(exp.alias_(pending.copy(), "n", table=True))
+                .where(exp.Exists(this=exp.select("1").from_(exp.alias_(current.copy(), "p", table=True))
+                                  .where(same)).not_())
+            )
+        table = warehouse.fetch_arrow(changed)
+        sent = table.num_rows
+        written = self.store.write(self.encode(model, table))
+        with warehouse.transaction():
+            warehouse.drop(current, "table")
+            warehouse.rename(pending, current.name)
+            warehouse.execute(exp.delete(self._state(), where=exp.column("model").eq(exp.Literal.string(model.name))),
+                              log=False)
+            warehouse.execute(exp.insert(
+                exp.select(
+                    exp.Literal.string(model.name), exp.Literal.string(model.version), exp.Literal.string(epoch),
+                    exp.Literal.number(sent), exp.cast(exp.Literal.string(self.now.isoformat(sep=" ")), "timestamp"),
+                ),
+                self._state(),
+            ), log=False)
+        return {"sent": sent, "written": written}
+
+    # -- encoding ----------------------------------------------------------------------------------
+
+    def encode(self, model: OnlineModel, table: "pa.Table") -> list[tuple[bytes, bytes, bytes, int]]:
+        """(key, field, value, expire_at_ms) per row, built column by column; a value the format cannot hold
+        is a clear error naming the model, column and entity key."""
+        import numpy as np
+
+        if table.num_rows == 0:
+            return []
+        stamps = _micros(table.column(model.timestamp))
+        created = None
+        if model.created_timestamp:
+            created = np.where(
+                table.column(model.created_timestamp).is_null().to_numpy(zero_copy_only=False),
+                fmt.NO_CREATED, _micros(table.column(model.created_timestamp), fill=0),
+            )
+        columns = [fmt.encode_headers(stamps, created)]
+        for name in model.features:
+            try:
+                columns.append(fmt.encode_column(table.column(name)))
+            except fmt.EncodeError as error:
+                key = [table.column(k)[error.index].as_py() for k in model.join_keys]
+                raise SkewlessError(
+                    f"model {model.name!r}, column {name!r}, entity key {key!r}: {error}",
+                    hint="cast the column to a number, string, boolean, date or timestamp in the model's SELECT",
+                ) from None
+        values = [b"".join(parts) for parts in zip(*columns, strict=True)]
+        keys = fmt.entity_keys(self.project, model.entity, [table.column(k).to_pylist() for k in model.join_keys])
+        if model.ttl is not None:
+            expiry = ((stamps + model.ttl // timedelta(microseconds=1)) // 1000 + 1).tolist()
+        else:
+            expiry = [0] * table.num_rows
+        field = model.field
+        return [(key, field, value, expire) for key, value, expire in zip(keys, values, expiry, strict=True)]
+
+
+def _micros(column: "pa.ChunkedArray", fill: int | None = None) -> "np.ndarray":
+    """A timestamp or date column as int64 microseconds since the epoch, computed by Arrow."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    kind = column.type
+    if pa.types.is_date(kind):
+        column = pc.cast(column, pa.timestamp("us"))
+    elif pa.types.is_timestamp(kind):
+        column = pc.cast(column, pa.timestamp("us", tz=kind.tz))
+    else:
+        raise SkewlessError(f"a timestamp column has type {kind}; cast it to a timestamp in the model")
+    numbers = pc.cast(column, pa.int64())
+    if fill is not None:
+        numbers = pc.fill_null(numbers, fill)
+    return numbers.to_numpy(zero_copy_only=False)
+
+

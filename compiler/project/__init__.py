@@ -1,0 +1,1 @@
+"""The project compiler: project files and Jinja templates in, a `CompiledProject` of sqlglot trees out."""

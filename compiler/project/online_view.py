@@ -1,0 +1,47 @@
+"""What a compiled project tells the online side: its online models with their schema versions, and the
+serving catalog. The online package reads these types and never imports the compiler."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from skewless.online import format as fmt
+from skewless.online.catalog import OnlineModel, ServingCatalog
+
+from .compile import CompiledProject
+
+
+def online_models(compiled: CompiledProject) -> dict[str, OnlineModel]:
+    """Every model with online=true, with its schema version (a hash of its SQL and its ancestors')."""
+    models = {}
+    for name in compiled.order:
+        node = compiled.nodes[name]
+        if not node.config.online or node.relation is None or node.config.entity is None:
+            continue
+        definition = "\n".join(
+            compiled.sql(n) for n in [*sorted(compiled.graph.ancestors(name)), name]
+            if compiled.nodes[n].relation is not None
+        )
+        assert node.config.timestamp is not None
+        models[name] = OnlineModel(
+            name=name,
+            entity=node.config.entity,
+            join_keys=node.join_keys,
+            timestamp=node.config.timestamp,
+            created_timestamp=node.config.created_timestamp,
+            features=tuple(node.features),
+            ttl=node.config.ttl,
+            version=fmt.schema_version(name, node.join_keys, node.config.timestamp, node.features, definition),
+            relation=node.relation,
+        )
+    return models
+
+
+def serving_catalog(compiled: CompiledProject, services: Mapping[str, list[str]] | None = None) -> ServingCatalog:
+    """The catalog the library serves from; the feature server builds the same one from manifest.json."""
+    on_demand = {f.name: f for node in compiled.nodes.values() if node.on_demand is not None
+                 for f in node.on_demand.features}
+    offline = {f: node.name for node in compiled.nodes.values() if node.on_demand is None for f in node.features}
+    entities = {e.name: list(e.join_keys) for e in compiled.config.entities.values()}
+    return ServingCatalog(compiled.config.name, online_models(compiled), on_demand, offline, dict(services or {}),
+                          entities)
