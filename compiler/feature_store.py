@@ -131,7 +131,7 @@ class FeatureStore:
             if result.sql:
                 artifacts.write_executed(compiled, result.name, result.sql)
         artifacts.write_manifest(compiled, self.feature_services())
-        artifacts.write_run_results(compiled, results)
+        artifacts.write_run_results(compiled, results.to_json())
         return results
 
     # -- training sets -----------------------------------------------------------------------------

@@ -8,9 +8,10 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlglot import exp
 
@@ -20,9 +21,6 @@ from skewless.ondemand.model import feature_to_json
 
 from .compile import CompiledProject
 from .online_view import online_models
-
-if TYPE_CHECKING:
-    from skewless.offline.runner import RunResults
 
 MANIFEST_VERSION = 1
 
@@ -160,7 +158,8 @@ def write_manifest(compiled: CompiledProject, services: dict[str, list[str]] | N
     return path
 
 
-def write_run_results(compiled: CompiledProject, results: "RunResults") -> Path:
+def write_run_results(compiled: CompiledProject, results: Mapping[str, Any]) -> Path:
+    """target/run_results.json: `results` is RunResults.to_json(), after dbt's layout."""
     path = compiled.config.target_path / "run_results.json"
     payload = {
         "metadata": {
@@ -168,7 +167,7 @@ def write_run_results(compiled: CompiledProject, results: "RunResults") -> Path:
             "generated_at": datetime.now(timezone.utc).isoformat(),
             "target": compiled.config.target.name,
         },
-        **results.to_json(),
+        **results,
     }
     write_text_atomic(path, json.dumps(payload) + "\n")
     return path
