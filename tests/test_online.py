@@ -3,12 +3,12 @@ incremental, ttl'd, namespaced, versioned, and failures that leave the warehouse
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from click.testing import CliRunner
 
-from skewless import FeatureStore
+from skewless import FeatureStore, SkewlessError, UnknownFeature
 from skewless.cli.main import cli
 from skewless.online.reader import OnlineReader
 from skewless.project.online_view import online_models
@@ -49,6 +49,18 @@ def newest_rows(store: FeatureStore, model) -> dict[tuple, list]:
             best[key] = row
     offset = nk + 1 + (1 if model.created_timestamp else 0)
     return {key: list(row[offset:]) for key, row in best.items()}
+
+
+def newest_stamps(store: FeatureStore, model) -> dict[tuple, datetime]:
+    """The newest event time per entity that the writer saw (within ttl at the time of the write)."""
+    keys = ", ".join(model.join_keys)
+    where = ""
+    if model.ttl is not None:
+        cutoff = written_at(store) - model.ttl
+        where = f" where {model.timestamp} >= timestamp '{cutoff.isoformat(sep=' ')}'"
+    rows = store.adapter.connection.execute(
+        f"select {keys}, max({model.timestamp}) from {model.relation.sql('duckdb')}{where} group by all").fetchall()
+    return {tuple(row[:-1]): row[-1] for row in rows if None not in row[:-1]}
 
 
 def read_all(store: FeatureStore, model, keys, now=None) -> dict[tuple, list]:
@@ -104,19 +116,65 @@ def test_older_backfill_never_regresses(example):
 def test_ttl_applies_on_read_and_keys_expire(example, redis_url):
     model = online_models(example.compile())["user_transaction_counts"]
     keys = list(newest_rows(example, model))[:20]
-    later = datetime.now() + timedelta(days=31)
+    later = datetime.now(timezone.utc).replace(tzinfo=None) + timedelta(days=31)
     assert all(v == [None, None, None] for v in read_all(example, model, keys, now=later).values())
     client = example.online_store.client
     from skewless.online.format import entity_key
 
-    ttls = [client.pttl(entity_key("payments", "user", list(k))) for k in keys]
-    assert all(t > 0 or t == -1 for t in ttls)  # expiring, unless a model without ttl (profile) keeps it
-    merchant_keys = [entity_key("payments", "merchant", [m]) for m in range(1, 20)]
-    assert any(client.pttl(k) == -1 for k in merchant_keys)  # merchant_profile has no ttl
+    # Each key expires when its freshest value does: the greatest newest event time + ttl over the models that
+    # wrote to it; a key holding a model without a ttl never expires.
+    models = [m for m in online_models(example.compile()).values() if m.entity == "user"]
+    expected: dict[tuple, datetime | None] = {}  # None: kept for ever
+    for m in models:
+        for key, stamp in newest_stamps(example, m).items():
+            if m.ttl is None or (key in expected and expected[key] is None):
+                expected[key] = None
+            else:
+                expected[key] = max(expected.get(key) or stamp + m.ttl, stamp + m.ttl)
+    checked = {"expiring": 0, "kept": 0}
+    seconds, micros = client.time()
+    now_ms = seconds * 1000 + micros // 1000
+    for key, expire_at in expected.items():
+        pttl = client.pttl(entity_key("payments", "user", list(key)))
+        if expire_at is None:
+            assert pttl == -1, key
+            checked["kept"] += 1
+            continue
+        wanted_ms = (expire_at - datetime(1970, 1, 1)) // timedelta(milliseconds=1) + 1
+        assert pttl > 0 and abs(now_ms + pttl - wanted_ms) < 2000, (key, now_ms + pttl, wanted_ms)
+        checked["expiring"] += 1
+    assert checked["kept"] >= 20, checked  # every example user has a profile (no ttl): the key is kept
+    profiles = [m for m in online_models(example.compile()).values() if m.entity == "merchant" and m.ttl is None]
+    assert profiles  # merchant_profile has no ttl: every merchant key it wrote is kept
+    merchant_keys = [entity_key("payments", "merchant", list(k)) for k in newest_stamps(example, profiles[0])]
+    assert merchant_keys and all(client.pttl(k) == -1 for k in merchant_keys)
+
+
+def test_a_key_expires_with_its_freshest_value(make_project, redis_url):
+    # Two ttl'd models write to one user key: it expires at the later of (newest event + ttl), to the millisecond.
+    now = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+    stamps = [now - timedelta(hours=5), now - timedelta(hours=2)]
+    events = "user_id,merchant_id,amount,event_ts\n" + "".join(
+        f"{user},10,1.0,{ts.isoformat(sep=' ')}\n" for user, ts in [(1, stamps[0]), (1, stamps[1]), (2, stamps[0])])
+    short = NO_TTL_MODEL.replace("online=true", "online=true, ttl='1d'")
+    long = ("{{ config(entity='user', timestamp='event_ts', online=true, ttl='3d') }}\n"
+            "select user_id, event_ts, amount as user__long from {{ source('app', 'events') }}\n")
+    root = make_project({"data/events.csv": events, "models/user_amounts.sql": short, "models/user_long.sql": long})
+    with FeatureStore(root) as store:
+        assert store.run().ok
+        client = store.online_store.client
+        from skewless.online.format import entity_key
+
+        seconds, micros = client.time()
+        now_ms = seconds * 1000 + micros // 1000
+        for user, newest in [(1, stamps[1]), (2, stamps[0])]:
+            pttl = client.pttl(entity_key("mini", "user", [user]))
+            wanted_ms = (newest + timedelta(days=3) - datetime(1970, 1, 1)) // timedelta(milliseconds=1) + 1
+            assert pttl > 0 and abs(now_ms + pttl - wanted_ms) < 2000, (user, pttl)
 
 
 def test_ttl_boundary_is_inclusive(make_project):
-    recent = datetime.now().replace(microsecond=0) - timedelta(hours=2)
+    recent = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0) - timedelta(hours=2)
     old = recent - timedelta(days=3)
     events = "user_id,merchant_id,amount,event_ts\n" + "".join(
         f"{user},10,{amount},{ts.isoformat(sep=' ')}\n" for user, amount, ts in [(1, 5.0, old), (2, 4.0, recent)])
@@ -162,9 +220,9 @@ def test_unknown_and_offline_features(make_project):
                               "select user_id, event_ts, amount as user__offline from {{ source('app', 'events') }}\n",
     })
     with FeatureStore(root) as store:
-        with pytest.raises(Exception, match="did you mean 'user__last_amount'"):
+        with pytest.raises(UnknownFeature, match="did you mean 'user__last_amount'"):
             store.get_online_features([{"user_id": 1}], ["user__last_amont"])
-        with pytest.raises(Exception, match="not served online"):
+        with pytest.raises(SkewlessError, match="is not served online: model 'offline' has online=false"):
             store.get_online_features([{"user_id": 1}], ["user__offline"])
 
 

@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pit_oracle import BASE, DURATION, FEATURE_ROW, OTHER_ROW, SPINE_ROW, oracle
 
+from skewless.core.errors import SkewlessError
 from skewless.core.sqlbuild import first_per_group, relation_table
 from skewless.offline import pit
 
@@ -103,7 +104,7 @@ def test_ttl_edge_is_inclusive(con):
 
 
 def test_unknown_dialect():
-    with pytest.raises(Exception, match="no point-in-time join for dialect 'mysql'"):
+    with pytest.raises(SkewlessError, match="no point-in-time join for dialect 'mysql'"):
         pit.style_for("mysql")
 
 
