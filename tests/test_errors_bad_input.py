@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from skewless import CompileError, FeatureStore
 from skewless.cli.main import cli
 
 
@@ -231,3 +232,16 @@ def test_runtime_failure_names_model_and_keeps_earlier_tables(make_project):
     assert rows == (4,)
     assert "broken" not in tables
     assert not any(t.endswith("__skewless_tmp") for t in tables)
+
+
+@pytest.mark.parametrize("services, cycle", [
+    ("[{name: a, features: [user__amount_sum__all, 'service:a']}]", "a -> a"),
+    ("[{name: a, features: ['service:b']}, {name: b, features: ['service:c']}, "
+     "{name: c, features: [user__amount_sum__all, 'service:a']}]", "a -> b -> c -> a"),
+])
+def test_feature_services_that_include_each_other_are_a_clear_error(make_project, services, cycle):
+    root = make_project({"datasets/services.yml": f"feature_services: {services}\n"})
+    output = compile_error(root)
+    assert f"feature services include each other in a cycle: {cycle}" in output
+    with FeatureStore(root) as store, pytest.raises(CompileError, match="cycle"):
+        store.resolve_features(["service:a"])

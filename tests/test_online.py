@@ -317,3 +317,19 @@ def test_reads_survive_a_dropped_connection(example):
     assert example.get_online_features(rows, ["user__txn_count__7d"]) == before
     store.client.client_kill_filter(_type="normal", skipme=True)
     assert example.get_online_features([{"user_id": i} for i in range(10)], ["user__txn_count__7d"]) == many
+
+
+def test_a_flushed_store_gets_everything_again(make_project):
+    root = make_project({"models/user_amounts.sql": NO_TTL_MODEL})
+    with FeatureStore(root) as store:
+        first = store.run()
+        assert first.ok and first.hooks["online"]["user_amounts"]["sent"] == 2
+        assert store.run().hooks["online"]["user_amounts"]["sent"] == 0  # nothing changed: nothing sent
+        epoch = store.online_store.epoch("mini")
+        store.online_store.client.flushdb()  # the store lost its data (a restart without persistence)
+        assert store.get_online_features([{"user_id": 1}], ["user__last_amount"])["user__last_amount"] == [None]
+        again = store.run()
+        assert again.ok and again.hooks["online"]["user_amounts"] == {"sent": 2, "written": 2}
+        assert store.online_store.epoch("mini") != epoch
+        values = store.get_online_features([{"user_id": 1}, {"user_id": 2}], ["user__last_amount"])
+        assert values["user__last_amount"] == [7.5, 4.0]

@@ -1,0 +1,91 @@
+"""The online store conformance suite: what every OnlineStore must do, run once per store configuration.
+
+A store joins by adding its settings to STORES; the writer, the reader and the server rely on nothing else.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from skewless.core.errors import AdapterError, ProjectError
+from skewless.online import format as fmt
+from skewless.online.store import ONLINE_STORES, OnlineStore, open_online_store
+
+STORES = ["redis-server", "redis-embedded"]
+
+
+@pytest.fixture(params=STORES)
+def store(request: pytest.FixtureRequest, tmp_path: Path, redis_url: str | None) -> Iterator[OnlineStore]:
+    if request.param == "redis-server":
+        if redis_url is None:
+            pytest.skip("no Redis server on 127.0.0.1:6379 (CI requires one)")
+        settings = {"type": "redis", "url": redis_url}
+    else:
+        settings = {"type": "redis"}  # no url: an embedded server under target/
+    opened = open_online_store(settings, tmp_path)
+    yield opened
+    opened.close()
+
+
+def row(key: bytes, event_us: int, created_us: int | None, value: float, expire_at_ms: int = 0) -> tuple:
+    return key, b"f", fmt.encode_row(event_us, created_us, [value]), expire_at_ms
+
+
+def value_of(store: OnlineStore, key: bytes) -> float | None:
+    raw = store.read([(key, [b"f"])])[0][0]
+    return None if raw is None else fmt.decode_row(raw)[2][0]
+
+
+def test_every_store_type_is_registered():
+    assert set(ONLINE_STORES) == {"redis"}
+    with pytest.raises(ProjectError, match="unknown online_store type 'dynamo'"):
+        open_online_store({"type": "dynamo"}, Path("."))
+
+
+def test_writes_are_monotonic(store):
+    key = b"sk1:{conformance:user:1}"
+    assert store.write([row(key, 2_000, None, 1.0)]) == 1
+    assert store.write([row(key, 1_000, None, 0.5)]) == 0  # older event: refused
+    assert value_of(store, key) == 1.0
+    assert store.write([row(key, 2_000, 5, 2.0)]) == 1  # same event, created later: a correction wins
+    assert store.write([row(key, 2_000, 4, 9.0)]) == 0  # an older correction does not
+    assert store.write([row(key, 3_000, None, 3.0)]) == 1
+    assert value_of(store, key) == 3.0
+
+
+def test_reads_many_keys_in_order_with_missing_ones(store):
+    keys = [f"sk1:{{conformance:user:{i}}}".encode() for i in range(12)]
+    store.write([row(k, 1_000, None, float(i)) for i, k in enumerate(keys) if i % 3])
+    for count in (1, 2, 3, 4, 12):  # one key, a pipeline, the many-key path
+        replies = store.read([(k, [b"f", b"absent"]) for k in keys[:count]])
+        assert len(replies) == count
+        for i, reply in enumerate(replies):
+            assert reply[1] is None
+            assert (reply[0] is None) == (i % 3 == 0)
+            if reply[0] is not None:
+                assert fmt.decode_row(reply[0])[2] == [float(i)]
+
+
+def test_epoch_is_stable_until_the_data_is_lost(store):
+    first = store.epoch("conformance")
+    assert store.epoch("conformance") == first and store.epoch("other") != first
+    store.client.flushdb()
+    assert store.epoch("conformance") != first
+
+
+def test_ping_and_a_store_that_is_down(store, tmp_path):
+    store.ping()
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(AdapterError, match="check that Redis is running") as raised:
+        open_online_store({"url": f"redis://:s3cret@127.0.0.1:{port}/0"}, tmp_path)
+    assert "s3cret" not in str(raised.value)
+
+
+def test_description_never_holds_a_secret(store):
+    assert "@" not in store.description or ":***@" in store.description
