@@ -248,3 +248,35 @@ def test_an_old_manifest_is_written_again_at_start(example_run):
             server.close()
     finally:
         manifest_path.write_text(original)
+
+
+def test_online_store_reads_run_off_the_event_loop(server, client, monkeypatch):
+    import asyncio
+
+    original = server.online_store.read
+    seen = []
+
+    def read(requests):  # noqa: ANN001, ANN202
+        try:
+            asyncio.get_running_loop()
+            seen.append("event loop")
+        except RuntimeError:
+            seen.append("worker thread")
+        return original(requests)
+
+    monkeypatch.setattr(server.online_store, "read", read)
+    response = client.post("/get-online-features", json={"features": ["user__txn_count__7d"],
+                                                          "entities": {"user_id": [1]}})
+    assert response.status_code == 200 and seen == ["worker thread"]
+
+
+def test_a_bad_manifest_reload_is_logged(server, example_run, caplog):
+    manifest_path = example_run / "target" / "manifest.json"
+    original = manifest_path.read_text()
+    try:
+        manifest_path.write_text("{ not json")
+        with caplog.at_level("WARNING", logger="skewless.serve"):
+            server._reload_quietly()
+        assert "manifest not reloaded" in caplog.text
+    finally:
+        manifest_path.write_text(original)
