@@ -95,7 +95,7 @@ class DuckDBAdapter(WarehouseAdapter):
 
     @classmethod
     def file_scan(cls, path: Path) -> exp.Query:
-        reader = _READERS.get("".join(path.suffixes[-1:]))
+        reader = _READERS.get(path.suffix)
         if reader is None:
             raise ProjectError(f"cannot load {path.name}: use a .parquet, .csv, .csv.gz or .json file")
         return exp.select("*").from_(exp.Anonymous(this=reader, expressions=[exp.Literal.string(str(path))]))

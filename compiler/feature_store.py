@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from skewless.online.reader import OnlineReader
     from skewless.online.store import OnlineStore
     from skewless.online.writer import OnlineWriter
-    from skewless.project.config import ProjectConfig
+    from skewless.project.config import Entity, ProjectConfig
     from skewless.serving.server import FeatureServer, Limits
 
 
@@ -268,22 +268,20 @@ class FeatureStore:
         Values stay text: the online key of "42" is the key of 42, and "007" stays "007" (not 7)."""
         from skewless.online.format import entity_rows_from_text
 
-        definition = self.config.entities.get(entity)
-        if definition is None:
-            raise SkewlessError(
-                f"unknown entity {entity!r}",
-                hint=did_you_mean(entity, self.config.entities) or "entities are declared in entities.yml",
-            )
-        return entity_rows_from_text(definition.join_keys, keys)
+        return entity_rows_from_text(self._entity(entity).join_keys, keys)
 
     def online_features_of(self, entity: str) -> list[str]:
         """Every online feature of an entity, in model order."""
-        if entity not in self.config.entities:
+        return self._online_reader().features_of(self._entity(entity).name)
+
+    def _entity(self, name: str) -> "Entity":
+        definition = self.config.entities.get(name)
+        if definition is None:
             raise SkewlessError(
-                f"unknown entity {entity!r}",
-                hint=did_you_mean(entity, self.config.entities) or "entities are declared in entities.yml",
+                f"unknown entity {name!r}",
+                hint=did_you_mean(name, self.config.entities) or "entities are declared in entities.yml",
             )
-        return self._online_reader().features_of(entity)
+        return definition
 
     def serving_catalog(self) -> "ServingCatalog":
         """What serving needs (online models, on-demand features, feature services), built from the project."""

@@ -1,4 +1,5 @@
-"""Training-set definitions (`datasets/*.yml`) and feature references: names, `model:*`, `service:NAME`."""
+"""Training-set definitions and feature services (`datasets/*.yml`, `services.yml`), as written; references are
+resolved by `skewless.core.features.FeatureIndex`."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from typing import Any
 
 from skewless.core.errors import Location, ProjectError, did_you_mean
 from skewless.core.yamlfile import MarkedDict, expect_mapping, load_yaml
-from skewless.project.compile import CompiledProject
 
 SPINE_KINDS = ("source", "model", "file", "sql", "table")
 
@@ -126,8 +126,3 @@ def _spine(entry: MarkedDict) -> Spine:
         raise ProjectError("a spine needs 'timestamp': the column holding each row's time", location=spine.location())
     columns = spine.get("columns")
     return Spine(kinds[0], str(spine[kinds[0]]), timestamp, tuple(columns) if columns else None)
-
-
-def resolve_features(compiled: CompiledProject, catalog: DatasetCatalog, references: list[str]) -> list[str]:
-    """Feature names for references: a feature, `model:*`, or `service:NAME`; in order, without repeats."""
-    return compiled.feature_index(catalog.service_references()).resolve(references)

@@ -216,8 +216,11 @@ class FeatureServer:
         try:
             self.online_store.ping()
             return 200, {"status": "ok", "manifest_generated_at": self.loaded_at}
-        except SkewlessError as error:
+        except SkewlessError as error:  # the store's own message: located, and free of secrets
             return 503, {"status": "unavailable", "error": str(error)}
+        except Exception as error:  # noqa: BLE001 - whatever keeps the store from answering, health says so
+            return 503, {"status": "unavailable",
+                         "error": f"online store {self.online_store.description}: {type(error).__name__}"}
 
     # -- the ASGI app ----------------------------------------------------------------------------------------
 
