@@ -67,9 +67,11 @@ class DuckDBAdapter(WarehouseAdapter):
         self, table: exp.Table, keys: Sequence[str], order: Sequence[str], columns: Sequence[str],
         where: exp.Expression | None = None,
     ) -> exp.Select:
-        """arg_max over a struct: a hash aggregate, several times cheaper than ranking every row.
+        """arg_max of the row id: a hash aggregate, cheaper than ranking every row; the rows are then read back
+        by id, so every value keeps its bits (arg_max over a struct of the values turns -0.0 into +0.0).
 
         Each ordering column becomes {n: c IS NOT NULL, v: c}, so NULLs rank lowest, as in the portable form.
+        `table` is a base table (row ids), as every online model's relation is.
         """
         def prop(name: str, value: exp.Expression) -> exp.PropertyEQ:
             return exp.PropertyEQ(this=exp.to_identifier(name), expression=value)
@@ -80,17 +82,13 @@ class DuckDBAdapter(WarehouseAdapter):
             ]))
             for i, c in enumerate(order)
         ])
-        payload = exp.Struct(expressions=[prop(f"c{i}", quoted_column(c)) for i, c in enumerate(columns)])
-        newest = exp.alias_(exp.ArgMax(this=payload, expression=ranking), "__skewless_newest", quoted=True)
-        inner = exp.select(newest).from_(table.copy()).group_by(*[quoted_column(k) for k in keys])
+        row_id = exp.column("rowid")
+        newest = exp.select(exp.ArgMax(this=row_id.copy(), expression=ranking)).from_(table.copy())
+        newest = newest.group_by(*[quoted_column(k) for k in keys])
         if where is not None:
-            inner = inner.where(where)
-        fields = [
-            exp.StructExtract(this=quoted_column("__skewless_newest"), expression=exp.Literal.string(f"c{i}"))
-            for i in range(len(columns))
-        ]
-        return exp.select(*[exp.alias_(f, c, quoted=True) for f, c in zip(fields, columns, strict=True)]).from_(
-            inner.subquery("newest")
+            newest = newest.where(where)
+        return exp.select(*[quoted_column(c) for c in columns]).from_(table.copy()).where(
+            exp.In(this=row_id, query=newest.subquery())
         )
 
     @classmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from skewless.core.errors import SkewlessError, did_you_mean
@@ -232,14 +233,15 @@ class FeatureStore:
             self._online = open_online_store(settings, self.config.target_path)
         return self._online
 
-    def online_writer(self, compiled: CompiledProject | None = None) -> "OnlineWriter":
-        """The online post-hook's writer over the project's online models, warehouse and online store."""
+    def online_writer(self, compiled: CompiledProject | None = None, now: datetime | None = None) -> "OnlineWriter":
+        """The online post-hook's writer over the project's online models, warehouse and online store; `now`
+        (naive UTC, default the clock) is the instant whose servable rows it writes."""
         from skewless.online.writer import OnlineWriter
         from skewless.project.online_view import online_models
 
         compiled = compiled or self.compile(write=False)
         return OnlineWriter(online_models(compiled), self.adapter, self.online_store, project=self.config.name,
-                            schema=self.config.target.schema)
+                            schema=self.config.target.schema, now=now)
 
     def _write_online(self, compiled: CompiledProject, adapter: "WarehouseAdapter", results: RunResults) -> Any:
         built = [r.name for r in results.results if r.status == "success" and compiled.nodes[r.name].config.online]

@@ -8,6 +8,7 @@ interface (Arrow spines, CREATE TABLE AS), so nothing here is written for one en
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -250,7 +251,12 @@ NEWEST_ROWS = st.lists(
     max_size=40,
 )
 NEWEST_SCHEMA = pa.schema([("k", pa.int64()), ("ts", pa.int64()), ("created", pa.int64()), ("f", pa.int64()),
-                           ("s", pa.string())])
+                           ("s", pa.string()), ("z", pa.float64())])
+
+
+def _signed_zero(ts: int) -> float:
+    """A payload column that follows the ranked ones (ties pick equal rows), alternating -0.0 and +0.0."""
+    return -0.0 if ts % 2 == 0 else 0.0
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -258,16 +264,19 @@ NEWEST_SCHEMA = pa.schema([("k", pa.int64()), ("ts", pa.int64()), ("created", pa
 def test_newest_rows_match_the_oracle(adapter, data):
     table = relation_table("newest", "conformance_fixed")
     adapter.ensure_schema("conformance_fixed")
-    load(adapter, table, pa.Table.from_pylist([dict(zip(NEWEST_SCHEMA.names, r, strict=True)) for r in data],
+    full = [(*r, _signed_zero(r[1])) for r in data]
+    load(adapter, table, pa.Table.from_pylist([dict(zip(NEWEST_SCHEMA.names, r, strict=True)) for r in full],
                                               NEWEST_SCHEMA))
-    columns, order = ["k", "ts", "created", "f", "s"], ["ts", "created", "f", "s"]
+    columns, order = ["k", "ts", "created", "f", "s", "z"], ["ts", "created", "f", "s"]
     got = adapter.fetch_all(adapter.newest_rows(table, ["k"], order, columns), log=False)
     best: dict[int, tuple[Any, ...]] = {}
-    for row in data:  # the greatest (ts, created, f, s) per key, NULLs lowest
-        rank = tuple((v is not None, v) for v in row[1:])
-        if row[0] not in best or rank > tuple((v is not None, v) for v in best[row[0]][1:]):
+    for row in full:  # the greatest (ts, created, f, s) per key, NULLs lowest
+        rank = tuple((v is not None, v) for v in row[1:5])
+        if row[0] not in best or rank > tuple((v is not None, v) for v in best[row[0]][1:5]):
             best[row[0]] = row
     assert sorted(map(tuple, got), key=repr) == sorted(best.values(), key=repr)
+    # every value keeps its bits: -0.0 stays -0.0
+    assert {r[0]: math.copysign(1, r[5]) for r in got} == {k: math.copysign(1, r[5]) for k, r in best.items()}
 
 
 PIT_FEATURES = pa.schema([("k", pa.int64()), ("ts", pa.timestamp("us")), ("created", pa.timestamp("us")),

@@ -45,6 +45,8 @@ def newest_rows(store: FeatureStore, model) -> dict[tuple, list]:
             continue
         if model.ttl is not None and row[nk] < now - model.ttl:
             continue
+        if row[nk] + (model.delay or timedelta()) > now:  # not servable yet at the time of the write
+            continue
         if key not in best or rank(row) > rank(best[key]):
             best[key] = row
     offset = nk + 1 + (1 if model.created_timestamp else 0)
@@ -54,10 +56,11 @@ def newest_rows(store: FeatureStore, model) -> dict[tuple, list]:
 def newest_stamps(store: FeatureStore, model) -> dict[tuple, datetime]:
     """The newest event time per entity that the writer saw (within ttl at the time of the write)."""
     keys = ", ".join(model.join_keys)
-    where = ""
+    now = written_at(store)
+    where = f" where {model.timestamp} + interval {(model.delay or timedelta()).total_seconds()} second <= " \
+            f"timestamp '{now.isoformat(sep=' ')}'"
     if model.ttl is not None:
-        cutoff = written_at(store) - model.ttl
-        where = f" where {model.timestamp} >= timestamp '{cutoff.isoformat(sep=' ')}'"
+        where += f" and {model.timestamp} >= timestamp '{(now - model.ttl).isoformat(sep=' ')}'"
     rows = store.adapter.connection.execute(
         f"select {keys}, max({model.timestamp}) from {model.relation.sql('duckdb')}{where} group by all").fetchall()
     return {tuple(row[:-1]): row[-1] for row in rows if None not in row[:-1]}

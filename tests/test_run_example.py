@@ -30,7 +30,7 @@ def test_run_builds_every_model(store, example_copy):
     assert len(built) >= 8
     counts = dict(table_rows(store, "select table_name, table_type from information_schema.tables "
                                     "where table_schema = 'features'"))
-    assert counts["user_profile"] == "VIEW" and counts["user_spend"] == "BASE TABLE"
+    assert counts["stg_chargebacks"] == "VIEW" and counts["user_spend"] == "BASE TABLE"
     # duplicates in the raw data are removed by the ephemeral staging model
     raw = table_rows(store, "select count(*), count(distinct txn_id) from raw.transactions")[0]
     assert raw[0] > raw[1]
@@ -115,11 +115,11 @@ def test_view_replaces_table_and_back(make_project):
     model = root / "models" / "user_amounts.sql"
     with FeatureStore(root) as fs:
         assert fs.run().ok
-    model.write_text(model.read_text().replace("online=true", "online=true, materialized='view'"))
+    model.write_text(model.read_text().replace("online=true", "online=false, materialized='view'"))
     with FeatureStore(root) as fs:
         assert fs.run().ok
         assert fs.adapter.relation_kind(fs.compile().nodes["user_amounts"].relation) == "view"
-    model.write_text(model.read_text().replace(", materialized='view'", ""))
+    model.write_text(model.read_text().replace("online=false, materialized='view'", "online=true"))
     with FeatureStore(root) as fs:
         assert fs.run().ok
         assert fs.adapter.relation_kind(fs.compile().nodes["user_amounts"].relation) == "table"

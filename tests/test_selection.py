@@ -19,7 +19,7 @@ def compiled():
         (["stg_chargebacks+"], None, ["stg_chargebacks", "merchant_fraud_rate", "user_chargebacks"]),
         (["tag:profile"], None, ["merchant_profile", "user_profile"]),
         (["path:models/merchant"], None, ["merchant_fraud_rate", "merchant_profile", "merchant_volume"]),
-        (["config.materialized:view"], None, ["labelled_payments", "stg_chargebacks", "user_profile"]),
+        (["config.materialized:view"], None, ["labelled_payments", "stg_chargebacks"]),
         (["tag:fraud,path:models/merchant"], None, ["merchant_fraud_rate", "merchant_volume"]),
         (["tag:profile user_spend"], None, ["merchant_profile", "user_profile", "user_spend"]),
         (["path:models/user"], ["tag:fraud"], ["user_profile"]),

@@ -34,6 +34,7 @@ class OnlineModel:
     ttl: timedelta | None
     version: str
     relation: exp.Table
+    delay: timedelta | None = None  # a row is servable from event time + delay (the writer waits for it)
 
     @property
     def field(self) -> bytes:
@@ -91,6 +92,7 @@ class ServingCatalog:
                 timestamp=online["timestamp"], created_timestamp=online["created_timestamp"],
                 features=tuple(node["features"]), ttl=parse_duration(config["ttl"]) if config["ttl"] else None,
                 version=online["schema_version"], relation=exp.to_table(node["relation"], dialect=dialect),
+                delay=parse_duration(config["delay"]) if config.get("delay") else None,
             )
         on_demand = {
             name: feature_from_json(name, {**entry["on_demand"], "model": entry["model"], "type": entry["type"]},

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from sqlglot import exp
 
 from skewless.core.errors import SkewlessError
-from skewless.core.sqlbuild import quoted_column, relation_table
+from skewless.core.sqlbuild import interval, quoted_column, relation_table
 
 from . import format as fmt
 from .catalog import OnlineModel
@@ -87,10 +87,14 @@ class OnlineWriter:
         conditions: list[exp.Expression] = [
             quoted_column(c).is_(exp.null()).not_() for c in [*model.join_keys, model.timestamp]
         ]
+        # Servable now, as a training set at this instant sees it: available (event time + delay) by now, and
+        # not older than the ttl. A row dated in the future reaches the store with the first run after its time.
+        available: exp.Expression = quoted_column(model.timestamp)
+        if model.delay:
+            available = exp.Add(this=available, expression=interval(model.delay))
+        conditions.append(exp.LTE(this=available, expression=_timestamp(self.now)))
         if model.ttl is not None:
-            cutoff = (self.now - model.ttl).isoformat(sep=" ")
-            conditions.append(exp.GTE(this=quoted_column(model.timestamp),
-                                      expression=exp.cast(exp.Literal.string(cutoff), "timestamp")))
+            conditions.append(exp.GTE(this=quoted_column(model.timestamp), expression=_timestamp(self.now - model.ttl)))
         newest = self.warehouse.newest_rows(
             model.relation, model.join_keys, columns[len(model.join_keys):], columns, exp.and_(*conditions)
         )
@@ -186,6 +190,10 @@ class OnlineWriter:
             expiry = [0] * table.num_rows
         field = model.field
         return [(key, field, value, expire) for key, value, expire in zip(keys, values, expiry, strict=True)]
+
+
+def _timestamp(value: datetime) -> exp.Expression:
+    return exp.cast(exp.Literal.string(value.isoformat(sep=" ")), "timestamp")
 
 
 def _micros(column: "pa.ChunkedArray", fill: int | None = None) -> "np.ndarray":

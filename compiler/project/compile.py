@@ -400,11 +400,14 @@ class Project:
                 location=where,
                 hint="the point-in-time join and the online store order values by this column",
             )
-        if config.online and config.materialized == "ephemeral":
+        if config.online and config.materialized in ("ephemeral", "view"):
             raise CompileError(
-                "an ephemeral model cannot be online: it is never stored",
+                f"a {config.materialized} model cannot be online: "
+                + ("it is never stored" if config.materialized == "ephemeral" else
+                   "a view is computed again by every query, so the value written online and the one a training "
+                   "set reads could differ (float sums change with summation order)"),
                 location=_where(file, result.config_line, "online"),
-                hint="use materialized='feature_table' (or 'view') for online models",
+                hint="use materialized='feature_table' (or 'incremental'): both paths then read one stored table",
             )
         node.join_keys = tuple(entity.join_keys)
         required = [*entity.join_keys, config.timestamp]
@@ -421,6 +424,13 @@ class Project:
                     hint="select the join key(s) and the timestamp column, or fix the config",
                 )
             node.features = [c for c in node.columns if c not in required]
+        elif config.online:
+            raise CompileError(
+                "an online model's columns must be known when it compiles: a server or another process serves it "
+                "from the compiled project, without running it",
+                location=_select_location(file),
+                hint="select its columns by name, or list the source's columns (columns: [...]) in sources.yml",
+            )
         if config.materialized == "incremental" and config.unique_key is None:
             node.config = replace(config, unique_key=tuple(entity.join_keys) + (config.timestamp,))
 

@@ -33,6 +33,7 @@ def online_models(compiled: CompiledProject) -> dict[str, OnlineModel]:
             ttl=node.config.ttl,
             version=fmt.schema_version(name, node.join_keys, node.config.timestamp, node.features, definition),
             relation=node.relation,
+            delay=node.config.delay,
         )
     return models
 

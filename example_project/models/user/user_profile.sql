@@ -1,7 +1,7 @@
 {{ config(
     entity='user',
     timestamp='updated_ts',
-    materialized='view',
+    materialized='feature_table',
     online=true,
     owner='growth-team',
     tags=['profile'],

@@ -63,24 +63,8 @@ WITH "__skewless_spine" AS (
     "updated_ts",
     "user__country",
     "user__signup_ts",
-    "__skewless_ts"
-  FROM (
-    SELECT
-      "user_id",
-      "updated_ts",
-      "user__country",
-      "user__signup_ts",
-      "updated_ts" AS "__skewless_ts",
-      ROW_NUMBER() OVER (
-        PARTITION BY "user_id", "updated_ts"
-        ORDER BY "user__country" DESC NULLS LAST, "user__signup_ts" DESC NULLS LAST
-      ) AS "__skewless_rn"
-    FROM "features"."user_profile"
-    WHERE
-      NOT "user_id" IS NULL AND NOT "updated_ts" IS NULL
-  ) AS ranked
-  WHERE
-    "__skewless_rn" = 1
+    "updated_ts" AS "__skewless_ts"
+  FROM "features"."user_profile"
 ), "__skewless_f7" AS (
   SELECT
     "merchant_id",
