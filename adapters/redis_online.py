@@ -26,34 +26,35 @@ try:
 except ImportError:  # redis-py without hiredis: its own encoder
     _pack = None
 
-# KEYS: one entity key per write. ARGV: field, value, expire-at (ms, 0 = none) for each key, in order.
-# A value is written only when its (event ts, created ts) is not older than the stored one: a backfill of
-# old data never replaces a newer value. Bytes 2-17 of a value hold the two timestamps (see online_format).
+# KEYS: one entity key per write. ARGV: the writer's generation, then field, value, expire-at (ms, 0 = none) for
+# each key, in order; an empty value removes the field. Each field has a companion `<field>#gen` holding the
+# generation of the run that last wrote it: a write from an older generation (a run that read the warehouse
+# before another run that has written since) is refused, so racing writers never go back in time; a write from
+# the same or a newer run is the warehouse's truth and replaces the value, older event times and removals too.
 WRITE_SCRIPT = """
 local written = 0
 local now = redis.call('TIME')
 local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local generation = ARGV[1]
 for i, key in ipairs(KEYS) do
-  local field = ARGV[3 * i - 2]
-  local value = ARGV[3 * i - 1]
-  local expire_at = tonumber(ARGV[3 * i])
-  local current = redis.call('HGET', key, field)
-  local newer = true
-  if current then
-    local cur_ts = struct.unpack('<i8', current, 2)
-    local cur_created = struct.unpack('<i8', current, 10)
-    local new_ts = struct.unpack('<i8', value, 2)
-    local new_created = struct.unpack('<i8', value, 10)
-    newer = new_ts > cur_ts or (new_ts == cur_ts and new_created >= cur_created)
-  end
-  if newer then
-    local pttl = redis.call('PTTL', key)
-    redis.call('HSET', key, field, value)
+  local field = ARGV[3 * i - 1]
+  local value = ARGV[3 * i]
+  local expire_at = tonumber(ARGV[3 * i + 1])
+  local gen_field = field .. '#gen'
+  local current = redis.call('HGET', key, gen_field)
+  if not current or tonumber(current) <= tonumber(generation) then
     written = written + 1
-    if expire_at == 0 then
-      redis.call('PERSIST', key)
-    elseif pttl == -2 or (pttl >= 0 and expire_at > now_ms + pttl) then
-      redis.call('PEXPIREAT', key, expire_at)
+    if value == '' then
+      redis.call('HDEL', key, field)
+      redis.call('HSET', key, gen_field, generation)
+    else
+      local pttl = redis.call('PTTL', key)
+      redis.call('HSET', key, field, value, gen_field, generation)
+      if expire_at == 0 then
+        redis.call('PERSIST', key)
+      elseif pttl == -2 or (pttl >= 0 and expire_at > now_ms + pttl) then
+        redis.call('PEXPIREAT', key, expire_at)
+      end
     end
   end
 end
@@ -148,13 +149,12 @@ class RedisOnlineStore(OnlineStore):
                  "warehouse tables are kept and the next run completes the online write",
         )
 
-    def write(self, rows: Iterable[WriteRow]) -> int:
-        """Monotonic upsert of (key, field, value, expire_at_ms) rows; returns how many were newer."""
+    def write(self, rows: Iterable[WriteRow], generation: int) -> int:
         written = 0
         try:
             for batch in self._batches(rows):
                 keys = [row[0] for row in batch]
-                args: list[Any] = []
+                args: list[Any] = [generation]
                 for _, field, value, expire_at in batch:
                     args.extend((field, value, expire_at))
                 written += int(self._write(keys=keys, args=args))

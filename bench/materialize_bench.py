@@ -79,7 +79,7 @@ store.online_store.client.flushdb()
 table = store.adapter.fetch_arrow(writer.snapshot_query(model))
 rows = writer.encode(model, table)
 started = time.perf_counter()
-written = store.online_store.write(rows)
+written = store.online_store.write(rows, generation=1)
 write_only = time.perf_counter() - started
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 print(json.dumps({"seconds": total, "rows": report["user_features"]["sent"], "write_seconds": write_only,

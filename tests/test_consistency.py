@@ -1,6 +1,7 @@
 """Online equals offline at the same instant: the value served for an entity at T is the training set's value at T,
-same type, same bits. Random typed models and configs (ttl, delay, created timestamp), late rows and corrections
-written in two runs, future rows, and rows on the ttl and delay edges to the microsecond.
+same type, same bits. Random typed models and configs (ttl, delay, created timestamp), two runs (late rows, and
+corrections that withdraw a row, move it to another key or earlier), future rows, and rows on the ttl and delay
+edges to the microsecond.
 
 Each example builds a real project (DuckDB and the test Redis), writes online as of T, reads online at T, builds a
 training set at T, and compares every cell.
@@ -29,7 +30,7 @@ from skewless.online.reader import OnlineReader
 
 # T lies in the future so that Redis key expiry (event time + ttl, on Redis's clock) never runs before T.
 T = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0) + timedelta(days=30)
-USERS = 5
+USERS = 3
 US = timedelta(microseconds=1)
 TTLS = [None, timedelta(hours=1), timedelta(hours=6)]
 DELAYS = [None, timedelta(minutes=30), timedelta(hours=2)]
@@ -61,13 +62,25 @@ def scenarios(draw: Any) -> dict[str, Any]:
     row = st.tuples(st.integers(0, USERS - 1), offset, st.one_of(st.none(), st.integers(0, 3 * 3600)),
                     *[values for _, values in COLUMNS.values()])
     rows = draw(st.lists(row, min_size=1, max_size=14))
-    late = draw(st.integers(0, len(rows)))  # rows after this one arrive late: only the second run sees them
+    # rows after this one arrive late: only the second run sees them (often none: corrections are then the change)
+    late = draw(st.one_of(st.just(len(rows)), st.integers(0, len(rows))))
     table = []
     for user, event_offset, created_after, *values in rows:
         event = T + event_offset
         created = None if created_after is None else min(event + timedelta(seconds=created_after), T)
         table.append((user, event, created, *values))
-    return {"ttl": ttl, "delay": delay, "created": with_created, "rows": table, "late": late}
+    # Corrections the second run sees: a row withdrawn, moved to another key, or moved earlier.
+    corrected = []
+    for entry in table:
+        action = draw(st.sampled_from(["keep", "keep", "keep", "withdraw", "withdraw", "other key", "earlier"]))
+        if action == "other key":
+            corrected.append(((entry[0] + 1) % USERS, *entry[1:]))
+        elif action == "earlier":
+            corrected.append((entry[0], entry[1] - timedelta(hours=1), *entry[2:]))
+        elif action == "keep":
+            corrected.append(entry)
+    return {"ttl": ttl, "delay": delay, "created": with_created, "rows": table, "late": late,
+            "corrected": corrected or table[:1]}
 
 
 def _project(root: Path, name: str, scenario: dict[str, Any]) -> None:
@@ -124,9 +137,9 @@ def test_online_equals_the_training_set_at_the_same_instant(scenario, redis_url)
     try:
         _project(root, name, scenario)
         features = [f"user__{c}" for c in COLUMNS]
-        rows = scenario["rows"]
-        # A first run sees the rows that had arrived by then; the late rows (and corrections) come with the second.
-        _write_rows(root, rows[:scenario["late"]] or rows[:1])
+        rows = scenario["corrected"]
+        # A first run sees the rows that had arrived by then; late rows and corrections come with the second.
+        _write_rows(root, scenario["rows"][:scenario["late"]] or scenario["rows"][:1])
         with FeatureStore(root) as store:
             assert store.run(online=False).ok
             store.online_writer(now=T - timedelta(hours=3)).write(["user_sim"])

@@ -103,17 +103,41 @@ def test_second_run_sends_nothing(example):
     assert {m: r["sent"] for m, r in again.hooks["online"].items()} == dict.fromkeys(again.hooks["online"], 0)
 
 
-def test_older_backfill_never_regresses(example):
+def test_a_correction_that_withdraws_the_newest_rows_is_served(example):
+    # The warehouse is the truth: each user's newest days are removed, so older rows are now the newest.
     model = online_models(example.compile())["user_spend"]
-    before = newest_rows(example, model)
-    # Remove each user's newest days: the table's newest rows are now older than what Redis holds.
     example.adapter.connection.execute(
         "delete from features.user_spend s where event_ts > (select max(event_ts) - interval 3 day "
         "from features.user_spend t where t.user_id = s.user_id)")
     report = example.online_writer().write(["user_spend"])
-    assert report["user_spend"]["sent"] > 0
-    assert report["user_spend"]["written"] == 0
-    assert read_all(example, model, list(before), now=written_at(example) - timedelta(seconds=1)) == before
+    assert report["user_spend"]["sent"] > 0 and report["user_spend"]["written"] == report["user_spend"]["sent"]
+    after = newest_rows(example, model)
+    assert read_all(example, model, list(after), now=written_at(example)) == after
+
+
+def test_a_racing_older_writer_never_wins(example):
+    # Writer A read the warehouse before writer B; B writes first. A's late write must not go back in time.
+    model = online_models(example.compile())["user_spend"]
+    before = newest_rows(example, model)
+    base = written_at(example)
+    stale = example.online_writer(now=base + timedelta(seconds=1))  # A: reads the data as it is
+    example.adapter.connection.execute(
+        "update features.user_spend set user__amount_sum__7d = user__amount_sum__7d + 1")
+    fresh = example.online_writer(now=base + timedelta(seconds=2))  # B: reads the corrected data
+    assert fresh.write(["user_spend"])["user_spend"]["written"] == len(before)
+    example.adapter.connection.execute(
+        "update features.user_spend set user__amount_sum__7d = user__amount_sum__7d - 1")
+    report = stale.write(["user_spend"])["user_spend"]  # A, late, with the older truth
+    assert report["sent"] == len(before) and report["written"] == 0
+    served = read_all(example, model, list(before), now=base)
+    position = list(model.features).index("user__amount_sum__7d")
+    assert all(served[k][position] == pytest.approx(v[position] + 1) for k, v in before.items()
+               if v[position] is not None)
+    # A's refused snapshot is not trusted as what the store holds: the next run sends everything again
+    again = example.online_writer(now=base + timedelta(seconds=3)).write(["user_spend"])["user_spend"]
+    assert again["sent"] == len(before) and again["written"] == len(before)
+    truth = newest_rows(example, model)  # (+1 then -1 in floats: not always the same bits as before)
+    assert read_all(example, model, list(truth), now=base) == truth
 
 
 def test_ttl_applies_on_read_and_keys_expire(example, redis_url):

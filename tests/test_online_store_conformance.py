@@ -46,20 +46,33 @@ def test_every_store_type_is_registered():
         open_online_store({"type": "dynamo"}, Path("."))
 
 
-def test_writes_are_monotonic(store):
+def test_writes_are_monotonic_by_writer_generation(store):
     key = b"sk1:{conformance:user:1}"
-    assert store.write([row(key, 2_000, None, 1.0)]) == 1
-    assert store.write([row(key, 1_000, None, 0.5)]) == 0  # older event: refused
+    assert store.write([row(key, 2_000, None, 1.0)], generation=10) == 1
+    assert store.write([row(key, 9_000, None, 0.5)], generation=9) == 0  # an older run: refused, whatever its rows
     assert value_of(store, key) == 1.0
-    assert store.write([row(key, 2_000, 5, 2.0)]) == 1  # same event, created later: a correction wins
-    assert store.write([row(key, 2_000, 4, 9.0)]) == 0  # an older correction does not
-    assert store.write([row(key, 3_000, None, 3.0)]) == 1
+    assert store.write([row(key, 1_000, None, 2.0)], generation=11) == 1  # a newer run's truth: an older event wins
+    assert value_of(store, key) == 2.0
+    assert store.write([row(key, 1_000, None, 3.0)], generation=11) == 1  # the same run may write again
     assert value_of(store, key) == 3.0
+
+
+def test_removals_are_generational_too(store):
+    key = b"sk1:{conformance:user:2}"
+    store.write([row(key, 1_000, None, 1.0)], generation=10)
+    assert store.write([(key, b"f", b"", 0)], generation=12) == 1  # removed by a newer run
+    assert value_of(store, key) is None
+    assert store.write([row(key, 5_000, None, 9.0)], generation=11) == 0  # a racing older run cannot bring it back
+    assert value_of(store, key) is None
+    assert store.write([row(key, 6_000, None, 4.0)], generation=13) == 1
+    assert value_of(store, key) == 4.0
+    assert store.write([(b"sk1:{conformance:user:3}", b"f", b"", 0)], generation=13) == 1  # nothing there: fine
+    assert value_of(store, b"sk1:{conformance:user:3}") is None
 
 
 def test_reads_many_keys_in_order_with_missing_ones(store):
     keys = [f"sk1:{{conformance:user:{i}}}".encode() for i in range(12)]
-    store.write([row(k, 1_000, None, float(i)) for i, k in enumerate(keys) if i % 3])
+    store.write([row(k, 1_000, None, float(i)) for i, k in enumerate(keys) if i % 3], generation=1)
     for count in (1, 2, 3, 4, 12):  # one key, a pipeline, the many-key path
         replies = store.read([(k, [b"f", b"absent"]) for k in keys[:count]])
         assert len(replies) == count

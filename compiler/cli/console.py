@@ -54,7 +54,7 @@ class ConsoleReporter(RunReporter):
             written = sum(r["written"] for r in online.values())
             self.console.print(
                 f"  online store: {len(online)} model{'s' if len(online) != 1 else ''}, "
-                f"{sent:,} changed rows sent, {written:,} newer than stored"
+                f"{sent:,} changed rows sent, {written:,} applied"
             )
         for name, message in results.hook_errors.items():
             self.console.print(f"[red]{escape(name)} post-hook failed:[/red] {escape(message)}")

@@ -15,7 +15,7 @@ from typing import Any
 
 from skewless.core.errors import ProjectError, did_you_mean
 
-WriteRow = tuple[bytes, bytes, bytes, int]  # entity key, field, value, expire-at in ms since the epoch (0: none)
+WriteRow = tuple[bytes, bytes, bytes, int]  # entity key, field, value (b"": remove), expire-at in ms (0: none)
 ReadRequest = tuple[bytes, Sequence[bytes]]  # entity key, the fields to read from it
 
 
@@ -28,9 +28,11 @@ class OnlineStore(ABC):
         """Where the store is, for messages: never holds a secret."""
 
     @abstractmethod
-    def write(self, rows: Iterable[WriteRow]) -> int:
-        """Upsert rows monotonically: a value whose (event time, created time) is older than the stored one is
-        not written (a backfill racing a newer run never goes back in time). Returns how many were written."""
+    def write(self, rows: Iterable[WriteRow], generation: int) -> int:
+        """Upsert rows (an empty value removes the field) as one run of the writer, `generation` being the instant
+        that run read the warehouse (microseconds). A field last written by a newer generation is left alone, so a
+        run racing a newer one never goes back in time; the same or a newer generation replaces it, whatever its
+        event time: the warehouse's corrected truth wins. Returns how many rows were applied."""
 
     @abstractmethod
     def read(self, requests: Sequence[ReadRequest]) -> list[list[bytes | None]]:

@@ -2,7 +2,8 @@
 
 Writes are incremental: the last snapshot written for a model is kept in the warehouse (schema
 `skewless_state`), and only rows that differ from it are sent, unless the store's epoch or the model's schema
-version changed (then everything is sent). Writes are monotonic in the store itself (see online/store.py).
+version changed (then everything is sent); entities whose servable row is gone are removed. Each run writes with
+its generation (when it read the warehouse), so a run never undoes a later run's writes (see online/store.py).
 """
 
 from __future__ import annotations
@@ -129,19 +130,29 @@ class OnlineWriter:
             and warehouse.relation_kind(current) == "table"
         )
         changed: exp.Select = exp.select("*").from_(pending.copy())
+        removed = None
         if incremental:
             keys = [*model.join_keys, model.timestamp, HASH]
-            same = exp.and_(*[
-                exp.EQ(this=quoted_column(k, "p"), expression=quoted_column(k, "n")) for k in keys
-            ])
             changed = (
                 exp.select("*").from_(exp.alias_(pending.copy(), "n", table=True))
-                .where(exp.Exists(this=exp.select("1").from_(exp.alias_(current.copy(), "p", table=True))
-                                  .where(same)).not_())
+                .where(_absent_from(current, "p", "n", keys))
+            )
+            # Entities whose servable row is gone (a correction removed it, moved it to another key or out of the
+            # ttl): their value is removed, as a training set at this instant would no longer see it.
+            removed = warehouse.fetch_arrow(
+                exp.select(*[quoted_column(k, "p") for k in model.join_keys])
+                .from_(exp.alias_(current.copy(), "p", table=True))
+                .where(_absent_from(pending, "n", "p", model.join_keys))
             )
         table = warehouse.fetch_arrow(changed)
-        sent = table.num_rows
-        written = self.store.write(self.encode(model, table))
+        sent = table.num_rows + (removed.num_rows if removed is not None else 0)
+        rows = self.encode(model, table)
+        if removed is not None and removed.num_rows:
+            rows.extend(self.removals(model, removed))
+        written = self.store.write(rows, fmt.micros(self.now))
+        # Refused rows mean a newer run wrote since this one read the warehouse: what the store holds is not this
+        # snapshot, so the next run sends everything rather than a difference from it.
+        recorded_epoch = epoch if written == len(rows) else ""
         with warehouse.transaction():
             warehouse.drop(current, "table")
             warehouse.rename(pending, current.name)
@@ -149,7 +160,8 @@ class OnlineWriter:
                               log=False)
             warehouse.execute(exp.insert(
                 exp.select(
-                    exp.Literal.string(model.name), exp.Literal.string(model.version), exp.Literal.string(epoch),
+                    exp.Literal.string(model.name), exp.Literal.string(model.version),
+                    exp.Literal.string(recorded_epoch),
                     exp.Literal.number(sent), exp.cast(exp.Literal.string(self.now.isoformat(sep=" ")), "timestamp"),
                 ),
                 self._state(),
@@ -157,6 +169,13 @@ class OnlineWriter:
         return {"sent": sent, "written": written}
 
     # -- encoding ----------------------------------------------------------------------------------
+
+    def removals(self, model: OnlineModel, keys: "pa.Table") -> list[tuple[bytes, bytes, bytes, int]]:
+        """(key, field, b"", 0) per entity whose value is to be removed."""
+        field = model.field
+        return [(key, field, b"", 0)
+                for key in fmt.entity_keys(self.project, model.entity, [keys.column(k).to_pylist()
+                                                                        for k in model.join_keys])]
 
     def encode(self, model: OnlineModel, table: "pa.Table") -> list[tuple[bytes, bytes, bytes, int]]:
         """(key, field, value, expire_at_ms) per row, built column by column; a value the format cannot hold
@@ -190,6 +209,12 @@ class OnlineWriter:
             expiry = [0] * table.num_rows
         field = model.field
         return [(key, field, value, expire) for key, value, expire in zip(keys, values, expiry, strict=True)]
+
+
+def _absent_from(table: exp.Table, alias: str, outer: str, columns: Sequence[str]) -> exp.Expression:
+    """NOT EXISTS a row of `table` (as `alias`) equal to the outer row (`outer`) on `columns`."""
+    same = exp.and_(*[exp.EQ(this=quoted_column(c, alias), expression=quoted_column(c, outer)) for c in columns])
+    return exp.Exists(this=exp.select("1").from_(exp.alias_(table.copy(), alias, table=True)).where(same)).not_()
 
 
 def _timestamp(value: datetime) -> exp.Expression:
