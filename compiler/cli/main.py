@@ -87,6 +87,13 @@ def _escape(text: str) -> str:
     return escape(text)
 
 
+def _print_warnings(warnings: list[str]) -> None:
+    from .console import err
+
+    for warning in warnings:
+        err.print(f"[yellow]Warning:[/yellow] {_escape(warning)}")
+
+
 def _store(project_dir: str, target: str | None, vars_: dict[str, Any] | None):  # noqa: ANN202
     from skewless.feature_store import FeatureStore
 
@@ -151,6 +158,7 @@ def compile(project_dir: str, target: str | None, vars_: dict[str, Any] | None, 
 
     store = _store(project_dir, target, vars_)
     compiled = store.compile()
+    _print_warnings(compiled.warnings)
     chosen = compiled.selected(select, exclude)
     features = sum(len(compiled.nodes[n].features) for n in chosen)
     out.print(f"Compiled {len(chosen)} models ({features} features) into {_escape(str(compiled.config.target_path))}")
@@ -178,6 +186,7 @@ def run(project_dir: str, target: str | None, vars_: dict[str, Any] | None, sele
     from .console import ConsoleReporter
 
     with _store(project_dir, target, vars_) as store:
+        _print_warnings(store.compile().warnings)
         results = store.run(select, exclude, full_refresh=full_refresh, online=not no_online,
                             reporter=ConsoleReporter())
     if not results.ok:

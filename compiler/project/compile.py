@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlglot import exp
 
+from skewless.core.durations import format_duration
 from skewless.core.engines import engine_for_target
 from skewless.core.errors import CompileError, Location, did_you_mean, snippet_at
 from skewless.core.features import FeatureIndex, FeatureInfo
@@ -47,6 +48,7 @@ class CompiledProject:
     order: list[str]
     ephemeral_closure: dict[str, list[str]] = field(default_factory=dict)
     by_relation: dict[tuple[str, str], ModelNode] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # located messages about models that compile but mislead
     _text: dict[str, str] = field(default_factory=dict, repr=False)
 
     def selected(self, include: Iterable[str] | None = None, exclude: Iterable[str] | None = None) -> list[str]:
@@ -327,6 +329,12 @@ class Project:
             body=body,
         )
         self._check_entity(node, file, result)
+        if config.ttl is not None and config.delay is not None and config.delay > config.ttl:
+            where = _where(file, result.config_line, "delay")
+            compiled.warnings.append(
+                f"{where}: delay ({format_duration(config.delay)}) is longer than ttl "
+                f"({format_duration(config.ttl)}): a row expires before it is servable, so no value is ever "
+                "served or joined; shorten the delay or lengthen the ttl")
         if config.materialized == "incremental" and incremental is None and config.timestamp and own is not None:
             node.incremental_query = watermark_query(node, own)
         _plan_feature_table(node)

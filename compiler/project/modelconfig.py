@@ -117,7 +117,7 @@ _PARSERS = {
     "timestamp": _optional_str,
     "created_timestamp": _optional_str,
     "materialized": lambda v, k: _choice(v, k, MATERIALIZATIONS),
-    "ttl": lambda v, k: None if v is None else parse_duration(v),
+    "ttl": lambda v, k: None if v is None else _positive_ttl(parse_duration(v)),
     "lookback": lambda v, k: None if v is None else parse_duration(v),
     "delay": lambda v, k: None if v is None else parse_duration(v),
     "online": _bool,
@@ -133,6 +133,13 @@ _PARSERS = {
     "request_fields": _type_map,
     "inputs": _inputs,
 }
+
+
+def _positive_ttl(ttl: timedelta) -> timedelta:
+    if ttl <= timedelta(0):
+        raise ValueError("a ttl must be longer than 0s: a ttl of 0 would serve only a row stamped exactly at the "
+                         "instant asked (and Feast reads 0 as 'no ttl'); leave ttl out to keep values for ever")
+    return ttl
 
 
 def _fail(message: str) -> Any:
