@@ -4,6 +4,7 @@ and a real `skewless serve` process over a socket."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import socket
@@ -11,13 +12,17 @@ import subprocess
 import sys
 import time
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 
 import httpx
 import pytest
 import redis
+from click.testing import CliRunner
 from starlette.testclient import TestClient
 
 from skewless import FeatureStore
+from skewless.cli.main import cli
+from skewless.online import jsonform
 from skewless.serving.server import Limits
 
 
@@ -103,8 +108,30 @@ def test_feature_service_and_on_demand(client, example_run):
                  "event_ts": now - timedelta(hours=1)},
                 {"user_id": 4, "merchant_id": 8, "amount": 0, "channel": "pos", "event_ts": now}]
         expected = store.get_online_features(rows, ["service:fraud_v2"])
-    for name, column in expected.items():
-        assert values[name] == column, name
+    for name, column in expected.items():  # the same values, in the documented JSON form (decimals as text)
+        assert values[name] == json.loads(jsonform.dumps(jsonform.json_column(column))), name
+    assert any(isinstance(v, Decimal) for column in expected.values() for v in column)
+
+
+def test_json_forms_both_ways(client, example_run):
+    # A double request field may be sent as "NaN" / "Infinity" (JSON has no such numbers), as the library takes
+    # float('nan'); decimals come back as exact text; timestamps as ISO 8601.
+    body = {"features": ["payment__amount_to_avg__30d", "user__large_txn_count__30d", "user__signup_ts"],
+            "entities": {"user_id": [3, 3, 3], "amount": ["NaN", "Infinity", 2.5], "channel": ["web"] * 3,
+                         "event_ts": ["2026-01-01T00:00:00"] * 3}}
+    response = client.post("/get-online-features", json=body)
+    assert response.status_code == 200, response.text
+    values = dict(zip(response.json()["metadata"]["feature_names"],
+                      [r["values"] for r in response.json()["results"]], strict=True))
+    with FeatureStore(example_run) as store:
+        rows = [{"user_id": 3, "amount": a, "channel": "web", "event_ts": datetime(2026, 1, 1)}
+                for a in (math.nan, math.inf, 2.5)]
+        expected = store.get_online_features(rows, body["features"])
+    assert values["payment__amount_to_avg__30d"][:2] == [jsonform.json_value(v)
+                                                         for v in expected["payment__amount_to_avg__30d"][:2]]
+    assert values["user__large_txn_count__30d"] == [format(v, "f") for v in expected["user__large_txn_count__30d"]]
+    signup = values["user__signup_ts"][0]
+    assert signup.startswith(expected["user__signup_ts"][0].isoformat()[:10]) and "T" in signup
 
 
 @pytest.mark.parametrize(("body", "status", "message"), [
@@ -280,3 +307,17 @@ def test_a_bad_manifest_reload_is_logged(server, example_run, caplog):
         assert "manifest not reloaded" in caplog.text
     finally:
         manifest_path.write_text(original)
+
+
+def test_cli_json_is_the_same_json_form(example_run):
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"bare {constant} is not JSON")
+
+    result = CliRunner().invoke(cli, ["get", "user", "3", "--project-dir", str(example_run), "-o", "json",
+                                      "-f", "user__signup_ts", "-f", "user__large_txn_count__30d"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output, parse_constant=refuse)
+    with FeatureStore(example_run) as store:
+        expected = store.get_online_features([{"user_id": 3}], ["user__signup_ts", "user__large_txn_count__30d"])
+    assert data["user__signup_ts"] == [expected["user__signup_ts"][0].isoformat()]
+    assert data["user__large_txn_count__30d"] == [format(expected["user__large_txn_count__30d"][0], "f")]

@@ -320,7 +320,9 @@ def get(entity: str, keys: tuple[str, ...], project_dir: str, target: str | None
         names = list(features) or store.online_features_of(entity)
         result = store.get_online_features(rows, names)
     if output == "json":
-        out.print_json(json.dumps(result, default=str))
+        from skewless.online.jsonform import columns_to_json
+
+        out.print_json(columns_to_json(result).decode())
         return
     from rich.table import Table
 

@@ -342,6 +342,10 @@ def _to_timestamp(value: Any, source: SqlType) -> datetime:
     raise ValueError(f"{source} is not a timestamp")
 
 
+# How JSON carries a double that is not a finite number (protobuf's mapping); requests may send these strings.
+NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
 def python_value(value: Any, kind: SqlType) -> Any:
     """A request value (JSON or Python) as the declared type: what the warehouse would hold for it."""
     if value is None:
@@ -358,8 +362,10 @@ def python_value(value: Any, kind: SqlType) -> Any:
                 raise EvaluationError(f"expected an integer, got {value!r}")
         return check_int(value, kind)
     if kind.name == "DOUBLE":
+        if isinstance(value, str) and value in NON_FINITE:  # JSON's form of NaN and the infinities
+            return NON_FINITE[value]
         if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
-            raise EvaluationError(f"expected a number, got {value!r}")
+            raise EvaluationError(f"expected a number (or \"NaN\", \"Infinity\", \"-Infinity\"), got {value!r}")
         return float(value)
     if kind.name == "DECIMAL":
         if isinstance(value, bool) or not isinstance(value, (int, float, Decimal, str)):

@@ -16,13 +16,10 @@ import asyncio
 import contextlib
 import gc
 import logging
-import math
 import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +34,7 @@ from starlette.routing import Route
 
 from skewless.core.errors import AdapterError, SkewlessError
 from skewless.core.features import UnknownFeature
+from skewless.online import jsonform
 from skewless.online.catalog import ServingCatalog
 from skewless.online.reader import OnlineReader
 from skewless.online.store import OnlineStore
@@ -62,34 +60,8 @@ class RequestError(Exception):
         self.hint = hint
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    raise TypeError(f"cannot write {type(value).__name__} as JSON")
-
-
-def _json_value(value: Any) -> Any:
-    """NaN and infinities as protobuf's JSON mapping writes them (JSON has no number for them)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-    return value
-
-
-def _json_column(values: list[Any]) -> list[Any]:
-    """A column as JSON can hold it; a column of finite numbers (the usual case) is checked by one C-level sum."""
-    try:
-        if math.isfinite(sum(values)):
-            return values
-    except TypeError:  # NULLs, text, timestamps: look at each value
-        pass
-    return [_json_value(v) for v in values]
-
-
 def _response(payload: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(payload, default=_json_default), status_code=status,
-                    media_type="application/json")
+    return Response(jsonform.dumps(payload), status_code=status, media_type="application/json")
 
 
 class FeatureServer:
@@ -205,7 +177,7 @@ class FeatureServer:
         feature_names = list(result)
         return {
             "metadata": {"feature_names": feature_names},
-            "results": [{"values": _json_column(result[name])} for name in feature_names],
+            "results": [{"values": jsonform.json_column(result[name])} for name in feature_names],
         }
 
     def features(self) -> dict[str, Any]:
