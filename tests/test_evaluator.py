@@ -18,7 +18,7 @@ from skewless.ondemand.sqltypes import EvaluationError, parse_type
 
 COLUMNS = {
     "i": "INTEGER", "b": "BIGINT", "d": "DOUBLE", "m": "DECIMAL(10,2)", "s": "VARCHAR", "f": "BOOLEAN",
-    "dt": "DATE", "ts": "TIMESTAMP",
+    "dt": "DATE", "ts": "TIMESTAMP", "w": "DECIMAL(38,4)",
 }
 TYPES = {name: parse_type(kind) for name, kind in COLUMNS.items()}
 
@@ -92,13 +92,21 @@ def connection() -> duckdb.DuckDBPyConnection:
 # -- fixed cases: each construct the issue names -------------------------------------------------------
 
 ROWS = [
-    (7, 10_000_000_000, 2.5, Decimal("12.34"), "Hello", True, date(2024, 1, 31), datetime(2024, 2, 29, 23, 59, 59, 5)),
-    (-7, -3, -0.5, Decimal("-0.05"), " pad ", False, date(2023, 12, 31), datetime(2024, 1, 1)),
-    (0, 0, 0.0, Decimal("0.00"), "", None, date(2024, 3, 1), datetime(2023, 3, 31, 12, 30)),
-    (None, None, None, None, None, None, None, None),
+    (7, 10_000_000_000, 2.5, Decimal("12.34"), "Hello", True, date(2024, 1, 31), datetime(2024, 2, 29, 23, 59, 59, 5),
+     Decimal("1234567890123456789.1234")),
+    (-7, -3, -0.5, Decimal("-0.05"), " pad ", False, date(2023, 12, 31), datetime(2024, 1, 1), Decimal("-0.0001")),
+    (0, 0, 0.0, Decimal("0.00"), "", None, date(2024, 3, 1), datetime(2023, 3, 31, 12, 30), Decimal("0")),
+    (None, None, None, None, None, None, None, None, None),
     (2147483647, 9223372036854775807, float("nan"), Decimal("99999999.99"), "ÉtÉ", True, date(2000, 2, 29),
-     datetime(1999, 12, 31, 23, 0, 0, 999999)),
-    (3, 2, float("inf"), Decimal("1.50"), "a%b_c", False, date(2024, 1, 1), datetime(2024, 1, 1, 0, 0, 0, 500000)),
+     datetime(1999, 12, 31, 23, 0, 0, 999999), Decimal("9999999999999999999999999999999999.9999")),
+    (3, 2, float("inf"), Decimal("1.50"), "a%b_c", False, date(2024, 1, 1), datetime(2024, 1, 1, 0, 0, 0, 500000),
+     Decimal("98765432109876543.4321")),
+    # Unicode case mapping (final sigma, dotted I, sharp s, a ligature, a combining mark), binary half-way doubles
+    (1, 1, 2.675, Decimal("0.01"), "ΟΔΟΣ İstanbul ß ﬁ ᾳ e\u0301", True, date(1, 2, 2), datetime(9999, 11, 30, 12),
+     Decimal("-12345678901234567890123456789012.3456")),
+    (2, 2, -379.27275, Decimal("-0.01"), "Straße ΣΑΣ ıi", False, date(9999, 11, 1), datetime(1, 2, 1),
+     Decimal("0.5")),
+    (4, 4, -5.74e306, Decimal("0.05"), "ǅ ǈ ᾈ", None, date(2024, 1, 1), datetime(2024, 1, 1), Decimal("0.0005")),
 ]
 
 CASES = [
@@ -122,6 +130,9 @@ CASES = [
     "cast(i as decimal(12,3))", "cast(m as double)", "cast('2024-05-06' as date)",
     # numbers
     "abs(i)", "abs(d)", "abs(m)", "round(d)", "round(d, 1)", "round(m, 1)", "round(i, -1)", "floor(d)", "ceil(m)",
+    "round(d, 2)", "round(d, 4)", "round(d, -2)", "cast(d as decimal(18,4))", "cast(d as decimal(18,2))",
+    "w + w", "w - m", "w * 2", "w * w", "w * m", "m * m * m", "w / 3", "round(w, 2)", "cast(w as double)",
+    "cast(w as varchar)", "upper(lower(s))",
     "sqrt(d)", "ln(d)", "exp(d)", "power(d, 2)", "sign(d)", "log10(d)", "round(d * 100) / 100",
     # strings
     "s || '!'", "s || null", "concat(s, null, 'x')", "s || i", "s || d", "lower(s)", "upper(s)", "length(s)",
@@ -143,6 +154,15 @@ def test_construct_agrees_with_duckdb(connection: duckdb.DuckDBPyConnection, sql
     check(connection, sql, ROWS)
 
 
+def test_case_mapping_agrees_with_duckdb_for_every_code_point(connection: duckdb.DuckDBPyConnection) -> None:
+    from skewless.ondemand.sqltypes import lower, upper
+
+    every = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
+    rows = connection.execute("select s, upper(s), lower(s) from unnest(?) t(s)", [every]).fetchall()
+    assert [s for s, up, _ in rows if upper(s) != up] == []
+    assert [s for s, _, low in rows if lower(s) != low] == []
+
+
 def test_unsupported_is_refused_not_guessed() -> None:
     for sql in ["regexp_matches(s, 'a')", "random()", "s + 1", "now()", "i = s"]:
         with pytest.raises(Unsupported):
@@ -155,19 +175,25 @@ _ints = hs.one_of(hs.integers(-20, 20), hs.integers(-(2**31), 2**31 - 1))
 _values = {
     "i": _ints,
     "b": hs.one_of(hs.integers(-20, 20), hs.integers(-(2**63), 2**63 - 1)),
-    "d": hs.one_of(hs.floats(allow_nan=True, allow_infinity=True, width=64), hs.sampled_from([0.5, -2.5, 1.25, 0.0])),
+    "d": hs.one_of(hs.floats(allow_nan=True, allow_infinity=True, width=64),
+                   hs.sampled_from([0.5, -2.5, 1.25, 0.0, -0.0, 2.675, 608.44765, -379.27275, 1.005, 0.285, 1e306,
+                                    -5.74e306, 1.7e308]),  # binary half-way points, magnitudes near overflow
+                   hs.integers(-10**6, 10**6).map(lambda n: n / 1000 + 0.0005)),
     "m": hs.decimals(min_value=Decimal("-99999999.99"), max_value=Decimal("99999999.99"), places=2,
                      allow_nan=False, allow_infinity=False),
-    "s": hs.text(alphabet="abcXYZ 0123456789%_-.é", max_size=8),
+    "s": hs.text(alphabet="abcXYZ 0123456789%_-.éΟΣσςİıßẞﬁᾳᾈǅ\u0301", max_size=8),
     "f": hs.booleans(),
     "dt": hs.dates(min_value=date(1900, 1, 1), max_value=date(2200, 12, 31)),
     "ts": hs.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(2200, 12, 31)),
+    "w": hs.one_of(hs.decimals(min_value=Decimal("-1e33"), max_value=Decimal("1e33"), places=4, allow_nan=False,
+                               allow_infinity=False),
+                   hs.sampled_from([Decimal("9999999999999999999999999999999999.9999"), Decimal("0.0001")])),
 }
 row_strategy = hs.tuples(*[hs.one_of(hs.none(), _values[name]) for name in COLUMNS])
 
 # NULLs come from the rows: how DuckDB types a NULL *literal* folded into a call varies (the value does not)
 _LEAVES = {
-    "num": ["i", "b", "d", "m", "0", "1", "-3", "2.5", "0.125", "1e3"],
+    "num": ["i", "b", "d", "m", "w", "0", "1", "-3", "2.5", "0.125", "1e3"],
     "text": ["s", "'12'", "''", "'a b'"],
     "bool": ["f", "true"],
     "time": ["dt", "ts"],

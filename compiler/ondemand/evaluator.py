@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from decimal import Decimal
+from decimal import Context, Decimal, localcontext
 from typing import Any
 
 from sqlglot import exp
@@ -34,6 +34,9 @@ class Unsupported(Exception):
         self.node = node
 
 
+_EXACT = Context(prec=100)
+
+
 @dataclass(frozen=True)
 class CompiledExpression:
     fn: Fn
@@ -41,7 +44,9 @@ class CompiledExpression:
     sql: str
 
     def __call__(self, row: Row) -> Any:
-        return self.fn(row)
+        # Decimal arithmetic keeps every digit of a DECIMAL(38) (Python's default context rounds to 28 digits)
+        with localcontext(_EXACT):
+            return self.fn(row)
 
 
 def compile_expression(expression: exp.Expression, inputs: Mapping[str, SqlType]) -> CompiledExpression:
@@ -66,6 +71,32 @@ class _Const:
 
 def _const(value: Any) -> Fn:
     return _Const(value)
+
+
+# `a + b IS NULL` is `a IS NULL OR b IS NULL` to DuckDB's optimizer when the whole operand is +, -, * and abs()
+# over columns and constants: the arithmetic (and its overflow) is then never evaluated (seen in DuckDB 2.0; a
+# unary minus, a cast or an integer division anywhere in the operand keeps it evaluated).
+_NULL_PROPAGATING = (exp.Add, exp.Sub, exp.Mul, exp.Abs)
+
+
+def _null_inputs(node: exp.Expression) -> list[exp.Expression] | None:
+    """The columns and constants whose NULLs decide `node IS NULL` after that rewrite; None where it does not apply."""
+    node = node.unnest()
+    if not isinstance(node, _NULL_PROPAGATING):
+        return None
+    leaves: list[exp.Expression] = []
+    for child in (node.args.get("this"), node.args.get("expression")):
+        if child is None:
+            continue
+        child = child.unnest()
+        if isinstance(child, (exp.Column, exp.Literal, exp.Null)):
+            leaves.append(child)
+            continue
+        inner = _null_inputs(child)
+        if inner is None:
+            return None
+        leaves.extend(inner)
+    return leaves
 
 
 def _strict(op: Callable[..., Any], *fns: Fn) -> Fn:
@@ -474,8 +505,9 @@ class _Compiler:
         dr = st.decimal_of_int(rt) if rt.is_int else rt
         if multiply:
             result = SqlType("DECIMAL", min(38, dl.precision + dr.precision), dl.scale + dr.scale)
-        else:
-            result = SqlType("DECIMAL", kind.precision + 1 if kind.precision < 38 else 38, kind.scale)
+        else:  # + and -: every decimal place kept, one more integer digit (up to 38 digits in all)
+            digits, scale = st.decimal_union(lt, rt)
+            result = SqlType("DECIMAL", min(38, digits + scale + 1), scale)
         if result.scale > 38:
             raise Unsupported("the product's scale passes 38 digits; cast to DOUBLE", node)
 
@@ -483,10 +515,14 @@ class _Compiler:
         narrow = multiply and dl.precision <= 18 and dr.precision <= 18 and result.precision > 18
         limit = Decimal(1 << 63).scaleb(-result.scale)
 
+        widest = Decimal(10) ** (result.precision - result.scale)
+
         def exact(x: Any, y: Any) -> Decimal:
-            value = st.quantize(op(Decimal(x), Decimal(y)), result.scale)
-            if narrow and abs(value) >= limit:
-                raise EvaluationError(f"overflow in the multiplication of {x} and {y}; cast to a wider DECIMAL")
+            with localcontext() as context:
+                context.prec = 100  # every digit of a DECIMAL(38) product (the default context keeps 28)
+                value = st.quantize(op(Decimal(x), Decimal(y)), result.scale)
+            if (narrow and value.copy_abs() >= limit) or value.copy_abs() >= widest:  # (abs() rounds to 28 digits)
+                raise EvaluationError(f"overflow in the arithmetic of {x} and {y} as {result}; cast to DOUBLE")
             return value
         return _strict(exact, left, right), result
 
@@ -516,6 +552,8 @@ class _Compiler:
         left, lt = self._numeric(node.this)
         right, rt = self._numeric(node.expression)
         kind = st.common_type([lt, rt]) if "NULL" not in (lt.name, rt.name) else st.common_type([lt, rt, st.INTEGER])
+        if kind.name == "DECIMAL" and sum(st.decimal_union(lt, rt)) > 38:
+            kind = DOUBLE  # DuckDB's modulo of decimals that need more than 38 digits together is a DOUBLE one
         if kind.is_int:
             return _strict(_trunc_mod, left, right), kind
         if kind.name == "DOUBLE":
@@ -566,6 +604,10 @@ class _Compiler:
         fn, _ = self.compile(node.this)
         target = node.expression
         if isinstance(target, exp.Null):
+            inputs = _null_inputs(node.this)
+            if inputs is not None:  # as DuckDB's optimizer rewrites it: the operation itself is never evaluated
+                checks = [self.compile(i)[0] for i in inputs]
+                return (lambda row: any(check(row) is None for check in checks)), BOOLEAN
             return (lambda row: fn(row) is None), BOOLEAN
         if isinstance(target, exp.Boolean):
             wanted = bool(target.this)
@@ -781,11 +823,7 @@ class _Compiler:
             return _strict(lambda x: st.quantize(Decimal(x), digits) if digits >= 0 else
                            st.quantize(Decimal(x).scaleb(digits), 0).scaleb(-digits), fn), SqlType(
                 "DECIMAL", kind.precision, scale)
-        factor = 10.0 ** digits
-        if digits >= 0:
-            return _strict(lambda x: x if math.isinf(x) or math.isnan(x) else
-                           st.round_half_away(x * factor) / factor, fn), DOUBLE
-        return _strict(lambda x: st.round_half_away(x * factor) / factor, fn), DOUBLE
+        return _strict(lambda x: st.round_double(x, digits), fn), DOUBLE
 
     def _floor_ceil(self, node: exp.Expression, op: Callable[[float], int]) -> tuple[Fn, SqlType]:
         fn, kind = self._numeric(node.this)
@@ -852,10 +890,10 @@ class _Compiler:
         return _strict(op, self._typed(node.this, VARCHAR, type(node).__name__.lower())), kind
 
     def _Lower(self, node: exp.Lower) -> tuple[Fn, SqlType]:
-        return self._string_fn(node, str.lower, VARCHAR)
+        return self._string_fn(node, st.lower, VARCHAR)
 
     def _Upper(self, node: exp.Upper) -> tuple[Fn, SqlType]:
-        return self._string_fn(node, str.upper, VARCHAR)
+        return self._string_fn(node, st.upper, VARCHAR)
 
     def _Length(self, node: exp.Length) -> tuple[Fn, SqlType]:
         return self._string_fn(node, len, BIGINT)

@@ -6,6 +6,7 @@ type and the value the warehouse gives the same expression in a training set.
 
 from __future__ import annotations
 
+import calendar
 import math
 import re
 from dataclasses import dataclass, field
@@ -101,6 +102,13 @@ def decimal_of_int(kind: SqlType) -> SqlType:
     return SqlType("DECIMAL", {8: 3, 16: 5, 32: 10, 64: 19}[INT_BITS[kind.name]], 0)
 
 
+def decimal_union(a: SqlType, b: SqlType) -> tuple[int, int]:
+    """(integer digits, scale) that hold both numbers (integers seen as DuckDB's widest DECIMAL for them)."""
+    da = decimal_of_int(a) if a.is_int else a
+    db = decimal_of_int(b) if b.is_int else b
+    return max(da.precision - da.scale, db.precision - db.scale), max(da.scale, db.scale)
+
+
 def common_type(types: list[SqlType]) -> SqlType:
     """The type CASE, COALESCE, GREATEST and IN bring their values to."""
     known = [t for t in types if t.name != "NULL"]
@@ -124,13 +132,10 @@ def _common(a: SqlType, b: SqlType) -> SqlType:
     if a.is_numeric and b.is_numeric:
         if "DOUBLE" in (a.name, b.name):
             return DOUBLE
-        da = decimal_of_int(a) if a.is_int else a
-        db = decimal_of_int(b) if b.is_int else b
-        scale = max(da.scale, db.scale)
-        return SqlType("DECIMAL", min(38, max(da.precision - da.scale, db.precision - db.scale) + scale), scale)
-    if a.name == "DECIMAL" and b.name == "DECIMAL":
-        scale = max(a.scale, b.scale)
-        return SqlType("DECIMAL", min(38, max(a.precision - a.scale, b.precision - b.scale) + scale), scale)
+        digits, scale = decimal_union(a, b)
+        if digits + scale > 38:  # DuckDB keeps the integer digits and gives up decimal places
+            return SqlType("DECIMAL", 38, max(0, 38 - digits))
+        return SqlType("DECIMAL", digits + scale, scale)
     if {a.name, b.name} == {"DATE", "TIMESTAMP"}:
         return TIMESTAMP
     raise UnsupportedType(f"values of types {a} and {b} are mixed; cast one of them")
@@ -172,9 +177,47 @@ def round_half_away(value: float) -> float:
     return math.copysign(rounded, value)
 
 
+def round_double(value: float, digits: int) -> float:
+    """round(DOUBLE, digits) as DuckDB computes it: the double's exact binary value times 10^digits, rounded half
+    away from zero, divided back (round(2.675, 2) is 2.67: the double is 2.67499999...); a result that overflows
+    gives the input back."""
+    if math.isnan(value) or math.isinf(value):
+        return value
+    with localcontext() as context:
+        context.prec = 800
+        scaled = (Decimal(value) * Decimal(10) ** digits).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+    try:
+        result = float(scaled) / 10.0 ** digits
+    except OverflowError:
+        return value
+    return value if math.isinf(result) or math.isnan(result) else result
+
+
+# Case mapping as DuckDB does it: one code point to one code point (Unicode's simple mappings), so no 'ß' -> 'SS',
+# no final sigma, no 'İ' -> 'i̇'. Python's str.upper/lower use the full mappings; these are the code points where
+# the two differ (checked against DuckDB over every code point by tests/test_evaluator.py).
+_SIMPLE_LOWER = {"\u0130": "i"}
+_SIMPLE_UPPER = {
+    "\u00df": "\u1e9e", "\u1fb3": "\u1fbc", "\u1fc3": "\u1fcc", "\u1ff3": "\u1ffc",
+    **{chr(c): chr(c + 8) for start in (0x1F80, 0x1F90, 0x1FA0) for c in range(start, start + 8)},
+}
+
+
+def lower(text: str) -> str:
+    if text.isascii():
+        return text.lower()
+    return "".join(_SIMPLE_LOWER.get(ch) or (ch.lower() if len(ch.lower()) == 1 else ch) for ch in text)
+
+
+def upper(text: str) -> str:
+    if text.isascii():
+        return text.upper()
+    return "".join(_SIMPLE_UPPER.get(ch) or (ch.upper() if len(ch.upper()) == 1 else ch) for ch in text)
+
+
 def quantize(value: Decimal, scale: int) -> Decimal:
     with localcontext() as context:
-        context.prec = 60
+        context.prec = 120  # a product of two DECIMAL(38)s, before its overflow check
         result = value.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_UP)
     return result.copy_abs() if result.is_zero() else result  # no negative zero in DECIMAL
 
@@ -187,8 +230,7 @@ def add_months(moment: datetime, months: int) -> datetime:
 
 
 def _month_days(year: int, month: int) -> int:
-    following = date(year + month // 12, month % 12 + 1, 1)
-    return (following - timedelta(days=1)).day
+    return calendar.monthrange(year, month)[1]  # (December 9999 has no following month to count back from)
 
 
 def add_interval(moment: datetime, interval: Interval) -> datetime:
@@ -216,7 +258,7 @@ def format_double(value: float) -> str:
 
 
 def format_timestamp(value: datetime) -> str:
-    text = value.strftime("%Y-%m-%d %H:%M:%S")
+    text = f"{value.year:04d}-{value.month:02d}-{value.day:02d} {value.hour:02d}:{value.minute:02d}:{value.second:02d}"
     if value.microsecond:
         text += f".{value.microsecond:06d}".rstrip("0")
     return text
@@ -285,7 +327,12 @@ def _to_decimal(value: Any, source: SqlType, target: SqlType) -> Decimal:
     if source.name == "DOUBLE":
         if math.isnan(value) or math.isinf(value):
             raise ValueError("not a finite number")
-        number = Decimal(repr(value))
+        # DuckDB scales the double in floating point, then rounds half away from zero: 608.44765 (binary
+        # 608.44764999...) * 10^4 is 6084476.4999999995, so DECIMAL(18,4) holds 608.4476.
+        scaled = value * 10.0 ** target.scale
+        if math.isinf(scaled):
+            raise ValueError(f"out of range for {target}")
+        number = Decimal(int(round_half_away(scaled))).scaleb(-target.scale)
     elif source.name == "VARCHAR":
         number = Decimal(value.strip())
     elif source.is_numeric or source.name == "BOOLEAN":
