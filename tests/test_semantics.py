@@ -97,3 +97,31 @@ def test_a_null_spine_time_gets_nulls_and_keeps_its_row(make_project):
                           "at": pa.array([T, None, T], pa.timestamp("us"))})
         got = store.get_historical_features(spine, ["user__label"], timestamp="at").to_arrow()
     assert got.column("user__label").to_pylist() == ["a", None, "a"]
+
+
+def test_spine_times_compare_at_microseconds_floored_and_come_back_as_given(make_project):
+    import pandas as pd
+
+    # A row at EVENT + 1 µs; a ttl of 1h from a row at EVENT. Spine times in nanoseconds, zoned and not.
+    rows = [(1, 1, 1.0, EVENT, None, "edge"), (2, 1, 2.0, EVENT + timedelta(microseconds=1), None, "later")]
+    with FeatureStore(make_project(_files(rows, ", ttl='1h'"))) as store:
+        assert store.run(online=False).ok
+        base = pd.Timestamp(EVENT)
+        spine = pd.DataFrame({
+            "user_id": [2, 2, 1, 1],
+            "at": [base + pd.Timedelta(nanoseconds=500), base + pd.Timedelta(microseconds=1),
+                   base + pd.Timedelta(hours=1), base + pd.Timedelta(hours=1, nanoseconds=400)],
+        })
+        got = store.get_historical_features(spine, ["user__label"], timestamp="at").to_arrow()
+        # 500 ns before the row: not yet (rounding would have seen it); at the ttl edge: served; 400 ns past the
+        # edge floors to the edge itself, as the online store (microseconds) sees that instant
+        assert got.column("user__label").to_pylist() == [None, "later", "edge", "edge"]
+        assert got.column("at").to_pandas().tolist() == spine["at"].tolist()  # the spine's own values (ns kept)
+        zoned = pd.DataFrame({"user_id": [1], "at": [pd.Timestamp(EVENT, tz="UTC").tz_convert("Europe/Berlin")]})
+        back = store.get_historical_features(zoned, ["user__label"], timestamp="at").to_arrow()
+        assert back.column("at").type.tz is not None  # a zoned spine time stays zoned...
+        sql = store.get_historical_features(
+            f"select 1::bigint as user_id, timestamptz '{EVENT.isoformat(sep=' ')}+00' as at", ["user__label"],
+            timestamp="at").to_arrow()
+        assert sql.column("at").type.tz is not None  # ...from a DataFrame and from SQL alike
+        assert back.column("user__label").to_pylist() == sql.column("user__label").to_pylist() == ["edge"]

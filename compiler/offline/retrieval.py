@@ -78,7 +78,8 @@ def training_query(compiled: CompiledProject, spine: SpineInput, features: Seque
                 f"{source.relation.name!r}", hint=f"spine columns: {', '.join(spine.columns)}",
             )
     query = pit.PitQuery(
-        spine=pit.spine_query(spine.source, spine.columns, spine.timestamp, row_number=spine.row_id),
+        spine=pit.spine_query(spine.source, spine.columns, spine.time_column or spine.timestamp,
+                              row_number=spine.row_id),
         spine_columns=spine.columns,
         sources=tuple(sources),
         as_known=as_known,

@@ -11,6 +11,7 @@ from skewless.core.errors import CompileError, Location, SkewlessError
 from skewless.core.sqlbuild import relation_table
 from skewless.project.compile import CompiledProject
 from skewless.project.nodes import ModelNode
+from skewless.project.online_types import online_type_problem
 
 if TYPE_CHECKING:
     from skewless.adapters.base import WarehouseAdapter
@@ -189,6 +190,12 @@ class Runner:
         """
         assert node.relation is not None
         actual = self.adapter.columns(node.relation)
+        if node.config.online:  # refused before anything is written online; the warehouse table stays
+            for column, kind in actual.items():
+                problem = online_type_problem(column, kind)
+                if problem is not None:
+                    raise CompileError(f"online model {node.name!r}: {problem}", location=Location(node.path),
+                                       hint="or set online=false for this model")
         if not node.columns_known:
             missing = [c for c in node.key_columns if c not in actual]
             if missing:

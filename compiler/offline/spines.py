@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from .datasets import Dataset
 
 ROW_ID = "__skewless_row_id"
+TIME_COLUMN = "__skewless_spine_time"
 _names = itertools.count()
 
 
@@ -36,28 +37,48 @@ class SpineInput:
     timestamp: str
     row_id: str | None = None  # a row-number column the loader added (kept out of the result)
     cleanup: Callable[[], None] | None = None
+    time_column: str | None = None  # the loader's copy of the time, in UTC microseconds (default: `timestamp`)
 
 
 def arrow_spine(adapter: "WarehouseAdapter", table: "pa.Table", timestamp: str | None) -> SpineInput:
-    """Register an Arrow spine with the warehouse; time-zone-aware times become UTC, then naive."""
+    """Register an Arrow spine with the warehouse. Its columns come back as given (a zoned time stays zoned, a
+    nanosecond one keeps its nanoseconds); the join reads a copy of the time column in UTC, floored to the
+    microsecond, the online store's precision: a spine at 13:00:00.000000500 sees nothing stamped 13:00:00.000001."""
+    import numpy as np
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     columns = tuple(table.column_names)
-    if ROW_ID in columns:
-        raise SkewlessError(f"the spine may not have a column named {ROW_ID}")
-    for index, field in enumerate(table.schema):
-        if pa.types.is_timestamp(field.type) and field.type.tz is not None:
-            naive = pc.cast(pc.cast(table.column(index), pa.timestamp(field.type.unit, tz="UTC")),
-                            pa.timestamp(field.type.unit))
-            table = table.set_column(index, field.name, naive)
-    import numpy as np
-
+    for reserved in (ROW_ID, TIME_COLUMN):
+        if reserved in columns:
+            raise SkewlessError(f"the spine may not have a column named {reserved}")
+    chosen = timestamp or _guess_timestamp(table.schema, columns)
+    if chosen not in columns:
+        raise SkewlessError(f"the spine has no column {chosen!r}", hint=f"spine columns: {', '.join(columns)}")
+    table = table.append_column(TIME_COLUMN, _utc_micros(table.column(chosen)))
     table = table.append_column(ROW_ID, pa.array(np.arange(table.num_rows, dtype=np.int64)))
     name = f"__skewless_spine_{next(_names)}"
     relation = adapter.register_arrow(name, table)
-    chosen = timestamp or _guess_timestamp(table.schema, columns)
-    return SpineInput(relation, columns, chosen, row_id=ROW_ID, cleanup=lambda: adapter.unregister_arrow(name))
+    return SpineInput(relation, columns, chosen, row_id=ROW_ID, cleanup=lambda: adapter.unregister_arrow(name),
+                      time_column=TIME_COLUMN)
+
+
+def _utc_micros(column: "pa.ChunkedArray") -> "pa.ChunkedArray":
+    """A time column as naive UTC microseconds (floored); a date is the start of its day; other types as given
+    (the warehouse then says what it cannot compare)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    kind = column.type
+    if pa.types.is_timestamp(kind):
+        if kind.tz is not None:
+            column = pc.cast(column, pa.timestamp(kind.unit, tz="UTC"))
+            column = pc.cast(column, pa.timestamp(kind.unit))  # the same instants, without the zone
+        if kind.unit == "ns":
+            column = pc.floor_temporal(column, unit="microsecond")
+        return pc.cast(column, pa.timestamp("us"))
+    if pa.types.is_date(kind):
+        return pc.cast(column, pa.timestamp("us"))
+    return column
 
 
 def _guess_timestamp(schema: "pa.Schema", columns: Sequence[str]) -> str:

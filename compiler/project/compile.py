@@ -23,6 +23,7 @@ from .columns import output_columns
 from .config import ProjectConfig, env_var, load_project_config
 from .modelconfig import ModelConfig, build_config
 from .nodes import Column, ModelNode, Prepare
+from .online_types import online_type_problem
 from .parsing import parse_query
 from .relations import EPHEMERAL_PREFIX, Resolved, substitute, with_ctes
 from .rendering import RelationRef, Renderer, RenderResult, TargetInfo, builtin_macro_dir
@@ -432,6 +433,13 @@ class Project:
                     hint="select the join key(s) and the timestamp column, or fix the config",
                 )
             node.features = [c for c in node.columns if c not in required]
+            if config.online:
+                for column in node.columns.values():
+                    problem = online_type_problem(column.name, column.type)
+                    if problem is not None:
+                        raise CompileError(f"online model {node.name!r}: {problem}",
+                                           location=_column_location(node, column.name),
+                                           hint="or set online=false for this model")
         elif config.online:
             raise CompileError(
                 "an online model's columns must be known when it compiles: a server or another process serves it "
