@@ -245,3 +245,35 @@ def test_feature_services_that_include_each_other_are_a_clear_error(make_project
     assert f"feature services include each other in a cycle: {cycle}" in output
     with FeatureStore(root) as store, pytest.raises(CompileError, match="cycle"):
         store.resolve_features(["service:a"])
+
+
+@pytest.mark.parametrize("tag", [
+    "{% include '/etc/passwd' %}",
+    "{% include '../../secret.txt' %}",
+    "{% include '../secret.sql' %}",
+    "{% from '/etc/hostname' import x %}",
+    "{% import '../../secret.txt' as s %}",
+])
+def test_templates_cannot_read_files_outside_the_project_folders(make_project, tmp_path, tag):
+    (tmp_path / "secret.txt").write_text("TOP-SECRET-VALUE\n")
+    (tmp_path / "mini").mkdir(exist_ok=True)
+    (tmp_path / "mini" / "secret.sql").write_text("TOP-SECRET-VALUE\n")
+    model = "{{ config(entity='user', timestamp='event_ts') }}\n" + tag + "\nselect 1 as x\n"
+    root = make_project({"models/leak.sql": model})
+    output = compile_error(root)
+    assert "TOP-SECRET-VALUE" not in output and "root:" not in output
+    assert "templates may include or import only .sql files of the project's macro and model folders" in output
+    assert "models/leak.sql:2" in output
+    assert not list((root / "target").rglob("leak.sql")) or "TOP-SECRET" not in "".join(
+        p.read_text() for p in (root / "target").rglob("leak.sql"))
+
+
+def test_templates_include_the_projects_own_macro_files(make_project):
+    root = make_project({
+        "macros/snippets/amount.sql": "sum(amount) over (partition by user_id order by event_ts)",
+        "models/user_amounts.sql": "{{ config(entity='user', timestamp='event_ts') }}\n"
+                                   "select user_id, event_ts, {% include 'snippets/amount.sql' %} as user__amount_sum\n"
+                                   "from {{ source('app', 'events') }}\n",
+    })
+    with FeatureStore(root) as store:
+        assert "SUM(amount) OVER (PARTITION BY user_id" in store.show("user_amounts")

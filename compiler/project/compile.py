@@ -148,6 +148,7 @@ class Project:
             macro_dirs=[builtin_macro_dir()] + [self.root / p for p in self.config.macro_paths],
             env_var=env_var,
             cache_dir=self.target_path / ".jinja_cache",
+            template_dirs=[self.root / p for p in self.config.model_paths],
         )
         rendered: dict[str, RenderResult] = {}
         configs: dict[str, ModelConfig] = {}

@@ -120,7 +120,11 @@ class Renderer:
         env_var: Callable[..., Any],
         cache_dir: Path | None = None,
         fast_path: bool = True,
+        template_dirs: Iterable[Path] = (),
     ) -> None:
+        macro_dirs = list(macro_dirs)
+        # What {% include %}, {% import %} and {% from %} may read: the macro folders and the model folders.
+        self._template_dirs = [d.resolve() for d in [*macro_dirs, *template_dirs]]
         self.dialect = dialect
         self.fast_path = fast_path
         self._variables = dict(variables)
@@ -160,9 +164,22 @@ class Renderer:
     def _load(self, name: str) -> tuple[str, str, Callable[[], bool]]:
         text = self._sources_text.get(name)
         if text is None:
-            text = Path(name).read_text(encoding="utf-8")
+            text = self._allowed_template(name).read_text(encoding="utf-8")
             self._sources_text[name] = text
         return text, name, lambda: self._sources_text.get(name) == text
+
+    def _allowed_template(self, name: str) -> Path:
+        """A template a model may include or import: a .sql file inside the project's macro or model folders
+        (or the built-in macros), named relative to one of them or by its path. Anything else is not found: the
+        sandbox reads no other file (no /etc/passwd, no ../secret.txt)."""
+        candidates = [Path(name)] if Path(name).is_absolute() else [d / name for d in self._template_dirs]
+        for candidate in candidates:
+            resolved = candidate.resolve()
+            inside = any(resolved.is_relative_to(d) for d in self._template_dirs)
+            if inside and resolved.suffix == ".sql" and resolved.is_file():
+                return resolved
+        raise jinja2.TemplateNotFound(
+            f"{name} (templates may include or import only .sql files of the project's macro and model folders)")
 
     def _template(self, path: Path, text: str | None = None) -> jinja2.Template:
         name = str(path)
