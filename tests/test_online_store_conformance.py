@@ -95,9 +95,15 @@ def test_ping_and_a_store_that_is_down(store, tmp_path):
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    with pytest.raises(AdapterError, match="check that Redis is running") as raised:
-        open_online_store({"url": f"redis://:s3cret@127.0.0.1:{port}/0"}, tmp_path)
-    assert "s3cret" not in str(raised.value)
+    down = open_online_store({"url": f"redis://:s3cret@127.0.0.1:{port}/0"}, tmp_path)  # opens: a server starts
+    try:
+        with pytest.raises(AdapterError, match="check that Redis is running") as raised:
+            down.ping()
+        assert "s3cret" not in str(raised.value)
+        with pytest.raises(AdapterError, match="check that Redis is running"):
+            down.read([(b"sk1:{conformance:user:1}", [b"f"])])
+    finally:
+        down.close()
 
 
 def test_description_never_holds_a_secret(store):

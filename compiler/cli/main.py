@@ -72,9 +72,11 @@ def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         except Exception as error:  # a bug in skewless: say so plainly, keep the traceback behind --debug
             if debug:
                 raise
+            from skewless.core.secrets import mask_secrets
+
             from .console import err
 
-            err.print(f"[red]Internal error:[/red] {type(error).__name__}: {_escape(str(error))}")
+            err.print(f"[red]Internal error:[/red] {type(error).__name__}: {_escape(mask_secrets(str(error)))}")
             err.print("This is a bug in skewless; rerun with --debug for the traceback and report it.")
             sys.exit(2)
 

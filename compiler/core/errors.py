@@ -10,6 +10,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from .secrets import mask_secrets
+
 
 @dataclass(frozen=True)
 class Location:
@@ -48,12 +50,13 @@ class SkewlessError(Exception):
         self.hint = hint
 
     def __str__(self) -> str:
+        """What every output shows (CLI, logs, run_results.json, HTTP bodies): secrets masked."""
         parts = [f"{self.location}: {self.message}" if self.location else self.message]
         if self.snippet:
-            parts.append(self.snippet)
+            parts.append(mask_secrets(self.snippet, assignments=True))
         if self.hint:
             parts.append(f"hint: {self.hint}")
-        return "\n".join(parts)
+        return mask_secrets("\n".join(parts))
 
 
 class ProjectError(SkewlessError):

@@ -34,6 +34,7 @@ from starlette.routing import Route
 
 from skewless.core.errors import AdapterError, SkewlessError
 from skewless.core.features import UnknownFeature
+from skewless.core.secrets import mask_secrets
 from skewless.online import jsonform
 from skewless.online.catalog import ServingCatalog
 from skewless.online.reader import OnlineReader
@@ -229,9 +230,10 @@ class FeatureServer:
                 try:
                     response = await handler(request)
                 except RequestError as error:
-                    response = _response({"error": str(error), "hint": error.hint}, error.status)
+                    response = _response({"error": mask_secrets(str(error)), "hint": mask_secrets(error.hint or "")
+                                          or None}, error.status)
                 except SkewlessError as error:  # the online store is down: not the client's fault
-                    response = _response({"error": str(error), "hint": error.hint}, 503)
+                    response = _response({"error": str(error), "hint": mask_secrets(error.hint or "") or None}, 503)
                 latency.observe(time.perf_counter() - started)
                 self.requests.labels(name, str(response.status_code)).inc()
                 return response
