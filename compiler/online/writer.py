@@ -99,14 +99,7 @@ class OnlineWriter:
         newest = self.warehouse.newest_rows(
             model.relation, model.join_keys, columns[len(model.join_keys):], columns, exp.and_(*conditions)
         )
-        digest = exp.func("md5", exp.Concat(expressions=[
-            part
-            for c in columns
-            for part in (
-                exp.Coalesce(this=exp.cast(quoted_column(c), "text"), expressions=[exp.Literal.string("\x01")]),
-                exp.Literal.string("\x1f"),
-            )
-        ]))
+        digest = exp.func("md5", exp.Concat(expressions=[_field_text(quoted_column(c)) for c in columns]))
         return exp.select(*[quoted_column(c) for c in columns], exp.alias_(digest, HASH, quoted=True)).from_(
             newest.subquery("newest_rows")
         )
@@ -209,6 +202,19 @@ class OnlineWriter:
             expiry = [0] * table.num_rows
         field = model.field
         return [(key, field, value, expire) for key, value, expire in zip(keys, values, expiry, strict=True)]
+
+
+def _field_text(value: exp.Expression) -> exp.Expression:
+    """A prefix-free text of one value: 'N' for NULL, else 'V' + its text's length + ':' + its text. Concatenated,
+    two different rows never give the same text (a separator inside a string cannot shift a field, and NULL is
+    not any string); -0.0 and 0.0 differ as text too."""
+    text = exp.cast(value, "text")
+    return exp.Case(
+        ifs=[exp.If(this=value.copy().is_(exp.null()), true=exp.Literal.string("N"))],
+        default=exp.Concat(expressions=[
+            exp.Literal.string("V"), exp.cast(exp.Length(this=text.copy()), "text"), exp.Literal.string(":"), text,
+        ]),
+    )
 
 
 def _absent_from(table: exp.Table, alias: str, outer: str, columns: Sequence[str]) -> exp.Expression:
