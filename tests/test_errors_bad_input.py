@@ -277,3 +277,22 @@ def test_templates_include_the_projects_own_macro_files(make_project):
     })
     with FeatureStore(root) as store:
         assert "SUM(amount) OVER (PARTITION BY user_id" in store.show("user_amounts")
+
+
+@pytest.mark.parametrize(("select", "name"), [
+    ("select user_id, event_ts, amount as user__a, amount * 2 as user__a", "user__a"),
+    ("select user_id, event_ts, count(*) over () as user_id", "user_id"),
+    ("select user_id, event_ts, amount as event_ts", "event_ts"),
+])
+def test_two_output_columns_with_one_name_are_refused(make_project, select, name):
+    model = "{{ config(entity='user', timestamp='event_ts') }}\n" + select + "\nfrom {{ source('app', 'events') }}\n"
+    output = compile_error(make_project({"models/user_amounts.sql": model}))
+    assert f"the model's SELECT has two columns named {name!r}" in output
+    assert re.search(r"user_amounts\.sql:2:\d+", output), output
+
+
+def test_two_on_demand_features_with_one_name_are_refused(make_project):
+    model = ("{{ config(kind='on_demand', request_fields={'x': 'double'}) }}\n"
+             "select x * 2 as req__double, x * 3 as req__double\n")
+    output = compile_error(make_project({"models/req.sql": model}))
+    assert "two expressions are named 'req__double'" in output and "req.sql:2:" in output

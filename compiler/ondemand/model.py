@@ -159,6 +159,9 @@ def compile_model(
             raise CompileError("every expression of an on-demand model needs a name: `... as entity__feature`",
                                location=Location(path, *_find(text, re.escape(projection.sql(dialect=dialect)[:20]))))
         located = Location(path, *_find(text, rf"\b{re.escape(alias)}\b"))
+        if any(f.name == alias for f in features):
+            raise CompileError(f"two expressions are named {alias!r}: one would silently replace the other",
+                               location=located, hint="give each on-demand feature its own name")
         expression = projection.this
         inputs: dict[str, SqlType] = {}
         reads: dict[str, SqlType] = {}

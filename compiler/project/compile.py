@@ -308,6 +308,7 @@ class Project:
             inc_body, _ = substitute(incremental, result.relations, resolve)
             incremental_full = with_ctes(inc_body, ctes)
 
+        _check_output_names(body, file)
         types = output_columns(body, lambda t: self._relation_columns(t, compiled), self.dialect)
         described = _column_docs(doc)
         columns = {
@@ -478,6 +479,23 @@ class Project:
                              "alone): rename one column, e.g. entity__feature__window",
                     )
                 seen[key] = node
+
+
+def _check_output_names(body: exp.Query, file: _ModelFile) -> None:
+    """Two output columns with one name: a table keeps one of them (a feature holding the wrong values, or a
+    feature silently shadowing a key such as `count(*) as user_id`). Refused, located at the second."""
+    seen: set[str] = set()
+    for name in body.named_selects:
+        if name in seen:
+            lines = file.text.splitlines()
+            hits = [i for i, line in enumerate(lines) if re.search(rf"\b{re.escape(name)}\b", line)]
+            line = hits[1] if len(hits) > 1 else (hits[0] if hits else None)
+            location = Location(file.path) if line is None else Location(
+                file.path, line + 1, re.search(rf"\b{re.escape(name)}\b", lines[line]).start() + 1)
+            raise CompileError(f"the model's SELECT has two columns named {name!r}: one would silently replace "
+                               "the other", location=location,
+                               hint="rename one of them (a feature may not take a key or timestamp column's name)")
+        seen.add(name)
 
 
 def _plan_feature_table(node: ModelNode) -> None:
