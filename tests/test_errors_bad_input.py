@@ -296,3 +296,15 @@ def test_two_on_demand_features_with_one_name_are_refused(make_project):
              "select x * 2 as req__double, x * 3 as req__double\n")
     output = compile_error(make_project({"models/req.sql": model}))
     assert "two expressions are named 'req__double'" in output and "req.sql:2:" in output
+
+
+@pytest.mark.parametrize(("model", "message"), [
+    ("{{ config(schema='raw', alias='events') }}\nselect 1 as x\n",
+     "would build \"raw\".\"events\", which is the declared source app.events"),
+    ("{{ config(alias='USER_AMOUNTS') }}\nselect 1 as x\n", "both build \"features\".\"user_amounts\""),
+])
+def test_no_model_builds_another_models_table_or_a_source(make_project, model, message):
+    root = make_project({"models/intruder.sql": model})
+    output = compile_error(root)
+    assert message.lower() in output.lower(), output
+    assert re.search(r"intruder\.sql:1:\d+", output), output

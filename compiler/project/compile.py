@@ -184,6 +184,7 @@ class Project:
             node = self._compile_node(files[name], rendered[name], configs[name], compiled, docs.get(name))
             compiled.nodes[name] = node
             table = node.relation or relation_table(EPHEMERAL_PREFIX + name)
+            self._check_owner(node, files[name], rendered[name], compiled)
             compiled.by_relation[(table.db, table.name)] = node
         self._check_feature_names(compiled)
         if on_demand:
@@ -375,6 +376,29 @@ class Project:
             features=list(columns), relation=None, description=config.description, on_demand=model,
         )
 
+    def _check_owner(self, node: ModelNode, file: _ModelFile, result: RenderResult, compiled: CompiledProject) -> None:
+        """One relation, one owner: a model whose schema/alias lands on another model's table or on a declared
+        source would replace it at run (identifiers compared as the warehouse does, case-insensitively)."""
+        if node.relation is None:
+            return
+        key = (node.relation.db.lower(), node.relation.name.lower())
+        where = _where(file, result.config_line, "alias" if node.config.alias else "schema")
+        for other in compiled.nodes.values():
+            if other is not node and other.relation is not None and \
+                    (other.relation.db.lower(), other.relation.name.lower()) == key:
+                if not (node.config.alias or node.config.schema) and (other.config.alias or other.config.schema):
+                    where = _text_location(other.path, other.raw_sql, "alias" if other.config.alias else "schema")
+                raise CompileError(
+                    f"models {other.name!r} ({other.rel_path}) and {node.name!r} ({node.rel_path}) both build "
+                    f"{node.relation.sql(dialect=self.dialect)}: each run would replace the other's table",
+                    location=where, hint="give one of them another alias= or schema=")
+        for (schema, identifier), source in self._sources_by_relation.items():
+            if (str(schema).lower(), str(identifier).lower()) == key:
+                raise CompileError(
+                    f"model {node.name!r} would build {node.relation.sql(dialect=self.dialect)}, which is the "
+                    f"declared source {source.source}.{source.name}: a run would replace the source's data",
+                    location=where, hint="give the model another alias= or schema=")
+
     def _relation_columns(self, table: exp.Table, compiled: CompiledProject) -> dict[str, str | None] | None:
         """Known columns of a table the model reads: a parent model, or a declared source."""
         node = compiled.by_relation.get((table.db, table.name))
@@ -556,6 +580,13 @@ def _select_location(file: _ModelFile) -> Location:
         if match and not lines[index].lstrip().startswith("--"):
             return Location(file.path, index + 1, match.start() + 1)
     return Location(file.path, 1, 1)
+
+
+def _text_location(path: Path, text: str, needle: str) -> Location:
+    for index, line in enumerate(text.splitlines()):
+        if needle in line:
+            return Location(path, index + 1, line.index(needle) + 1)
+    return Location(path)
 
 
 def _column_location(node: ModelNode, column: str) -> Location:
