@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -24,6 +24,9 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 TEMP_SUFFIX = "__skewless_tmp"
+
+
+ColumnCheck = Callable[[dict[str, str]], None]  # raises to refuse what a build produced
 
 
 @dataclass(frozen=True)
@@ -178,15 +181,22 @@ class WarehouseAdapter(ABC):
 
     # -- materializations, as steps an engine overrides one by one ------------------------------------
 
-    def replace_table(self, table: exp.Table, query: exp.Query) -> BuildResult:
-        """Build under a staging name, then swap it in: readers see the old or the new table, never neither."""
+    def replace_table(self, table: exp.Table, query: exp.Query, check: ColumnCheck | None = None) -> BuildResult:
+        """Build under a staging name, then swap it in: readers see the old or the new table, never neither.
+        `check` sees the built columns before the swap; raising there keeps the old table."""
         staged = self.staging_table(table)
         self.ensure_schema(table.db)
         self.drop(staged, "table")
-        with self.transaction():
-            self.create_table_as(staged, query)
-            rows = self.row_count(staged)
-            self.swap_in(staged, table)
+        try:
+            with self.transaction():
+                self.create_table_as(staged, query)
+                if check is not None:
+                    check(self.columns(staged))
+                rows = self.row_count(staged)
+                self.swap_in(staged, table)
+        finally:
+            if not self.supports_transactions:
+                self.drop(staged, "table")
         return BuildResult(rows)
 
     def staging_table(self, table: exp.Table) -> exp.Table:
@@ -201,21 +211,26 @@ class WarehouseAdapter(ABC):
         self.drop(table)
         self.rename(staged, table.name)
 
-    def replace_view(self, table: exp.Table, query: exp.Query) -> BuildResult:
+    def replace_view(self, table: exp.Table, query: exp.Query, check: ColumnCheck | None = None) -> BuildResult:
         self.ensure_schema(table.db)
         with self.transaction():
             if self.relation_kind(table) == "table":
                 self.drop(table, "table")
             self.execute(exp.Create(this=table.copy(), kind="VIEW", expression=query.copy(), replace=True))
+            if check is not None:
+                check(self.columns(table))
         return BuildResult(None)
 
-    def merge_incremental(self, table: exp.Table, query: exp.Query, unique_key: Sequence[str] | None) -> BuildResult:
+    def merge_incremental(self, table: exp.Table, query: exp.Query, unique_key: Sequence[str] | None,
+                          check: ColumnCheck | None = None) -> BuildResult:
         """Stage the new rows, refuse a change of columns, then merge them in: all or nothing."""
         staged = self.staging_table(table)
         self.drop(staged, "table")
         with self.transaction():
             self.create_table_as(staged, query)
             columns = self.check_same_columns(staged, table)
+            if check is not None:
+                check(self.columns(staged))
             rows = self.row_count(staged)
             self.merge_rows(staged, table, unique_key, columns)
             self.drop(staged, "table")

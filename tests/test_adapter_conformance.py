@@ -311,3 +311,20 @@ def test_point_in_time_join_matches_the_oracle(adapter, spine, features, others,
     # The engine's own formulation (its as-known one when as_known): ties, NULLs, late rows, ttl and delay edges.
     expected = oracle(spine, features, others, ttl, delay, as_known=as_known)
     assert _pit(adapter, spine, features, others, ttl, delay, as_known) == expected
+
+
+def test_a_refused_build_keeps_the_previous_table(adapter, schema):
+    # The runner's column check runs on the built table before the swap: refusing it keeps the old one.
+    def refuse(columns: dict[str, str]) -> None:
+        assert list(columns) == ["k", "v"]
+        raise AdapterError("refused by the check")
+
+    table = relation_table("checked", schema)
+    adapter.replace_table(table, values_query([(1, "a")]))
+    with pytest.raises(AdapterError, match="refused by the check"):
+        adapter.replace_table(table, values_query([(2, "b")]), refuse)
+    assert rows(adapter, table) == [(1, "a")]
+    assert adapter.relation_kind(adapter.staging_table(table)) is None
+    with pytest.raises(AdapterError, match="refused by the check"):
+        adapter.merge_incremental(table, values_query([(3, "c")]), ["k"], refuse)
+    assert rows(adapter, table) == [(1, "a")]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import pytest
+import sqlglot
 from click.testing import CliRunner
 
 from skewless import CompileError, FeatureStore
@@ -308,3 +310,37 @@ def test_no_model_builds_another_models_table_or_a_source(make_project, model, m
     output = compile_error(root)
     assert message.lower() in output.lower(), output
     assert re.search(r"intruder\.sql:1:\d+", output), output
+
+
+def test_a_star_model_that_lost_its_key_keeps_the_previous_table(make_project):
+    sources = """\
+        sources:
+          - name: app
+            schema: raw
+            tables:
+              - name: events
+                file: data/events.csv
+    """
+    model = "{{ config(entity='user', timestamp='event_ts') }}\nselect * from {{ source('app', 'events') }}\n"
+    root = make_project({"sources.yml": sources, "models/user_amounts.sql": model})
+    with FeatureStore(root) as store:
+        assert store.run().ok
+        before = store.adapter.fetch_all(sqlglot.parse_one("select count(*) from features.user_amounts"))
+    events = root / "data" / "events.csv"
+    events.write_text(events.read_text().replace("user_id,", "customer_id,", 1))  # the key column is gone
+    result = CliRunner().invoke(cli, ["run", "--project-dir", str(root)])
+    assert result.exit_code == 1 and "has no column 'user_id'" in result.output, result.output
+    with FeatureStore(root) as store:
+        columns = store.adapter.columns(store.compile(write=False).nodes["user_amounts"].relation)
+        assert "user_id" in columns  # the good table is still there, with its rows
+        assert store.adapter.fetch_all(sqlglot.parse_one("select count(*) from features.user_amounts")) == before
+    results = json.loads((root / "target" / "run_results.json").read_text())
+    assert results["results"][0]["status"] == "error"
+
+
+@pytest.mark.parametrize("ttl", ["999999d", "99999999999d"])
+def test_an_absurd_ttl_is_a_located_error(make_project, ttl):
+    model = f"{{{{ config(entity='user', timestamp='event_ts', ttl='{ttl}') }}}}\n" \
+            "select user_id, event_ts, amount as user__a from {{ source('app', 'events') }}\n"
+    output = compile_error(make_project({"models/user_amounts.sql": model}))
+    assert "is longer than 36,525 days" in output and "user_amounts.sql:1:" in output

@@ -17,6 +17,10 @@ _UNITS = {
 _PATTERN = re.compile(r"^\s*(\d+)\s*(us|ms|s|m|h|d|w)\s*$")
 
 
+# Longer durations are no durations: every instant of a warehouse minus 100 years is still a valid timestamp.
+MAX_DURATION = timedelta(days=36_525)
+
+
 def parse_duration(text: object) -> timedelta:
     """Parse '30d'-style text; raises ValueError with the accepted forms."""
     if isinstance(text, bool) or not isinstance(text, (str, int)):
@@ -30,7 +34,14 @@ def parse_duration(text: object) -> timedelta:
             "one of us, ms, s, m, h, d, w (e.g. '30d', '12h')"
         )
     amount, unit = int(match.group(1)), match.group(2)
-    return timedelta(**{_UNITS[unit]: amount})
+    try:
+        value = timedelta(**{_UNITS[unit]: amount})
+    except OverflowError:
+        value = MAX_DURATION + timedelta(days=1)
+    if value > MAX_DURATION:
+        raise ValueError(f"duration {text!r} is longer than {MAX_DURATION.days:,} days (100 years): leave it out "
+                         "for none (a ttl), or use a shorter one")
+    return value
 
 
 def format_duration(value: timedelta) -> str:

@@ -164,7 +164,7 @@ class Runner:
         columns = None
         try:
             build = self._materialize(node, full_refresh)
-            columns = self._observe(node)
+            columns = self.adapter.columns(node.relation)
             status, rows, message = "success", build, None
         except SkewlessError as error:
             status, rows, message = "error", None, str(error)
@@ -176,21 +176,21 @@ class Runner:
     def _materialize(self, node: ModelNode, full_refresh: bool) -> int | None:
         adapter, relation = self.adapter, node.relation
         assert relation is not None
+        def check(columns: dict[str, str]) -> None:
+            self._check_columns(node, columns)
+
         if node.materialized == "view":
-            return adapter.replace_view(relation, node.query).rows
+            return adapter.replace_view(relation, node.query, check).rows
         if node.materialized == "incremental" and not full_refresh and adapter.relation_kind(relation) == "table":
-            return adapter.merge_incremental(relation, node.build_query(incremental=True), node.config.unique_key).rows
-        return adapter.replace_table(relation, node.build_query()).rows
+            return adapter.merge_incremental(relation, node.build_query(incremental=True), node.config.unique_key,
+                                             check).rows
+        return adapter.replace_table(relation, node.build_query(), check).rows
 
-    def _observe(self, node: ModelNode) -> dict[str, str]:
-        """The warehouse knows the exact columns and types; report them (the compiled project is not changed).
-
-        A model whose columns could not be known at compile time (a `*` over an undeclared source) has its key
-        columns checked now.
-        """
-        assert node.relation is not None
-        actual = self.adapter.columns(node.relation)
-        if node.config.online:  # refused before anything is written online; the warehouse table stays
+    @staticmethod
+    def _check_columns(node: ModelNode, actual: dict[str, str]) -> None:
+        """What the warehouse built, checked before it replaces the previous table (a refusal keeps that one):
+        the key columns of a model whose columns were unknown at compile time, the types of an online model."""
+        if node.config.online:
             for column, kind in actual.items():
                 problem = online_type_problem(column, kind)
                 if problem is not None:
@@ -204,4 +204,3 @@ class Runner:
                     location=Location(node.path),
                     hint="select the entity's join key(s) and the timestamp column",
                 )
-        return actual
