@@ -17,7 +17,7 @@ from typing import Any
 import redis
 from redis.crc import key_slot
 
-from skewless.core.errors import AdapterError
+from skewless.core.errors import AdapterError, ProjectError
 from skewless.core.secrets import mask_secrets
 from skewless.online.store import OnlineStore, ReadRequest, WriteRow
 
@@ -94,8 +94,11 @@ class RedisOnlineStore(OnlineStore):
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any], target_path: Path) -> "RedisOnlineStore":
         """`url` (none: an embedded Redis under target/online/), `cluster: true` for Redis Cluster."""
-        return cls(settings.get("url") or None, target_path / "online" / "redis.db",
-                   cluster=bool(settings.get("cluster", False)))
+        cluster = settings.get("cluster", False)
+        if not isinstance(cluster, bool):
+            raise ProjectError(f"online_store cluster must be true or false, not {cluster!r}",
+                               hint="write cluster: true or cluster: false, without quotes")
+        return cls(settings.get("url") or None, target_path / "online" / "redis.db", cluster=cluster)
 
     def __init__(self, url: str | None, embedded_path: Path, cluster: bool = False, batch_size: int = 2000) -> None:
         self.batch_size = batch_size

@@ -10,7 +10,7 @@ import pytest
 import sqlglot
 from click.testing import CliRunner
 
-from skewless import CompileError, FeatureStore
+from skewless import CompileError, FeatureStore, SkewlessError
 from skewless.cli.main import cli
 
 
@@ -344,3 +344,20 @@ def test_an_absurd_ttl_is_a_located_error(make_project, ttl):
             "select user_id, event_ts, amount as user__a from {{ source('app', 'events') }}\n"
     output = compile_error(make_project({"models/user_amounts.sql": model}))
     assert "is longer than 36,525 days" in output and "user_amounts.sql:1:" in output
+
+
+def test_a_quoted_boolean_is_not_a_boolean(make_project):
+    dataset = """\
+        datasets:
+          - name: train
+            spine: {source: app.events, timestamp: event_ts}
+            features: [user__amount_sum__all]
+            as_known: "false"
+    """
+    root = make_project({"datasets/train.yml": dataset})
+    with FeatureStore(root) as store, pytest.raises(SkewlessError, match="'as_known' must be true or false"):
+        store.dataset_sql("train")
+    project = "name: mini\nprofile: mini\nonline_store:\n  cluster: \"false\"\n"
+    root = make_project({"skewless_project.yml": project}, name="mini2")
+    with FeatureStore(root) as store, pytest.raises(SkewlessError, match="cluster must be true or false"):
+        store.online_store  # noqa: B018

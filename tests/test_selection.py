@@ -1,6 +1,10 @@
+import re
+
 import pytest
+from click.testing import CliRunner
 
 from skewless import FeatureStore
+from skewless.cli.main import cli
 from skewless.core.errors import SelectionError
 
 
@@ -45,3 +49,21 @@ def test_unknown_model_suggests(compiled):
 def test_unknown_method(compiled):
     with pytest.raises(SelectionError, match="unknown selector method 'tags'"):
         compiled.selected(["tags:fraud"])
+
+
+@pytest.mark.parametrize(("include", "exclude", "message"), [
+    ([""], None, "the selection is empty"),
+    (["tag:"], None, "selector 'tag:' needs a value"),
+    (["path:"], None, "selector 'path:' needs a value"),
+    (["tag:nothing"], None, "the selection 'tag:nothing' matches no model"),
+    (["path:/etc"], None, "the selection 'path:/etc' matches no model"),
+    (["user_spend"], ["user_spend"], "minus --exclude matches no model"),
+])
+def test_a_selection_that_selects_nothing_is_an_error(compiled, include, exclude, message):
+    with pytest.raises(SelectionError, match=re.escape(message)):
+        compiled.selected(include, exclude)
+
+
+def test_the_cli_says_so_with_exit_2(example_copy):
+    result = CliRunner().invoke(cli, ["run", "--project-dir", str(example_copy), "-s", "tag:nothing"])
+    assert result.exit_code == 2 and "matches no model" in result.output

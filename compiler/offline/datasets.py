@@ -78,7 +78,7 @@ def load_catalog(root: Path, paths: list[str]) -> DatasetCatalog:
             _check_keys(entry, {"name", "spine", "features", "as_known", "description"}, "a dataset")
             dataset = Dataset(
                 name=_name(entry, "dataset"), spine=_spine(entry), features=_names(entry, "features"),
-                as_known=bool(entry.get("as_known", False)), description=entry.get("description"),
+                as_known=_boolean(entry, "as_known", False), description=entry.get("description"),
                 location=entry.location("name"),
             )
             _unique(catalog.datasets, dataset.name, entry)
@@ -91,6 +91,15 @@ def _check_keys(entry: MarkedDict, allowed: set[str], what: str) -> None:
         if key not in allowed:
             raise ProjectError(f"unknown key {key!r} in {what}", location=entry.location(key),
                                hint=did_you_mean(key, allowed) or f"allowed: {', '.join(sorted(allowed))}")
+
+
+def _boolean(entry: MarkedDict, key: str, default: bool) -> bool:
+    """A YAML boolean: `true`/`false`, never a string ("false" is not false)."""
+    value = entry.get(key, default)
+    if not isinstance(value, bool):
+        raise ProjectError(f"{key!r} must be true or false, not {value!r}", location=entry.location(key),
+                           hint=f"write {key}: true or {key}: false, without quotes")
+    return value
 
 
 def _name(entry: MarkedDict, what: str) -> str:

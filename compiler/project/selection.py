@@ -30,11 +30,20 @@ def select(
     include: Iterable[str] | None,
     exclude: Iterable[str] | None = None,
 ) -> set[str]:
-    """Names of the selected nodes; no include means every node."""
-    include = _split(include)
-    chosen = set(nodes) if not include else set().union(*(_intersection(nodes, graph, s) for s in include))
+    """Names of the selected nodes; no include means every node. A selection that was asked for and matches
+    nothing is an error (a run that silently does nothing looks like success)."""
+    asked = include is not None and list(include) != []
+    specs = _split(include)
+    if asked and not specs:
+        raise SelectionError("the selection is empty (-s '')", hint="leave -s out to select every model")
+    chosen = set(nodes) if not specs else set().union(*(_intersection(nodes, graph, s) for s in specs))
     for spec in _split(exclude):
         chosen -= _intersection(nodes, graph, spec)
+    if not chosen and (asked or _split(exclude)) and nodes:
+        what = " ".join(specs) if specs else "every model"
+        raise SelectionError(
+            f"the selection {what!r}{' minus --exclude' if _split(exclude) else ''} matches no model",
+            hint="`skewless ls` lists the models with their tags and paths")
     return chosen
 
 
@@ -68,6 +77,9 @@ def _one(nodes: Mapping[str, Selectable], graph: Graph, spec: str) -> set[str]:
 
 def _match(nodes: Mapping[str, Selectable], core: str) -> set[str]:
     method, _, value = core.partition(":") if ":" in core else ("", "", core)
+    if method and not value:
+        raise SelectionError(f"selector {core!r} needs a value after the colon",
+                             hint="e.g. tag:fraud, path:models/user, config.online:true")
     if method == "tag":
         return {n for n, node in nodes.items() if value in node.tags}
     if method == "path":
