@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -73,3 +74,17 @@ def test_debug_shows_traceback_only_when_asked(make_project, flag):
         assert result.exception is not None and type(result.exception).__name__ == "CompileError"
     else:
         assert result.exit_code == 2 and "Traceback" not in result.output
+
+
+def test_init_run_get_shows_values(tmp_path):
+    # A new user's first steps: the scaffold's data is recent, so its ttl'd features are served right away.
+    runner = CliRunner()
+    project = tmp_path / "first"
+    assert runner.invoke(cli, ["init", str(project)]).exit_code == 0
+    ran = runner.invoke(cli, ["run", "--project-dir", str(project)])
+    assert ran.exit_code == 0, ran.output
+    assert re.search(r"\b[1-9][0-9,]* changed rows sent", ran.output), ran.output
+    got = runner.invoke(cli, ["get", "user", "1", "2", "3", "--project-dir", str(project), "-o", "json"])
+    assert got.exit_code == 0, got.output
+    values = json.loads(got.output)
+    assert any(v is not None for v in values["user__order_amount__30d"]), values

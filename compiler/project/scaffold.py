@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import random
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from skewless.core.errors import ProjectError
@@ -88,11 +88,13 @@ def scaffold(directory: Path, name: str | None = None) -> Path:
 
 def _write_orders(path: Path, rows: int = 2000) -> None:
     rng = random.Random(42)
-    start = datetime(2026, 1, 1)
+    # The 90 days before now (UTC): with ttl='30d', `skewless get` right after `init` and `run` shows values.
+    now = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+    start = now - timedelta(days=90)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["order_id", "user_id", "amount", "event_ts"])
         for order_id in range(1, rows + 1):
-            ts = start + timedelta(seconds=rng.randint(0, 90 * 86400))
+            ts = start + timedelta(seconds=rng.randint(0, 90 * 86400 - 1))
             writer.writerow([order_id, rng.randint(1, 100), round(rng.uniform(5, 300), 2), ts.isoformat(sep=" ")])
