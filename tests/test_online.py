@@ -409,3 +409,24 @@ def test_every_change_is_sent_whatever_the_strings(make_project):
                 assert (got["user__a"][0], got["user__b"][0]) == (a, b)
 
         check()
+
+
+def test_a_longer_ttl_resends_and_keys_expire_on_it(make_project):
+    now = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+    event = now - timedelta(hours=2)
+    events = f"user_id,merchant_id,amount,event_ts\n1,10,5.0,{event.isoformat(sep=' ')}\n"
+    short = NO_TTL_MODEL.replace("online=true", "online=true, ttl='3h'")
+    root = make_project({"data/events.csv": events, "models/user_amounts.sql": short})
+    with FeatureStore(root) as store:
+        assert store.run().ok
+    model_path = root / "models" / "user_amounts.sql"
+    model_path.write_text(model_path.read_text().replace("ttl='3h'", "ttl='2d'"))
+    with FeatureStore(root) as store:
+        again = store.run()
+        assert again.ok and again.hooks["online"]["user_amounts"]["sent"] == 1  # everything again
+        from skewless.online.format import entity_key
+
+        pttl = store.online_store.client.pttl(entity_key("mini", "user", [1]))
+        assert pttl > timedelta(hours=40) // timedelta(milliseconds=1)  # event + 2d, not + 3h
+        at_4h = store.get_online_features([{"user_id": 1}], ["user__last_amount"])
+        assert at_4h["user__last_amount"] == [5.0]

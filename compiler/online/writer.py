@@ -119,7 +119,7 @@ class OnlineWriter:
         warehouse.drop(pending, "table")
         warehouse.execute(exp.Create(this=pending, kind="TABLE", expression=self.snapshot_query(model)), log=False)
         incremental = (
-            self._previous_state(model) == (model.version, epoch)
+            self._previous_state(model) == (_state_version(model), epoch)
             and warehouse.relation_kind(current) == "table"
         )
         changed: exp.Select = exp.select("*").from_(pending.copy())
@@ -153,7 +153,7 @@ class OnlineWriter:
                               log=False)
             warehouse.execute(exp.insert(
                 exp.select(
-                    exp.Literal.string(model.name), exp.Literal.string(model.version),
+                    exp.Literal.string(model.name), exp.Literal.string(_state_version(model)),
                     exp.Literal.string(recorded_epoch),
                     exp.Literal.number(sent), exp.cast(exp.Literal.string(self.now.isoformat(sep=" ")), "timestamp"),
                 ),
@@ -202,6 +202,12 @@ class OnlineWriter:
             expiry = [0] * table.num_rows
         field = model.field
         return [(key, field, value, expire) for key, value, expire in zip(keys, values, expiry, strict=True)]
+
+
+def _state_version(model: OnlineModel) -> str:
+    """What the last snapshot was written under: the schema version, and the ttl and delay, so that a changed ttl
+    sends every value again (their keys then expire on the new ttl) and a changed delay re-picks the rows."""
+    return f"{model.version} ttl={model.ttl} delay={model.delay}"
 
 
 def _field_text(value: exp.Expression) -> exp.Expression:
