@@ -8,7 +8,6 @@ Standalone Redis by URL, Redis Cluster (`cluster: true`), or, with no URL, an em
 from __future__ import annotations
 
 import threading
-import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -86,6 +85,10 @@ SCRIPT_READ_FROM = 4  # keys per read from which the script beats a pipeline (be
 def redacted(url: str) -> str:
     """The URL without its password (userinfo, query or a stray `#` alike), for messages."""
     return mask_secrets(url)
+
+
+def _marker_key(project: str, model: str) -> bytes:
+    return f"sk1:meta:{{{project}}}:written:{model}".encode()
 
 
 class RedisOnlineStore(OnlineStore):
@@ -234,12 +237,16 @@ class RedisOnlineStore(OnlineStore):
                     raise
         raise AssertionError("unreachable")
 
-    def epoch(self, project: str) -> str:
-        """An id for this store's contents; it changes when the data is lost (flushed, new server)."""
-        key = f"sk1:meta:{{{project}}}:epoch".encode()
+    def marker(self, project: str, model: str) -> str | None:
         try:
-            self.client.set(key, uuid.uuid4().hex, nx=True)
-            return self.client.get(key).decode()
+            value = self.client.get(_marker_key(project, model))
+        except redis.RedisError as error:
+            raise self._error(error) from None
+        return None if value is None else value.decode()
+
+    def set_marker(self, project: str, model: str, marker: str) -> None:
+        try:
+            self.client.set(_marker_key(project, model), marker)
         except redis.RedisError as error:
             raise self._error(error) from None
 

@@ -45,6 +45,7 @@ class FeatureStore:
         self._catalog: DatasetCatalog | None = None
         self._written = False
         self._reader: OnlineReader | None = None
+        self._resend_online = False
         self.post_hooks: list[tuple[str, PostHook]] = [("online", self._write_online)]
 
     @property
@@ -117,6 +118,7 @@ class FeatureStore:
         *,
         full_refresh: bool = False,
         online: bool = True,
+        resend_online: bool = False,
         reporter: RunReporter | None = None,
     ) -> RunResults:
         """Build the selected models in dependency order; then, unless `online=False`, the post-hooks.
@@ -125,6 +127,7 @@ class FeatureStore:
         compiled = self.compile()
         selected = compiled.selected(select, exclude)
         runner = Runner(compiled, self.adapter, reporter)
+        self._resend_online = resend_online
         results = runner.run(selected, full_refresh=full_refresh, hooks=self.post_hooks if online else ())
         self._compiled = compiled = compiled.with_observed(results.observed)
         self._reader = None
@@ -247,7 +250,7 @@ class FeatureStore:
         built = [r.name for r in results.results if r.status == "success" and compiled.nodes[r.name].config.online]
         if not built:
             return {}
-        return self.online_writer(compiled).write(built)
+        return self.online_writer(compiled).write(built, resend=self._resend_online)
 
     def get_online_features(
         self, entity_rows: Iterable[Mapping[str, Any]], features: Iterable[str] | str,

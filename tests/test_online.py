@@ -369,12 +369,12 @@ def test_a_flushed_store_gets_everything_again(make_project):
         first = store.run()
         assert first.ok and first.hooks["online"]["user_amounts"]["sent"] == 2
         assert store.run().hooks["online"]["user_amounts"]["sent"] == 0  # nothing changed: nothing sent
-        epoch = store.online_store.epoch("mini")
+        marker = store.online_store.marker("mini", "user_amounts")
         store.online_store.client.flushdb()  # the store lost its data (a restart without persistence)
         assert store.get_online_features([{"user_id": 1}], ["user__last_amount"])["user__last_amount"] == [None]
         again = store.run()
         assert again.ok and again.hooks["online"]["user_amounts"] == {"sent": 2, "written": 2}
-        assert store.online_store.epoch("mini") != epoch
+        assert store.online_store.marker("mini", "user_amounts") not in (None, marker)
         values = store.get_online_features([{"user_id": 1}, {"user_id": 2}], ["user__last_amount"])
         assert values["user__last_amount"] == [7.5, 4.0]
 
@@ -430,3 +430,32 @@ def test_a_longer_ttl_resends_and_keys_expire_on_it(make_project):
         assert pttl > timedelta(hours=40) // timedelta(milliseconds=1)  # event + 2d, not + 3h
         at_4h = store.get_online_features([{"user_id": 1}], ["user__last_amount"])
         assert at_4h["user__last_amount"] == [5.0]
+
+
+def test_a_store_restored_from_an_older_snapshot_is_sent_everything(make_project):
+    root = make_project({"models/user_amounts.sql": NO_TTL_MODEL})
+    with FeatureStore(root) as store:
+        assert store.run().ok
+        client = store.online_store.client
+        old = {key: client.dump(key) for key in client.keys("sk1:*")}  # a snapshot of the store
+        events = root / "data" / "events.csv"
+        events.write_text(events.read_text().replace("2,10,4.0,", "2,10,40.0,"))
+    with FeatureStore(root) as store:
+        assert store.run().hooks["online"]["user_amounts"]["sent"] == 1
+        client = store.online_store.client
+        for key, value in old.items():  # restored: the older values and the older write marker
+            client.restore(key, 0, value, replace=True)
+        assert store.get_online_features([{"user_id": 2}], ["user__last_amount"])["user__last_amount"] == [4.0]
+        again = store.run()  # nothing changed in the warehouse, but the store is not what it last wrote
+        assert again.hooks["online"]["user_amounts"]["sent"] == 2
+        assert store.get_online_features([{"user_id": 2}], ["user__last_amount"])["user__last_amount"] == [40.0]
+
+
+def test_resend_online_sends_everything(make_project):
+    root = make_project({"models/user_amounts.sql": NO_TTL_MODEL})
+    runner = CliRunner()
+    assert runner.invoke(cli, ["run", "--project-dir", str(root)]).exit_code == 0
+    quiet = runner.invoke(cli, ["run", "--project-dir", str(root)])
+    assert "0 changed rows sent" in quiet.output
+    loud = runner.invoke(cli, ["run", "--project-dir", str(root), "--resend-online"])
+    assert loud.exit_code == 0 and "2 changed rows sent" in loud.output, loud.output

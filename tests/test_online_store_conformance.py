@@ -83,11 +83,14 @@ def test_reads_many_keys_in_order_with_missing_ones(store):
                 assert fmt.decode_row(reply[0])[2] == [float(i)]
 
 
-def test_epoch_is_stable_until_the_data_is_lost(store):
-    first = store.epoch("conformance")
-    assert store.epoch("conformance") == first and store.epoch("other") != first
+def test_write_markers_are_kept_per_model_until_the_data_is_lost(store):
+    assert store.marker("conformance", "m") is None
+    store.set_marker("conformance", "m", "first")
+    assert store.marker("conformance", "m") == "first" and store.marker("conformance", "other") is None
+    store.set_marker("conformance", "m", "second")
+    assert store.marker("conformance", "m") == "second"
     store.client.flushdb()
-    assert store.epoch("conformance") != first
+    assert store.marker("conformance", "m") is None
 
 
 def test_ping_and_a_store_that_is_down(store, tmp_path):

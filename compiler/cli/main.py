@@ -171,9 +171,11 @@ def compile(project_dir: str, target: str | None, vars_: dict[str, Any] | None, 
 @selection_options
 @click.option("--full-refresh", is_flag=True, help="Rebuild incremental models from scratch.")
 @click.option("--no-online", is_flag=True, help="Skip the online-store post-hook.")
+@click.option("--resend-online", is_flag=True,
+              help="Send every online value again, not only what changed (e.g. after restoring Redis by hand).")
 @handle_errors
 def run(project_dir: str, target: str | None, vars_: dict[str, Any] | None, select: tuple[str, ...],
-        exclude: tuple[str, ...], full_refresh: bool, no_online: bool) -> None:
+        exclude: tuple[str, ...], full_refresh: bool, no_online: bool, resend_online: bool) -> None:
     """Build the selected models in dependency order, then upsert online features.
 
     A failing model stops its dependents only; earlier tables stay as they were. Exit code 1 when a model
@@ -190,7 +192,7 @@ def run(project_dir: str, target: str | None, vars_: dict[str, Any] | None, sele
     with _store(project_dir, target, vars_) as store:
         _print_warnings(store.compile().warnings)
         results = store.run(select, exclude, full_refresh=full_refresh, online=not no_online,
-                            reporter=ConsoleReporter())
+                            resend_online=resend_online, reporter=ConsoleReporter())
     if not results.ok:
         sys.exit(1)
 

@@ -39,9 +39,14 @@ class OnlineStore(ABC):
         """For each request, its fields' values (None where absent), in one round trip where the store allows."""
 
     @abstractmethod
-    def epoch(self, project: str) -> str:
-        """An id of the store's contents for a project; it changes when the data is lost (flushed, new server),
-        which tells the writer to send everything again."""
+    def marker(self, project: str, model: str) -> str | None:
+        """The marker the last complete write of a model left in the store, None when there is none (a flushed
+        or new store). The writer records it in the warehouse beside the snapshot it wrote: a store that does
+        not hold that marker (flushed, or restored from an older snapshot) is sent everything again."""
+
+    @abstractmethod
+    def set_marker(self, project: str, model: str, marker: str) -> None:
+        """Record a complete write of a model."""
 
     @abstractmethod
     def ping(self) -> None:

@@ -1,13 +1,15 @@
 """The online post-hook: the newest servable row per entity, from the warehouse into the online store.
 
 Writes are incremental: the last snapshot written for a model is kept in the warehouse (schema
-`skewless_state`), and only rows that differ from it are sent, unless the store's epoch or the model's schema
-version changed (then everything is sent); entities whose servable row is gone are removed. Each run writes with
+`skewless_state`), and only rows that differ from it are sent, unless the store does not hold the marker of that
+write (flushed, or restored from an older snapshot) or the model's schema version, ttl or delay changed (then
+everything is sent); entities whose servable row is gone are removed. Each run writes with
 its generation (when it read the warehouse), so a run never undoes a later run's writes (see online/store.py).
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
@@ -50,16 +52,16 @@ class OnlineWriter:
         self.schema = schema  # the target schema: snapshots of two targets sharing a warehouse stay apart
         self.now = now or _utcnow()
 
-    def write(self, names: Sequence[str]) -> dict[str, dict[str, int]]:
-        """Write the named online models; returns rows sent and rows that were newer than the store's."""
+    def write(self, names: Sequence[str], resend: bool = False) -> dict[str, dict[str, int]]:
+        """Write the named online models; returns rows sent and rows applied. `resend` sends every value, whatever
+        the last snapshot says (`skewless run --resend-online`)."""
         names = [n for n in names if n in self.models]
         if not names:
             return {}
-        epoch = self.store.epoch(self.project)
         self._ensure_state_table()
         report = {}
         for name in names:
-            report[name] = self._write_model(self.models[name], epoch)
+            report[name] = self._write_model(self.models[name], resend)
         return report
 
     # -- warehouse side ----------------------------------------------------------------------------
@@ -112,14 +114,16 @@ class OnlineWriter:
         rows = self.warehouse.fetch_all(query, log=False)
         return (rows[0][0], rows[0][1]) if rows else None
 
-    def _write_model(self, model: OnlineModel, epoch: str) -> dict[str, int]:
+    def _write_model(self, model: OnlineModel, resend: bool) -> dict[str, int]:
         warehouse = self.warehouse
         current = self._snapshot_table(model, "online")
         pending = self._snapshot_table(model, "pending")
         warehouse.drop(pending, "table")
         warehouse.execute(exp.Create(this=pending, kind="TABLE", expression=self.snapshot_query(model)), log=False)
+        marker = self.store.marker(self.project, model.name)
         incremental = (
-            self._previous_state(model) == (_state_version(model), epoch)
+            not resend and marker is not None
+            and self._previous_state(model) == (_state_version(model), marker)
             and warehouse.relation_kind(current) == "table"
         )
         changed: exp.Select = exp.select("*").from_(pending.copy())
@@ -145,7 +149,10 @@ class OnlineWriter:
         written = self.store.write(rows, fmt.micros(self.now))
         # Refused rows mean a newer run wrote since this one read the warehouse: what the store holds is not this
         # snapshot, so the next run sends everything rather than a difference from it.
-        recorded_epoch = epoch if written == len(rows) else ""
+        recorded = ""
+        if written == len(rows):
+            recorded = uuid.uuid4().hex
+            self.store.set_marker(self.project, model.name, recorded)
         with warehouse.transaction():
             warehouse.drop(current, "table")
             warehouse.rename(pending, current.name)
@@ -154,7 +161,7 @@ class OnlineWriter:
             warehouse.execute(exp.insert(
                 exp.select(
                     exp.Literal.string(model.name), exp.Literal.string(_state_version(model)),
-                    exp.Literal.string(recorded_epoch),
+                    exp.Literal.string(recorded),
                     exp.Literal.number(sent), exp.cast(exp.Literal.string(self.now.isoformat(sep=" ")), "timestamp"),
                 ),
                 self._state(),
