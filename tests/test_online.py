@@ -459,3 +459,17 @@ def test_resend_online_sends_everything(make_project):
     assert "0 changed rows sent" in quiet.output
     loud = runner.invoke(cli, ["run", "--project-dir", str(root), "--resend-online"])
     assert loud.exit_code == 0 and "2 changed rows sent" in loud.output, loud.output
+
+
+def test_a_corrupt_stored_value_names_its_key_and_model(make_project):
+    root = make_project({"models/user_amounts.sql": NO_TTL_MODEL})
+    with FeatureStore(root) as store:
+        assert store.run().ok
+        from skewless.online.format import entity_key
+
+        key = entity_key("mini", "user", [2])
+        field = next(f for f in store.online_store.client.hkeys(key) if not f.endswith(b"#gen"))
+        store.online_store.client.hset(key, field, b"\x01garbage")
+        message = r"(?s)online value of model 'user_amounts' at key .*mini:user:2.*resend"
+        with pytest.raises(SkewlessError, match=message):
+            store.get_online_features([{"user_id": 1}, {"user_id": 2}], ["user__last_amount"])

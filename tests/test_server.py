@@ -321,3 +321,23 @@ def test_cli_json_is_the_same_json_form(example_run):
         expected = store.get_online_features([{"user_id": 3}], ["user__signup_ts", "user__large_txn_count__30d"])
     assert data["user__signup_ts"] == [expected["user__signup_ts"][0].isoformat()]
     assert data["user__large_txn_count__30d"] == [format(expected["user__large_txn_count__30d"][0], "f")]
+
+
+def test_odd_requests_are_client_errors_and_every_failure_is_counted(client, server, monkeypatch):
+    empty = client.post("/get-online-features", json={"features": ["user__txn_count__7d"], "entities": {"user_id": []}})
+    assert empty.status_code == 200 and empty.json()["results"][-1]["values"] == []
+    bad_time = client.post("/get-online-features", json={
+        "features": ["payment__account_age_days"],
+        "entities": {"user_id": [1], "amount": [1.0], "channel": ["web"], "event_ts": ["2026-13-45"]}})
+    assert bad_time.status_code == 400 and "'2026-13-45' is not a TIMESTAMP" in bad_time.json()["error"]
+
+    def broken(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(server.reader, "read_columns", broken)
+    failed = client.post("/get-online-features", json={"features": ["user__txn_count__7d"],
+                                                        "entities": {"user_id": [1]}})
+    assert failed.status_code == 500 and "internal error" in failed.json()["error"]
+    metrics = client.get("/metrics").text
+    assert 'skewless_requests_total{endpoint="get-online-features",status="500"} 1.0' in metrics
+    assert 'status="400"' in metrics

@@ -112,7 +112,11 @@ class OnlineExpression:
                     value = value.astimezone(timezone.utc).replace(tzinfo=None)
                 row.append(None if value is None else st.cast(value, _python_type(value), kind))
             for name, kind in zip(self.request_names, self._request_types, strict=True):
-                row.append(st.python_value(request[name], kind))
+                try:
+                    row.append(st.python_value(request[name], kind))
+                except (ValueError, TypeError, OverflowError) as error:  # a request value that is no such type
+                    raise st.EvaluationError(f"request field {name!r}: {request[name]!r} is not a {kind}: "
+                                             f"{error}") from None
             return self.compiled(row)
         except st.EvaluationError as error:
             raise SkewlessError(f"on-demand feature {self.feature.name!r}: {error}",

@@ -3,13 +3,14 @@ on-demand features computed per entity row. Imports neither the project compiler
 
 from __future__ import annotations
 
+import struct
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from skewless.core.errors import SkewlessError
+from skewless.core.errors import AdapterError, SkewlessError
 
 from . import format as fmt
 from .catalog import OnlineModel
@@ -145,6 +146,19 @@ class OnlineReader:
             result[feature] = values[feature]
         return result
 
+    @staticmethod
+    def _corrupt(model: OnlineModel, raws: Sequence[bytes | None], requests: Sequence[tuple[bytes, Any]]
+                 ) -> AdapterError:
+        """The error for a stored value that is not in the format: which key and model, and how to mend it."""
+        for raw, (key, _) in zip(raws, requests, strict=False):
+            try:
+                fmt.decode_values([raw], None)
+            except (ValueError, struct.error, UnicodeDecodeError) as error:
+                return AdapterError(
+                    f"the online value of model {model.name!r} at key {key.decode(errors='replace')!r} cannot be "
+                    f"read: {error}", hint="run `skewless run --resend-online` to write every value again")
+        return AdapterError(f"an online value of model {model.name!r} cannot be read")
+
     def _read_stored(
         self, columns: Mapping[str, Sequence[Any]], count: int, plan: _ReadPlan, now: datetime | None,
     ) -> dict[str, list[Any]]:
@@ -153,8 +167,8 @@ class OnlineReader:
         for group in plan.groups:
             keys = fmt.entity_keys(self.project, group.entity, [columns[k] for k in group.join_keys])
             requests.extend((key, group.fields) for key in keys)
-        if not requests:
-            return {}
+        if not requests:  # no entity rows (or only on-demand features): an empty column per stored feature
+            return {feature: [None] * count for feature, *_ in plan.picks}
         replies = self.store.read(requests)
         now_us = fmt.micros(now) if now is not None else time.time_ns() // 1000
         decoded: dict[tuple[int, int], list[list[Any] | None]] = {}
@@ -164,8 +178,12 @@ class OnlineReader:
             if rows is None:
                 ttl = plan.groups[group].models[position].ttl
                 oldest = None if ttl is None else now_us - ttl // timedelta(microseconds=1)
-                rows = fmt.decode_values((reply[position] for reply in replies[group * count:(group + 1) * count]),
-                                         oldest)
+                raws = [reply[position] for reply in replies[group * count:(group + 1) * count]]
+                try:
+                    rows = fmt.decode_values(raws, oldest)
+                except (ValueError, struct.error, UnicodeDecodeError):
+                    raise self._corrupt(plan.groups[group].models[position], raws, requests[group * count:]) \
+                        from None
                 decoded[(group, position)] = rows
             columns[feature] = [None if values is None else values[at] for values in rows]
         return columns

@@ -234,6 +234,10 @@ class FeatureServer:
                                           or None}, error.status)
                 except SkewlessError as error:  # the online store is down: not the client's fault
                     response = _response({"error": str(error), "hint": mask_secrets(error.hint or "") or None}, 503)
+                except Exception:  # a bug in skewless: logged with its traceback, answered 500, counted
+                    log.exception("%s failed", name)
+                    response = _response({"error": "internal error: the server logged the details",
+                                          "hint": "this is a bug in skewless; please report it"}, 500)
                 latency.observe(time.perf_counter() - started)
                 self.requests.labels(name, str(response.status_code)).inc()
                 return response
