@@ -326,11 +326,20 @@ class FeatureStore:
     def serve(self, host: str = "127.0.0.1", port: int = 6566, workers: int = 1, limits: "Limits | None" = None,
               log_level: str = "warning") -> None:
         """Serve features over HTTP until interrupted; with several workers each process builds its own server."""
+        import socket
+
         import uvicorn
 
+        from skewless.core.errors import AdapterError
         from skewless.serving.server import Limits
 
         limits = limits or Limits()
+        try:  # a clear error for a port that is taken, before any worker starts
+            with socket.create_server((host, port)):
+                pass
+        except OSError as error:
+            raise AdapterError(f"cannot listen on {host}:{port}: {error.strerror or error}",
+                               hint="choose another --port, or stop what listens there") from None
         if workers > 1:
             os.environ[_SERVE_ENV] = json.dumps({
                 "project_dir": str(self.config.root), "target": self.project.target_name, "vars": self.project.vars,

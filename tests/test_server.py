@@ -341,3 +341,27 @@ def test_odd_requests_are_client_errors_and_every_failure_is_counted(client, ser
     metrics = client.get("/metrics").text
     assert 'skewless_requests_total{endpoint="get-online-features",status="500"} 1.0' in metrics
     assert 'status="400"' in metrics
+
+
+def test_serve_refuses_a_bad_or_busy_port(example_run):
+    bad = CliRunner().invoke(cli, ["serve", "--project-dir", str(example_run), "--port", "99999"])
+    assert bad.exit_code == 2 and "99999 is not in the range" in bad.output
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        taken = CliRunner().invoke(cli, ["serve", "--project-dir", str(example_run), "--port", str(port)])
+    assert taken.exit_code == 1 and f"cannot listen on 127.0.0.1:{port}" in taken.output, taken.output
+    assert "Traceback" not in taken.output
+
+
+def test_a_corrupt_manifest_at_start_is_written_again(example_run):
+    manifest_path = example_run / "target" / "manifest.json"
+    original = manifest_path.read_text()
+    try:
+        manifest_path.write_text("{ not json")
+        server = FeatureStore(example_run).feature_server(reload_interval=0)
+        try:
+            assert "fraud_v2" in server.catalog.services
+        finally:
+            server.close()
+    finally:
+        manifest_path.write_text(original)

@@ -343,7 +343,8 @@ def get(entity: str, keys: tuple[str, ...], project_dir: str, target: str | None
 @cli.command()
 @project_options
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: all).")
-@click.option("--port", "-p", default=6566, show_default=True, type=int, help="Port to listen on.")
+@click.option("--port", "-p", default=6566, show_default=True, type=click.IntRange(1, 65535),
+              help="Port to listen on.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
               help="Server processes; more serve more requests per second on more cores.")
 @click.option("--max-entities", default=1000, show_default=True, type=click.IntRange(1),

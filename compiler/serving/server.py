@@ -111,7 +111,11 @@ class FeatureServer:
         stamp = (stat.st_mtime_ns, stat.st_size)
         if not force and stamp == self._stamp:
             return False
-        manifest = orjson.loads(self.manifest_path.read_bytes())
+        try:
+            manifest = orjson.loads(self.manifest_path.read_bytes())
+        except orjson.JSONDecodeError as error:
+            raise SkewlessError(f"{self.manifest_path} is not JSON: {error}",
+                                hint="run `skewless compile` to write it again") from None
         catalog = ServingCatalog.from_manifest(manifest)
         self.reader = OnlineReader(catalog, self.online_store)
         self.loaded_at = manifest["metadata"]["generated_at"]
