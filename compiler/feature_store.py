@@ -346,11 +346,11 @@ class FeatureStore:
                 "limits": [limits.max_body_bytes, limits.max_entities, limits.max_features],
             })
             uvicorn.run("skewless.feature_store:_worker_app", factory=True, host=host, port=port, workers=workers,
-                        log_level=log_level, access_log=False)
+                        log_level=log_level, access_log=False, **_BOUNDS)
             return
         server = self.feature_server(limits)
         try:
-            uvicorn.run(server.app(), host=host, port=port, log_level=log_level, access_log=False)
+            uvicorn.run(server.app(), host=host, port=port, log_level=log_level, access_log=False, **_BOUNDS)
         finally:
             server.close()
 
@@ -371,6 +371,8 @@ class FeatureStore:
 
 
 _SERVE_ENV = "SKEWLESS_SERVE"
+# Bounded resources: connections at once (more are answered 503), idle keep-alive connections closed after 5 s.
+_BOUNDS = {"limit_concurrency": 512, "timeout_keep_alive": 5}
 
 
 def _worker_app() -> Any:

@@ -3,6 +3,7 @@ and a real `skewless serve` process over a socket."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -365,3 +366,52 @@ def test_a_corrupt_manifest_at_start_is_written_again(example_run):
             server.close()
     finally:
         manifest_path.write_text(original)
+
+
+@contextlib.contextmanager
+def served(example_run, limits):
+    """A real server on a loopback socket (for what an in-process client cannot show: streaming, stalls)."""
+    import threading
+
+    import uvicorn
+
+    server = FeatureStore(example_run).feature_server(limits, reload_interval=0)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    runner = uvicorn.Server(uvicorn.Config(server.app(), host="127.0.0.1", port=port, log_level="error"))
+    thread = threading.Thread(target=runner.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.time() + 10
+        while not runner.started and time.time() < deadline:
+            time.sleep(0.05)
+        yield port
+    finally:
+        runner.should_exit = True
+        thread.join(timeout=10)
+        server.close()
+
+
+def test_a_chunked_body_over_the_limit_is_refused_while_it_streams(example_run):
+    # 5 chunks of 5,000 bytes against a 20,000-byte limit, and the body never ends: the answer comes anyway.
+    with served(example_run, Limits(max_body_bytes=20_000)) as port, \
+            socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
+        connection.sendall(b"POST /get-online-features HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+                           b"\r\nTransfer-Encoding: chunked\r\n\r\n")
+        for _ in range(5):
+            connection.sendall(b"1388\r\n" + b" " * 5000 + b"\r\n")
+        answer = connection.recv(4096).decode()
+    assert answer.startswith("HTTP/1.1 413") and "over 20000 bytes" in answer, answer
+
+
+def test_a_slow_body_times_out(example_run):
+    # The client sends half its body and stalls; the server answers 408 on its own.
+    with served(example_run, Limits(body_seconds=0.3)) as port, \
+            socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
+        connection.sendall(b"POST /get-online-features HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+                           b"\r\nContent-Length: 100\r\n\r\n{\"features\": ")
+        started = time.time()
+        answer = connection.recv(4096).decode()
+    assert answer.startswith("HTTP/1.1 408") and "did not arrive within 0.3 s" in answer, answer
+    assert time.time() - started < 3

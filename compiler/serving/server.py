@@ -50,6 +50,7 @@ class Limits:
     max_body_bytes: int = 1 << 20
     max_entities: int = 1000
     max_features: int = 500
+    body_seconds: float = 10.0  # a client that takes longer to send its body is answered 408
 
 
 class RequestError(Exception):
@@ -206,9 +207,10 @@ class FeatureServer:
             size = request.headers.get("content-length")
             if size is not None and size.isdigit() and int(size) > self.limits.max_body_bytes:
                 raise RequestError(413, f"the body is over {self.limits.max_body_bytes} bytes")
-            raw = await request.body()
-            if len(raw) > self.limits.max_body_bytes:
-                raise RequestError(413, f"the body is over {self.limits.max_body_bytes} bytes")
+            try:
+                raw = await asyncio.wait_for(self._read_body(request), self.limits.body_seconds)
+            except asyncio.TimeoutError:
+                raise RequestError(408, f"the body did not arrive within {self.limits.body_seconds:g} s") from None
             try:
                 body = orjson.loads(raw)
             except orjson.JSONDecodeError as error:
@@ -272,6 +274,17 @@ class FeatureServer:
             Route("/metrics", metrics, methods=["GET"]),
         ]
         return Starlette(routes=routes, lifespan=lifespan)
+
+    async def _read_body(self, request: Request) -> bytes:
+        """The body, refused with 413 as soon as it passes the limit (a chunked body is never buffered whole)."""
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > self.limits.max_body_bytes:
+                raise RequestError(413, f"the body is over {self.limits.max_body_bytes} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     def _reload_quietly(self, force: bool = False) -> None:
         try:
