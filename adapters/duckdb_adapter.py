@@ -34,16 +34,25 @@ class DuckDBAdapter(WarehouseAdapter):
         if str(path) != ":memory:" and not path.is_absolute():
             path = config.root / path
         if str(path) != ":memory:":
-            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise AdapterError(f"cannot create the folder of DuckDB database {path}: {error.strerror or error}",
+                                   hint="the target path must be a writable folder, not a file") from None
         self.path = path
         config = {k: str(v) for k, v in (settings.get("settings") or {}).items()}
         try:
             self.connection = duckdb.connect(str(path), config=config)
         except duckdb.Error as error:
+            locked = "lock" in str(error).lower()
             raise AdapterError(
                 f"cannot open DuckDB database {path}: {error}",
-                hint="another process may hold it open for writing; close it and retry",
+                hint="another process holds it open for writing; close it and retry" if locked else
+                "check that the path is a DuckDB database file (or a new path) in a writable folder",
             ) from None
+        except OSError as error:
+            raise AdapterError(f"cannot open DuckDB database {path}: {error.strerror or error}",
+                               hint="check that the target's folder exists and is writable") from None
         session: dict[str, exp.Expression] = {
             "enable_progress_bar": exp.false(),  # progress is ours to draw
             "TimeZone": exp.Literal.string("UTC"),  # naive timestamps are UTC; so is every comparison

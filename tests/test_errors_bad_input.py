@@ -361,3 +361,23 @@ def test_a_quoted_boolean_is_not_a_boolean(make_project):
     root = make_project({"skewless_project.yml": project}, name="mini2")
     with FeatureStore(root) as store, pytest.raises(SkewlessError, match="cluster must be true or false"):
         store.online_store  # noqa: B018
+
+
+def test_paths_that_cannot_be_used_are_user_errors(make_project, tmp_path):
+    runner = CliRunner()
+    root = make_project()
+    (tmp_path / "afile").write_text("x")
+    cases = [
+        ["dataset", "build", "nope", "--project-dir", str(root)],  # (a project error, for comparison)
+        ["init", str(tmp_path / "afile" / "sub")],
+    ]
+    not_duckdb = root / "target" / "mini.duckdb"
+    not_duckdb.parent.mkdir(parents=True, exist_ok=True)
+    not_duckdb.write_text("this is not a database")
+    cases.append(["run", "--project-dir", str(root)])
+    for args in cases:
+        result = runner.invoke(cli, args)
+        assert result.exit_code in (1, 2), (args, result.output)
+        assert "Internal error" not in result.output and "Traceback" not in result.output, (args, result.output)
+    result = runner.invoke(cli, ["run", "--project-dir", str(root)])
+    assert "another process" not in result.output and "DuckDB database file" in result.output, result.output

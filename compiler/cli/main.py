@@ -69,6 +69,17 @@ def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             sys.exit(error.exit_code)
         except (KeyboardInterrupt, SystemExit, click.exceptions.Exit, click.ClickException):
             raise
+        except OSError as error:  # a path the user gave (or the project implies) cannot be read or written
+            if debug:
+                raise
+            from skewless.core.secrets import mask_secrets
+
+            from .console import err
+
+            where = f"{error.filename}: " if error.filename else ""
+            err.print(f"[red]Error:[/red] {_escape(mask_secrets(where + (error.strerror or str(error))))}")
+            err.print("hint: check that the path exists, is a folder or file as expected, and is writable")
+            sys.exit(1)
         except Exception as error:  # a bug in skewless: say so plainly, keep the traceback behind --debug
             if debug:
                 raise
