@@ -381,3 +381,26 @@ def test_paths_that_cannot_be_used_are_user_errors(make_project, tmp_path):
         assert "Internal error" not in result.output and "Traceback" not in result.output, (args, result.output)
     result = runner.invoke(cli, ["run", "--project-dir", str(root)])
     assert "another process" not in result.output and "DuckDB database file" in result.output, result.output
+
+
+def test_yaml_is_parsed_before_its_values_are_rendered(make_project, monkeypatch, tmp_path):
+    # A valid single-quoted YAML value holding Jinja works; rendered text cannot change the YAML's structure.
+    monkeypatch.setenv("SKEWLESS_TEST_DB", str(tmp_path / "rendered.duckdb"))
+    monkeypatch.setenv("SKEWLESS_TEST_INJECT", "x\n      schema: injected")
+    profiles = """\
+        mini:
+          target: dev
+          outputs:
+            dev:
+              type: duckdb
+              path: '{{ env_var(''SKEWLESS_TEST_DB'', ''target/x.duckdb'') }}'
+              schema: "features{{ env_var('SKEWLESS_TEST_INJECT')[:0] }}"
+    """
+    root = make_project({"profiles.yml": profiles})
+    with FeatureStore(root) as store:
+        assert store.config.target.settings["path"] == str(tmp_path / "rendered.duckdb")
+        assert store.config.target.schema == "features"
+    broken = profiles.replace("env_var(''SKEWLESS_TEST_DB''", "env_var(''SKEWLESS_TEST_DB'' ''")
+    root = make_project({"profiles.yml": broken}, name="broken")
+    output = compile_error(root)
+    assert "profiles.yml:6:" in output and "Jinja" in output

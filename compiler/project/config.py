@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from skewless.core.errors import Location, ProjectError, did_you_mean
+from skewless.core.errors import Location, ProjectError, SkewlessError, did_you_mean
 from skewless.core.yamlfile import MarkedDict, expect_mapping, load_yaml
 
 PROJECT_FILE = "skewless_project.yml"
@@ -99,19 +99,29 @@ def env_var(name: str, default: Any = None) -> Any:
     )
 
 
-def _render_yaml_text(path: Path, text: str) -> str:
-    """Render `{{ env_var() }}` in a YAML file before parsing it."""
-    if "{{" not in text and "{%" not in text:
-        return text
-    from .rendering import render_string  # Jinja is only imported when a YAML file uses it
+def _render_values(value: Any, path: Path, where: Location) -> Any:
+    """`{{ env_var() }}` rendered inside each string value of parsed YAML (dbt's order: parse, then render), so
+    the YAML's own quoting rules hold and a rendered value can never change the file's structure."""
+    if isinstance(value, MarkedDict):
+        for key in list(value):
+            value[key] = _render_values(value[key], path, value.location(key))
+        return value
+    if isinstance(value, list):
+        return [_render_values(item, path, where) for item in value]
+    if isinstance(value, str) and ("{{" in value or "{%" in value):
+        from .rendering import render_string  # Jinja is only imported when a YAML file uses it
 
-    return render_string(text, path, {"env_var": env_var})
+        try:
+            return render_string(value, path, {"env_var": env_var})
+        except SkewlessError as error:
+            error.location = where
+            raise
+    return value
 
 
 def _load(path: Path) -> MarkedDict:
-    text = path.read_text(encoding="utf-8")
-    data = load_yaml(path, _render_yaml_text(path, text))
-    return expect_mapping(data, Location(path, 1, 1), path.name)
+    data = load_yaml(path, path.read_text(encoding="utf-8"))
+    return expect_mapping(_render_values(data, path, Location(path, 1, 1)), Location(path, 1, 1), path.name)
 
 
 def _check_keys(data: MarkedDict, allowed: set[str], what: str) -> None:
