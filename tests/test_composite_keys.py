@@ -21,7 +21,7 @@ FILES = {
     "entities.yml": """\
         entities:
           - name: pair
-            join_keys: [user_id, merchant_id]
+            join_keys: [{name: user_id, type: BIGINT}, {name: merchant_id, type: BIGINT}]
     """,
     "sources.yml": """\
         sources:
@@ -89,7 +89,7 @@ def test_cli_and_http_read_composite_keys(store):
                                       "-o", "json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
-    assert data["pair__last_amount"] == [6.0, 8.0] and data["merchant_id"] == ["10", "10"]
+    assert data["pair__last_amount"] == [6.0, 8.0] and data["merchant_id"] == [10, 10]  # keys as typed
     server = store.feature_server(reload_interval=0)
     with TestClient(server.app()) as client:
         response = client.post("/get-online-features", json={
@@ -99,16 +99,17 @@ def test_cli_and_http_read_composite_keys(store):
 
 
 def test_the_cli_key_parser_and_the_python_api_agree(store):
-    # Key text is not guessed into numbers: "007" is the entity "007", as in the Python API; "7" is 7's key.
+    # Key text is typed by the key's type, for the CLI and the Python API alike: these keys are integers, so
+    # "007" is the entity 7 (a text key keeps "007": test_online.py); text that is no integer is an error.
     parsed = store.entity_rows("pair", ["7,7", "007,7"])
     assert parsed == [{"user_id": "7", "merchant_id": "7"}, {"user_id": "007", "merchant_id": "7"}]
     by_text = store.get_online_features(parsed, ["pair__last_amount"])["pair__last_amount"]
-    by_value = store.get_online_features([{"user_id": 7, "merchant_id": 7}, {"user_id": "007", "merchant_id": "7"}],
+    by_value = store.get_online_features([{"user_id": 7, "merchant_id": 7}, {"user_id": "007", "merchant_id": 7}],
                                         ["pair__last_amount"])["pair__last_amount"]
-    assert by_text == by_value == [9.0, None]
-    result = CliRunner().invoke(cli, ["get", "pair", "007,7", "7,7", "--project-dir", str(store.config.root),
+    assert by_text == by_value == [9.0, 9.0]
+    result = CliRunner().invoke(cli, ["get", "pair", "007,7", "x,7", "--project-dir", str(store.config.root),
                                       "-o", "json"])
-    assert json.loads(result.output)["pair__last_amount"] == [None, 9.0]
+    assert result.exit_code == 2 and "join key 'user_id': 'x' is not a BIGINT" in result.output, result.output
     with pytest.raises(SkewlessError, match=r"key '1' needs 2 comma-separated values: user_id, merchant_id"):
         store.entity_rows("pair", ["1"])
     with pytest.raises(SkewlessError, match="unknown entity 'pairs'.*"):

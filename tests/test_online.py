@@ -3,6 +3,7 @@ incremental, ttl'd, namespaced, versioned, and failures that leave the warehouse
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime, timedelta, timezone
 
@@ -500,3 +501,21 @@ def test_reads_never_wedge_after_many_dropped_connections_or_threads(example):
     assert answers == [expected] * 120
     assert len(store._idle) <= 20
     assert store.client.ping()
+
+
+def test_a_text_key_keeps_its_leading_zeros(make_project):
+    # "007" is its own entity when the key is text, from the CLI as from the Python API.
+    entities = "entities:\n  - name: account\n    join_keys: [{name: account_id, type: VARCHAR}]\n"
+    model = ("{{ config(entity='account', timestamp='event_ts', online=true) }}\n"
+             "select lpad(cast(user_id as varchar), 3, '0') as account_id, event_ts, amount as account__amount\n"
+             "from {{ source('app', 'events') }}\n")
+    root = make_project({"entities.yml": entities, "models/user_amounts.sql": model})
+    assert CliRunner().invoke(cli, ["run", "--project-dir", str(root)]).exit_code == 0
+    result = CliRunner().invoke(cli, ["get", "account", "001", "1", "--project-dir", str(root), "-o", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["account__amount"] == [7.5, None]
+    with FeatureStore(root) as store:
+        got = store.get_online_features([{"account_id": "001"}, {"account_id": "1"}], ["account__amount"])
+        assert got["account__amount"] == [7.5, None]
+        with pytest.raises(SkewlessError, match="join key 'account_id': True is not a VARCHAR"):
+            store.get_online_features([{"account_id": True}], ["account__amount"])

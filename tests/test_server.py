@@ -415,3 +415,21 @@ def test_a_slow_body_times_out(example_run):
         answer = connection.recv(4096).decode()
     assert answer.startswith("HTTP/1.1 408") and "did not arrive within 0.3 s" in answer, answer
     assert time.time() - started < 3
+
+
+@pytest.mark.parametrize(("key", "message"), [
+    (True, "True is not a BIGINT"), ("nan", "'nan' is not a BIGINT"), ({"a": 1}, "is not a BIGINT"),
+    ([1], "is not a BIGINT"), (2**130, "is not a BIGINT"), ("abc", "'abc' is not a BIGINT"),
+])
+def test_keys_that_are_not_of_the_key_type_are_400(client, key, message):
+    response = client.post("/get-online-features", json={"features": ["user__txn_count__7d"],
+                                                          "entities": {"user_id": [key]}})
+    assert response.status_code == 400 and message in response.json()["error"], response.text
+
+
+def test_a_null_key_matches_nothing_and_a_numeric_text_key_is_the_number(client):
+    response = client.post("/get-online-features", json={"features": ["user__txn_count__7d"],
+                                                          "entities": {"user_id": [None, 3, "3", 3.0]}})
+    assert response.status_code == 200, response.text
+    values = response.json()["results"][-1]["values"]
+    assert values[0] is None and values[1] == values[2] == values[3] is not None

@@ -49,6 +49,7 @@ class ServingCatalog:
     offline_features: dict[str, str]  # every stored feature -> its model (to explain what is not online)
     services: dict[str, list[str]] = field(default_factory=dict)  # feature service -> feature names
     entities: dict[str, list[str]] = field(default_factory=dict)  # entity -> join keys
+    key_types: dict[str, dict[str, str | None]] = field(default_factory=dict)  # entity -> join key -> SQL type
     by_feature: dict[str, OnlineModel] = field(init=False)
     evaluators: dict[str, OnlineExpression] = field(init=False)
     index: FeatureIndex = field(init=False)
@@ -101,7 +102,9 @@ class ServingCatalog:
         }
         services = {name: list(entry["features"]) for name, entry in manifest.get("feature_services", {}).items()}
         entities = {name: [k["name"] for k in entry["join_keys"]] for name, entry in manifest["entities"].items()}
-        return cls(metadata["project"], models, on_demand, offline, services, entities)
+        key_types = {name: {k["name"]: k.get("type") for k in entry["join_keys"]}
+                     for name, entry in manifest["entities"].items()}
+        return cls(metadata["project"], models, on_demand, offline, services, entities, key_types)
 
     # -- lookups -----------------------------------------------------------------------------------------
 

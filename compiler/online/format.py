@@ -53,8 +53,14 @@ def _escape(text: str) -> str:
     return text.replace("%", "%25").replace("{", "%7B").replace("}", "%7D").replace("\x1f", "%1F")
 
 
+# A NULL key: no written entity has it (the writer skips NULL keys, and a real '%' is escaped as %25).
+NULL_KEY_TEXT = "%00null"
+
+
 def key_text(value: Any) -> str:
     """The canonical text of one join key value: 42 and "42" are the same entity, as the CLI sees them."""
+    if value is None:
+        return NULL_KEY_TEXT
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):

@@ -14,6 +14,7 @@ from skewless.core.errors import AdapterError, SkewlessError
 
 from . import format as fmt
 from .catalog import OnlineModel
+from .keys import typed_keys
 
 if TYPE_CHECKING:
     from skewless.ondemand.model import OnlineExpression
@@ -41,6 +42,7 @@ class _ReadPlan:
     request_fields: tuple[str, ...]
     picks: tuple[tuple[str, int, int, int], ...]  # stored feature -> (group, model in group, value position)
     needed: frozenset[str]  # the names every entity row must hold: join keys and request fields
+    key_types: tuple[tuple[str, str | None], ...] = ()  # each join key read, with its SQL type
 
 
 class OnlineReader:
@@ -93,9 +95,12 @@ class OnlineReader:
             picks.append((feature, group, groups[group].models.index(model), model.features.index(feature)))
         keys_needed = tuple(dict.fromkeys(k for g in groups for k in g.join_keys))
         request_fields = tuple(dict.fromkeys(n for d in derived for n in d.request_names))
+        key_types = tuple((key, next((catalog.key_types.get(g.entity, {}).get(key) for g in groups
+                                      if key in g.join_keys), None)) for key in keys_needed)
         return _ReadPlan(
             derived=derived, groups=tuple(groups), keys_needed=keys_needed,
             request_fields=request_fields, picks=tuple(picks), needed=frozenset(keys_needed + request_fields),
+            key_types=key_types,
         )
 
     def read(
@@ -132,6 +137,7 @@ class OnlineReader:
         if absent:
             raise SkewlessError(f"the entities lack request field(s) {absent}",
                                 hint="on-demand features read them from each entity row")
+        columns = {**columns, **{key: typed_keys(columns[key], kind, key) for key, kind in plan.key_types}}
         values = self._read_stored(columns, count, plan, now)
         for evaluator in plan.derived:
             inputs = [values[name] for name in evaluator.input_names]

@@ -20,7 +20,7 @@ from skewless.core.durations import format_duration
 from skewless.ondemand.model import feature_to_json
 
 from .compile import CompiledProject
-from .online_view import online_models
+from .online_view import entity_key_types, online_models
 
 MANIFEST_VERSION = 1
 
@@ -67,6 +67,7 @@ def manifest(compiled: CompiledProject, services: dict[str, list[str]] | None = 
     nodes: dict[str, Any] = {}
     features: dict[str, Any] = {}
     online = online_models(compiled)
+    key_types = entity_key_types(compiled)
     for name in compiled.order:
         node = compiled.nodes[name]
         nodes[node.unique_id] = {
@@ -123,7 +124,7 @@ def manifest(compiled: CompiledProject, services: dict[str, list[str]] | None = 
         "entities": {
             e.name: {
                 "name": e.name,
-                "join_keys": [{"name": k, "type": e.key_types.get(k)} for k in e.join_keys],
+                "join_keys": [{"name": k, "type": key_types[e.name][k]} for k in e.join_keys],
                 "description": e.description,
             }
             for e in config.entities.values()

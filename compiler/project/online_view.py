@@ -45,4 +45,20 @@ def serving_catalog(compiled: CompiledProject, services: Mapping[str, list[str]]
     offline = {f: node.name for node in compiled.nodes.values() if node.on_demand is None for f in node.features}
     entities = {e.name: list(e.join_keys) for e in compiled.config.entities.values()}
     return ServingCatalog(compiled.config.name, online_models(compiled), on_demand, offline, dict(services or {}),
-                          entities)
+                          entities, entity_key_types(compiled))
+
+
+def entity_key_types(compiled: CompiledProject) -> dict[str, dict[str, str | None]]:
+    """Each entity's join key types: as declared in entities.yml, else as the entity's models produce them."""
+    types: dict[str, dict[str, str | None]] = {}
+    for entity in compiled.config.entities.values():
+        found: dict[str, str | None] = {k: entity.key_types.get(k) for k in entity.join_keys}
+        for node in compiled.nodes.values():
+            if node.config.entity != entity.name or node.on_demand is not None:
+                continue
+            for key in entity.join_keys:
+                column = node.columns.get(key)
+                if found[key] is None and column is not None and column.type:
+                    found[key] = column.type
+        types[entity.name] = found
+    return types
