@@ -1,0 +1,59 @@
+"""A fuzzer for user mistakes: valid projects mutated (a line deleted or doubled, tokens swapped or replaced, a
+type changed) must give a located user error or compile, never an internal error or a traceback."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from skewless.cli.main import cli
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "example_project"
+FILES = ["models/user/user_spend.sql", "models/payment/payment_context.sql", "entities.yml", "sources.yml",
+         "datasets/fraud.yml", "models/user/user_profile.sql", "skewless_project.yml"]
+TOKENS = ["{{", "}}", "{%", "%}", "(", ")", ",", "'", '"', ":", "-", "[", "]", "select", "from", "ref", "true",
+          "null", "1e999", "\u00e9", "\t", "*", "as", "config(", "ttl='0s'", "''"]
+
+
+@st.composite
+def mutation(draw):  # noqa: ANN001, ANN201
+    name = draw(st.sampled_from(FILES))
+    lines = (EXAMPLE / name).read_text(encoding="utf-8").splitlines()
+    index = draw(st.integers(0, max(0, len(lines) - 1)))
+    kind = draw(st.sampled_from(["delete", "double", "insert", "replace", "truncate"]))
+    token = draw(st.sampled_from(TOKENS))
+    if kind == "delete" and lines:
+        del lines[index]
+    elif kind == "double" and lines:
+        lines.insert(index, lines[index])
+    elif kind == "insert":
+        line = lines[index] if lines else ""
+        at = draw(st.integers(0, len(line)))
+        lines[index:index + 1] = [line[:at] + token + line[at:]]
+    elif kind == "replace" and lines:
+        words = lines[index].split(" ")
+        position = draw(st.integers(0, len(words) - 1))
+        words[position] = token
+        lines[index] = " ".join(words)
+    else:
+        lines = lines[:index]
+    return name, "\n".join(lines) + "\n"
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                   HealthCheck.too_slow])
+@given(change=mutation())
+def test_a_mutated_project_gives_a_user_error_never_an_internal_one(tmp_path_factory, change):
+    root = tmp_path_factory.mktemp("fuzz") / "project"
+    shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns("target", "__pycache__"))
+    name, text = change
+    (root / name).write_text(text, encoding="utf-8")
+    result = CliRunner().invoke(cli, ["compile", "--project-dir", str(root)])
+    assert result.exit_code in (0, 2), (name, text, result.output)
+    assert "Internal error" not in result.output and "Traceback" not in result.output, (name, text, result.output)
+    if result.exit_code == 2:
+        assert "Error:" in result.output
