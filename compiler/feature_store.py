@@ -14,6 +14,10 @@ from skewless.project import artifacts
 from skewless.project.compile import CompiledProject, Project
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from sqlglot import exp
+
     from skewless.adapters.base import WarehouseAdapter
     from skewless.offline.datasets import DatasetCatalog
     from skewless.offline.retrieval import RetrievalJob
@@ -186,7 +190,10 @@ class FeatureStore:
 
         compiled = self.compile(write=False)
         dataset = self.catalog.dataset(name)
-        spine = dataset_spine(dataset, compiled).shown(adapter_class(self.config.target.type).file_scan)
+        def file_scan(path: "Path") -> "exp.Query":  # the target's adapter is needed (and imported) only for a file
+            return adapter_class(self.config.target.type).file_scan(path)
+
+        spine = dataset_spine(dataset, compiled).shown(file_scan)
         features = self.resolve_features(dataset.features)
         query = training_query(compiled, spine, features, as_known=dataset.as_known, dialect=dialect)
         return query.sql(dialect=dialect or compiled.dialect, pretty=True)
@@ -270,7 +277,8 @@ class FeatureStore:
     def entity_rows(self, entity: str, keys: Iterable[str]) -> list[dict[str, Any]]:
         """Entity rows from key text as typed on a command line ("42", or "7,13" for a composite key).
 
-        Values stay text: the online key of "42" is the key of 42, and "007" stays "007" (not 7)."""
+        Values stay text; a read brings them to the key's type, as it does for the Python API: "007" is 7 for an
+        integer key and stays "007" for a text key."""
         from skewless.online.format import entity_rows_from_text
 
         return entity_rows_from_text(self._entity(entity).join_keys, keys)

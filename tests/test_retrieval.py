@@ -221,3 +221,13 @@ def test_dataset_definition_errors(make_project, dataset, message):
     result = CliRunner().invoke(cli, ["dataset", "build", "d", "--project-dir", str(root)])
     assert result.exit_code == 2, result.output
     assert message in result.output and "train.yml:" in result.output
+
+
+def test_a_compile_only_target_shows_a_dataset_whose_spine_is_not_a_file(make_project):
+    # Showing SQL needs no adapter; only a file spine needs the target's way of scanning a file.
+    profiles = "mini:\n  target: pg\n  outputs:\n    pg: {type: postgres, schema: features}\n"
+    files = {**MODELS, "profiles.yml": profiles, "datasets/train.yml": MODELS["datasets/train.yml"].replace(
+        "spine: {file: data/spine.csv, timestamp: ts}",
+        "spine: {source: app.events, timestamp: event_ts, columns: [user_id, merchant_id, event_ts]}")}
+    with FeatureStore(make_project(files)) as store:
+        assert "LEFT JOIN LATERAL" in store.dataset_sql("train")

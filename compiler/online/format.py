@@ -81,7 +81,7 @@ def entity_key(project: str, entity: str, values: Sequence[Any]) -> bytes:
 def entity_rows_from_text(join_keys: Sequence[str], keys: Iterable[str]) -> list[dict[str, str]]:
     """Entity rows from key text (a composite key's values separated by commas, in join_keys order).
 
-    Values stay text: key_text makes "42" and 42 the same entity, and "007" stays "007", as in the Python API."""
+    Values stay text here; readers bring them to the key's type (online/keys.py), as for the Python API."""
     rows = []
     for key in keys:
         values = key.split(",") if len(join_keys) > 1 else [key]

@@ -66,8 +66,16 @@ def _typed(value: Any, family: str | None, kind: str | None, column: str) -> Any
         if not isinstance(value, bool):
             raise _refused(value, kind, column)
         return value
-    if family == "time" and not isinstance(value, (str, date, datetime)):
-        raise _refused(value, kind, column)
+    if family == "time":
+        if isinstance(value, str):  # ISO text, as JSON and the CLI send it: the writer's key is the value's isoformat
+            try:
+                value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+            except ValueError:
+                raise _refused(value, kind, column) from None
+        if not isinstance(value, (date, datetime)):
+            raise _refused(value, kind, column)
+        if isinstance(value, datetime) and kind is not None and kind.upper() == "DATE":
+            value = value.date()
     return value
 
 
