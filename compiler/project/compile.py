@@ -123,6 +123,8 @@ class Project:
         self.engine = engine_for_target(self.config.target.type)
         self.dialect = self.engine.dialect
         self._sources_by_relation = {(s.schema, s.identifier): s for s in self.config.sources.values()}
+        self._sources_by_folded_relation = {(str(s.schema).lower(), str(s.identifier).lower()): s
+                                            for s in self.config.sources.values()}
 
     @property
     def root(self) -> Path:
@@ -178,13 +180,14 @@ class Project:
             ) from None
         compiled = CompiledProject(self.config, self.dialect, {}, graph, order)
         on_demand = [name for name in order if configs[name].kind == "on_demand"]
+        owners: dict[tuple[str, str], ModelNode] = {}
         for name in order:
             if name in on_demand:
                 continue
             node = self._compile_node(files[name], rendered[name], configs[name], compiled, docs.get(name))
             compiled.nodes[name] = node
             table = node.relation or relation_table(EPHEMERAL_PREFIX + name)
-            self._check_owner(node, files[name], rendered[name], compiled)
+            self._check_owner(node, files[name], rendered[name], owners)
             compiled.by_relation[(table.db, table.name)] = node
         self._check_feature_names(compiled)
         if on_demand:
@@ -376,28 +379,32 @@ class Project:
             features=list(columns), relation=None, description=config.description, on_demand=model,
         )
 
-    def _check_owner(self, node: ModelNode, file: _ModelFile, result: RenderResult, compiled: CompiledProject) -> None:
+    def _check_owner(self, node: ModelNode, file: _ModelFile, result: RenderResult,
+                     owners: dict[tuple[str, str], ModelNode]) -> None:
         """One relation, one owner: a model whose schema/alias lands on another model's table or on a declared
-        source would replace it at run (identifiers compared as the warehouse does, case-insensitively)."""
+        source would replace it at run (identifiers compared as the warehouse does, case-insensitively).
+        `owners` holds the relations of the models compiled so far, by lower-cased (schema, name)."""
         if node.relation is None:
             return
         key = (node.relation.db.lower(), node.relation.name.lower())
+        other = owners.get(key)
+        source = self._sources_by_folded_relation.get(key)
+        if other is None and source is None:
+            owners[key] = node
+            return
         where = _where(file, result.config_line, "alias" if node.config.alias else "schema")
-        for other in compiled.nodes.values():
-            if other is not node and other.relation is not None and \
-                    (other.relation.db.lower(), other.relation.name.lower()) == key:
-                if not (node.config.alias or node.config.schema) and (other.config.alias or other.config.schema):
-                    where = _text_location(other.path, other.raw_sql, "alias" if other.config.alias else "schema")
-                raise CompileError(
-                    f"models {other.name!r} ({other.rel_path}) and {node.name!r} ({node.rel_path}) both build "
-                    f"{node.relation.sql(dialect=self.dialect)}: each run would replace the other's table",
-                    location=where, hint="give one of them another alias= or schema=")
-        for (schema, identifier), source in self._sources_by_relation.items():
-            if (str(schema).lower(), str(identifier).lower()) == key:
-                raise CompileError(
-                    f"model {node.name!r} would build {node.relation.sql(dialect=self.dialect)}, which is the "
-                    f"declared source {source.source}.{source.name}: a run would replace the source's data",
-                    location=where, hint="give the model another alias= or schema=")
+        if other is not None:
+            if not (node.config.alias or node.config.schema) and (other.config.alias or other.config.schema):
+                where = _text_location(other.path, other.raw_sql, "alias" if other.config.alias else "schema")
+            raise CompileError(
+                f"models {other.name!r} ({other.rel_path}) and {node.name!r} ({node.rel_path}) both build "
+                f"{node.relation.sql(dialect=self.dialect)}: each run would replace the other's table",
+                location=where, hint="give one of them another alias= or schema=")
+        assert source is not None
+        raise CompileError(
+            f"model {node.name!r} would build {node.relation.sql(dialect=self.dialect)}, which is the "
+            f"declared source {source.source}.{source.name}: a run would replace the source's data",
+            location=where, hint="give the model another alias= or schema=")
 
     def _relation_columns(self, table: exp.Table, compiled: CompiledProject) -> dict[str, str | None] | None:
         """Known columns of a table the model reads: a parent model, or a declared source."""
