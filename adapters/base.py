@@ -8,8 +8,10 @@ any SQL engine answers from information_schema live here too. The compiler hands
 from __future__ import annotations
 
 import contextlib
+import itertools
+import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -63,9 +65,21 @@ class WarehouseAdapter(ABC):
     def fetch_all(self, query: exp.Query, *, log: bool = True) -> list[tuple[Any, ...]]:
         """Run a query and return its rows as tuples (small results only)."""
 
-    @abstractmethod
-    def load_file(self, path: Path, table: exp.Table) -> int:
-        """Replace `table` with the rows of a CSV or parquet file; return the row count."""
+    def load_file(self, path: Path, table: exp.Table, types: Mapping[str, str | None] | None = None) -> int:
+        """Replace `table` with the rows of a CSV or parquet file; return the row count.
+
+        `types` are the columns the source declares (a type, or None for any): a file that lacks one, or holds
+        a value that is not of its type, is refused before the swap, so the previous table stays."""
+        declared = dict(types or {})
+
+        def check(columns: dict[str, str]) -> None:
+            missing = [c for c in declared if c not in columns]
+            if missing:
+                raise AdapterError(f"the file has no column {', '.join(missing)} (it has {', '.join(columns)})",
+                                   hint="add the column to the file, or remove it from the source's columns")
+
+        scan = self.file_scan(path, {c: t for c, t in declared.items() if t})
+        return self.replace_table(table, scan, check).rows or 0
 
     def register_arrow(self, name: str, table: "pa.Table") -> exp.Table:
         """Make an Arrow table readable by queries (a spine); the portable way loads a temporary table."""
@@ -264,12 +278,20 @@ class WarehouseAdapter(ABC):
     # -- file scans --------------------------------------------------------------------------------
 
     @classmethod
-    def file_scan(cls, path: Path) -> exp.Query:
-        """A query reading a CSV or parquet file in place (seeds, a dataset's file spine shown as SQL)."""
+    def file_scan(cls, path: Path, types: Mapping[str, str] | None = None) -> exp.Query:
+        """A query reading a CSV or parquet file in place (seeds, a dataset's file spine shown as SQL); a text
+        file's `types` columns are read as those types."""
         raise AdapterError(f"the {cls.engine.target_type} adapter cannot read files in place",
                            hint="load the file into a warehouse table and name the table")
 
 
+_SQL_ECHO = re.compile(r"LINE \d+:")
+
+
 def _message(error: BaseException, max_lines: int = 4) -> str:
+    """The driver's message without its echo of the generated SQL (target/run holds that)."""
     lines = str(error).strip().splitlines()
+    lines = list(itertools.takewhile(lambda line: not _SQL_ECHO.match(line), lines))
+    while lines and not lines[-1].strip():
+        lines.pop()
     return "\n".join(lines[:max_lines]) if lines else type(error).__name__

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -101,14 +101,17 @@ class DuckDBAdapter(WarehouseAdapter):
         )
 
     @classmethod
-    def file_scan(cls, path: Path) -> exp.Query:
+    def file_scan(cls, path: Path, types: Mapping[str, str] | None = None) -> exp.Query:
         reader = _READERS.get(path.suffix)
         if reader is None:
             raise ProjectError(f"cannot load {path.name}: use a .parquet, .csv, .csv.gz or .json file")
-        return exp.select("*").from_(exp.Anonymous(this=reader, expressions=[exp.Literal.string(str(path))]))
-
-    def load_file(self, path: Path, table: exp.Table) -> int:
-        return self.replace_table(table, self.file_scan(path)).rows or 0
+        arguments: list[exp.Expression] = [exp.Literal.string(str(path))]
+        if types and reader == "read_csv_auto":  # parquet and JSON carry their own types
+            struct = exp.Struct(expressions=[
+                exp.PropertyEQ(this=exp.Literal.string(c), expression=exp.Literal.string(t)) for c, t in types.items()
+            ])
+            arguments.append(exp.PropertyEQ(this=exp.to_identifier("types"), expression=struct))
+        return exp.select("*").from_(exp.Anonymous(this=reader, expressions=arguments))
 
     def register_arrow(self, name: str, table: "pa.Table") -> exp.Table:
         """Zero-copy: DuckDB scans the Arrow table in place."""

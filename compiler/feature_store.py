@@ -128,18 +128,22 @@ class FeatureStore:
         """Build the selected models in dependency order; then, unless `online=False`, the post-hooks.
 
         The warehouse's own column types (and the columns of models a `*` left unknown) are kept from here on."""
-        compiled = self.compile()
-        selected = compiled.selected(select, exclude)
-        runner = Runner(compiled, self.adapter, reporter)
-        self._resend_online = resend_online
-        results = runner.run(selected, full_refresh=full_refresh, hooks=self.post_hooks if online else ())
+        try:
+            compiled = self.compile()
+            selected = compiled.selected(select, exclude)
+            runner = Runner(compiled, self.adapter, reporter)
+            self._resend_online = resend_online
+            results = runner.run(selected, full_refresh=full_refresh, hooks=self.post_hooks if online else ())
+        except SkewlessError as error:
+            artifacts.write_failed_run(self.config, error)
+            raise
         self._compiled = compiled = compiled.with_observed(results.observed)
         self._reader = None
         for result in results.results:
             if result.sql:
                 artifacts.write_executed(compiled, result.name, result.sql)
         artifacts.write_manifest(compiled, self.feature_services())
-        artifacts.write_run_results(compiled, results.to_json())
+        artifacts.write_run_results(compiled.config, results.to_json())
         return results
 
     # -- training sets -----------------------------------------------------------------------------

@@ -38,7 +38,8 @@ TAGS = [
     "interval_literal('2h')", "skewless_missing_name()", "ref('a') ~ 'x'", "var('name') | upper",
     "config(x=1)", "'}}'", "var('missing', '\\\\n')",
 ]
-TEXT = st.sampled_from(["select ", "\n", " from ", "x, ", "-- note\n", "  ", "where 1 = 1\n", "'{ }' ", ""])
+TEXT = st.sampled_from(["select ", "\n", " from ", "x, ", "-- note\n", "  ", "where 1 = 1\n", "'{ }' ", "",
+                        "{{", "}}", "{", "}", "-- {{ c\n", "/* {{ */", "/* }} */", "'{{'", "{{ ", " }}"])
 FRAGMENT = st.one_of(TEXT, st.sampled_from(TAGS).map(lambda t: "{{ " + t + " }}"),
                      st.sampled_from(TAGS).map(lambda t: "{{" + t + "}}"))
 
@@ -65,7 +66,8 @@ def test_most_example_models_take_the_fast_path():
 
 def test_fast_path_declines_what_it_cannot_do():
     for text in ["{% if x %}{% endif %}", "{{ a.b }}", "{{ f(x) }}", "{{- ref('a') }}", "{{ f(*xs) }}",
-                 "{{ f('a\\n') }}", "{{ f(**k) }}", "{# c #}", "{{ f(r'x') }}", "{{ f(0x10) }}"]:
+                 "{{ f('a\\n') }}", "{{ f(**k) }}", "{# c #}", "{{ f(r'x') }}", "{{ f(0x10) }}",
+                 "select 1 -- {{ note\n", "{{ ref('a') }} {{ ref('b')"]:
         assert split_template(text) is None, text
 
 

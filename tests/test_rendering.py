@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import pytest
 
 from skewless import FeatureStore
 from skewless.core.errors import CompileError
+from skewless.project.config import env_var
+from skewless.project.rendering import Renderer, RenderLimits, TargetInfo, builtin_macro_dir
 
 
 def compiled_sql(root, model: str, dialect: str | None = None) -> str:
@@ -125,3 +130,33 @@ def test_ephemeral_chain_is_inlined_once_in_order(make_project):
     sql = compiled_sql(root, "final")
     assert sql.count('"__skewless_cte__e1" AS (') == 1
     assert sql.index('"__skewless_cte__e1" AS') < sql.index('"__skewless_cte__e2" AS')
+
+
+LIMITED = RenderLimits(seconds=0.5, chars=100_000)
+
+
+def limited_renderer() -> Renderer:
+    return Renderer(dialect="duckdb", variables={}, target=TargetInfo("dev", "duckdb", "f", "p"), model_names=[],
+                    sources=[], macro_dirs=[builtin_macro_dir()], env_var=env_var, limits=LIMITED)
+
+
+@pytest.mark.parametrize(("template", "words"), [
+    ("select 1\n{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+     "took more than 0.5 s"),
+    ("{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}", "more than 100,000"),
+    ("select '{{ 'x' * 1000000000 }}'", "repeating a value 1000000000 times"),
+    ("select {{ [1] * 1000000000 }}", "repeating a value 1000000000 times"),
+    ("{% macro f(n) %}{{ f(n) }}{% endmacro %}select {{ f(1) }}", "calls itself without end"),
+])
+def test_rendering_is_bounded_in_time_and_size(template, words):
+    started = time.monotonic()
+    with pytest.raises(CompileError) as info:
+        limited_renderer().render_model(Path("m.sql"), template)
+    assert words in info.value.message
+    assert str(info.value.location.path) == "m.sql"
+    assert time.monotonic() - started < 5
+
+
+def test_the_limits_leave_ordinary_loops_alone():
+    template = "select {% for i in range(2000) %}{{ i }} as c{{ i }}{{ ', ' if not loop.last }}{% endfor %}"
+    assert "c1999" in limited_renderer().render_model(Path("m.sql"), template).sql

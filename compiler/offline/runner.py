@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from skewless.core.errors import CompileError, Location, SkewlessError
+from skewless.core.errors import CompileError, Location, ProjectError, SkewlessError
 from skewless.core.sqlbuild import relation_table
 from skewless.project.compile import CompiledProject
+from skewless.project.config import SourceTable
 from skewless.project.nodes import ModelNode
 from skewless.project.online_types import online_type_problem
 
@@ -63,12 +65,27 @@ class RunResults:
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "success": self.ok,
             "elapsed_time": round(self.elapsed, 6),
             "seeds": self.seeds,
             "results": [r.to_json() for r in self.results],
             "hooks": self.hooks,
             "hook_errors": self.hook_errors,
         }
+
+
+def seed_error(source: SourceTable, error: SkewlessError) -> ProjectError:
+    """A seed file the warehouse refused, named by source and file (and line, when the engine says it)."""
+    assert source.file is not None
+    line = _CSV_LINE.search(error.message)
+    return ProjectError(
+        f"seed {source.source}.{source.name} ({source.file.name}) cannot be loaded: {error.message}",
+        location=Location(source.file, int(line.group(1)) if line else None),
+        hint=error.hint or "fix the file (or the columns its source declares); the previous table is kept",
+    )
+
+
+_CSV_LINE = re.compile(r"\bon line:? (\d+)", re.I)
 
 
 class RunReporter:
@@ -152,7 +169,11 @@ class Runner:
             source = self.compiled.config.sources[key]
             if source.file is None:
                 continue
-            rows = self.adapter.load_file(source.file, relation_table(source.identifier, source.schema))
+            try:
+                rows = self.adapter.load_file(source.file, relation_table(source.identifier, source.schema),
+                                              source.columns)
+            except SkewlessError as error:
+                raise seed_error(source, error) from None
             loaded[f"{source.source}.{source.name}"] = rows
             self.reporter.seed(f"{source.source}.{source.name}", rows)
         return loaded

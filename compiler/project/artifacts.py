@@ -5,6 +5,7 @@ docs/manifest.md documents the manifest's format; bump MANIFEST_VERSION when it 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -17,9 +18,11 @@ from sqlglot import exp
 
 from skewless import __version__
 from skewless.core.durations import format_duration
+from skewless.core.errors import SkewlessError
 from skewless.ondemand.model import feature_to_json
 
 from .compile import CompiledProject
+from .config import ProjectConfig
 from .online_view import entity_key_types, online_models
 
 MANIFEST_VERSION = 1
@@ -159,16 +162,23 @@ def write_manifest(compiled: CompiledProject, services: dict[str, list[str]] | N
     return path
 
 
-def write_run_results(compiled: CompiledProject, results: Mapping[str, Any]) -> Path:
+def write_run_results(config: ProjectConfig, results: Mapping[str, Any]) -> Path:
     """target/run_results.json: `results` is RunResults.to_json(), after dbt's layout."""
-    path = compiled.config.target_path / "run_results.json"
+    path = config.target_path / "run_results.json"
     payload = {
         "metadata": {
             "skewless_version": __version__,
             "generated_at": datetime.now(timezone.utc).isoformat(),
-            "target": compiled.config.target.name,
+            "target": config.target.name,
         },
         **results,
     }
     write_text_atomic(path, json.dumps(payload) + "\n")
     return path
+
+
+def write_failed_run(config: ProjectConfig, error: SkewlessError) -> None:
+    """A run that stopped before its results (compile error, seed refused, warehouse unreachable) still replaces
+    run_results.json, so that no earlier run's success is read as this one's."""
+    with contextlib.suppress(OSError):  # an unwritable target/ is reported by the error being raised
+        write_run_results(config, {"success": False, "error": str(error), "results": []})

@@ -51,6 +51,8 @@ def split_template(text: str) -> list[str | Tag] | None:
         parts.append(tag)
         position = match.end()
     parts.append(text[position:])
+    if any(isinstance(part, str) and "{{" in part for part in parts):
+        return None  # an unclosed `{{` (in a SQL comment too): Jinja reports it
     return parts
 
 

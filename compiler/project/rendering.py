@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import sys
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,6 +71,56 @@ class _State:
     fast_line: int | None = None  # the tag being evaluated by the fast path
 
 
+@dataclass(frozen=True)
+class RenderLimits:
+    """How long one model may take to render and how much SQL it may produce: a loop or a string repeated
+    without bound is a user error, not a compile that never ends or fills the memory."""
+
+    seconds: float = 10.0
+    chars: int = 8_000_000
+
+
+class RenderLimitExceeded(Exception):
+    """A template went past its RenderLimits."""
+
+
+class _LimitedSandbox(SandboxedEnvironment):
+    """The sandbox, with a deadline checked on every call and a size checked on every `*` and `**`."""
+
+    intercepted_binops = frozenset(["*", "**"])
+
+    def __init__(self, limits: RenderLimits, **options: Any) -> None:
+        super().__init__(**options)
+        self.limits = limits
+        self.deadline: float | None = None
+
+    def start(self) -> None:
+        self.deadline = time.monotonic() + self.limits.seconds
+
+    def stop(self) -> None:
+        self.deadline = None
+
+    def _check_time(self) -> None:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise RenderLimitExceeded(f"rendering took more than {self.limits.seconds:g} s")
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+        __self._check_time()
+        return super().call(__context, __obj, *args, **kwargs)
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        self._check_time()
+        if operator == "**" and isinstance(right, (int, float)) and abs(right) > 64 and abs(left) > 1:
+            raise RenderLimitExceeded(f"{left} ** {right} is too large a number")
+        if operator == "*":
+            for sized, count in ((left, right), (right, left)):
+                if isinstance(sized, (str, list, tuple)) and isinstance(count, int) and \
+                        len(sized) * count > self.limits.chars:
+                    raise RenderLimitExceeded(f"repeating a value {count} times makes more than "
+                                              f"{self.limits.chars:,} characters")
+        return super().call_binop(context, operator, left, right)
+
+
 class TargetInfo:
     """`{{ target }}` in templates: name, type, schema, profile."""
 
@@ -121,6 +172,7 @@ class Renderer:
         cache_dir: Path | None = None,
         fast_path: bool = True,
         template_dirs: Iterable[Path] = (),
+        limits: RenderLimits = RenderLimits(),  # noqa: B008  (frozen)
     ) -> None:
         macro_dirs = list(macro_dirs)
         # What {% include %}, {% import %} and {% from %} may read: the macro folders and the model folders.
@@ -136,7 +188,8 @@ class Renderer:
         if cache_dir is not None:
             cache_dir.mkdir(parents=True, exist_ok=True)
             bytecode_cache = jinja2.FileSystemBytecodeCache(str(cache_dir))
-        self.env = SandboxedEnvironment(
+        self.env = _LimitedSandbox(
+            limits,
             loader=jinja2.FunctionLoader(self._load),
             undefined=jinja2.StrictUndefined,
             keep_trailing_newline=True,
@@ -347,9 +400,20 @@ class Renderer:
                 if sql is None:
                     raise _NeedsJinja
             else:
-                sql = template.render(self.namespace)
+                self.env.start()
+                sql = self._generate(template)
+            if len(sql) > self.env.limits.chars:
+                raise RenderLimitExceeded(f"the rendered SQL has more than {self.env.limits.chars:,} characters")
         except _NeedsJinja:
             raise
+        except RenderLimitExceeded as error:
+            line = _template_line(sys.exc_info()[2], str(path)) or state.fast_line
+            raise CompileError(
+                f"the template is too costly to render: {error}",
+                location=Location(path, line, _column_of(self._sources_text.get(str(path), ""), line, ("{%", "{{"))),
+                hint="bound the loop or the repetition (a model renders to at most "
+                     f"{self.env.limits.chars:,} characters within {self.env.limits.seconds:g} s)",
+            ) from None
         except SkewlessError as error:
             raise self._locate(error, path, state.fast_line) from None
         except jinja2.TemplateError as error:
@@ -357,14 +421,29 @@ class Renderer:
             raise self._jinja_error(error, str(path), line) from None
         except Exception as error:  # a macro doing arithmetic on a string, and the like
             line = _template_line(sys.exc_info()[2], str(path)) or state.fast_line
+            what = ("a macro calls itself without end" if isinstance(error, RecursionError)
+                    else f"{type(error).__name__}: {error}")
             raise CompileError(
-                f"error while rendering: {type(error).__name__}: {error}",
+                f"error while rendering: {what}",
                 location=Location(path, line, _column_of(self._sources_text.get(str(path), ""), line, ("{{",))),
             ) from None
         finally:
+            self.env.stop()
             self._state = None
             self.namespace.pop("this", None)
         return _Rendered(sql, state.config, state.config_line, state.relations, state.asked_incremental)
+
+    def _generate(self, template: jinja2.Template) -> str:
+        """Render piece by piece, so that output past the size limit stops the loop producing it."""
+        pieces: list[str] = []
+        size = 0
+        for piece in template.generate(self.namespace):
+            pieces.append(piece)
+            size += len(piece)
+            if size > self.env.limits.chars:
+                raise RenderLimitExceeded(f"the rendered SQL has more than {self.env.limits.chars:,} characters")
+            self.env._check_time()
+        return "".join(pieces)
 
     def _locate(self, error: SkewlessError, path: Path, fast_line: int | None = None) -> SkewlessError:
         if error.location is None:
