@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from sqlglot import exp
 
     from skewless.adapters.base import WarehouseAdapter
-    from skewless.offline.datasets import DatasetCatalog
+    from skewless.offline.datasets import Dataset, DatasetCatalog
     from skewless.offline.retrieval import RetrievalJob
     from skewless.online.catalog import ServingCatalog
     from skewless.online.reader import OnlineReader
@@ -129,8 +129,8 @@ class FeatureStore:
 
         The warehouse's own column types (and the columns of models a `*` left unknown) are kept from here on."""
         try:
+            selected = self.compile(write=False).selected(select, exclude)  # a bad selection writes nothing
             compiled = self.compile()
-            selected = compiled.selected(select, exclude)
             runner = Runner(compiled, self.adapter, reporter)
             self._resend_online = resend_online
             results = runner.run(selected, full_refresh=full_refresh, hooks=self.post_hooks if online else ())
@@ -173,6 +173,10 @@ class FeatureStore:
                 spine_input.cleanup()
             raise
 
+    def _dataset_features(self, dataset: "Dataset") -> list[str]:
+        catalog = self.catalog
+        return catalog.resolve(self.compile(write=False).feature_index(catalog.service_references()), dataset)
+
     def resolve_features(self, references: Iterable[str]) -> list[str]:
         """Feature names for references (names, `model:*`, `service:NAME`), as training sets and serving read them."""
         index = self.compile(write=False).feature_index(self.catalog.service_references())
@@ -198,7 +202,7 @@ class FeatureStore:
             return adapter_class(self.config.target.type).file_scan(path)
 
         spine = dataset_spine(dataset, compiled).shown(file_scan)
-        features = self.resolve_features(dataset.features)
+        features = self._dataset_features(dataset)
         query = training_query(compiled, spine, features, as_known=dataset.as_known, dialect=dialect)
         return query.sql(dialect=dialect or compiled.dialect, pretty=True)
 
@@ -214,7 +218,7 @@ class FeatureStore:
             raise SkewlessError(f"unknown output {output!r}", hint="use table or parquet")
         dataset = self.catalog.dataset(name)
         compiled = self.compile(write=False)
-        features = self.resolve_features(dataset.features)
+        features = self._dataset_features(dataset)
         spine = dataset_spine(dataset, compiled).load(self.adapter)
         job = RetrievalJob(self.adapter, compiled, spine, features, dataset.as_known,
                            preserve_order=output == "parquet")
@@ -308,8 +312,10 @@ class FeatureStore:
 
     def feature_services(self) -> dict[str, list[str]]:
         """Each feature service's features, resolved (`model:*` and nested services expanded)."""
-        index = self.compile(write=False).feature_index(self.catalog.service_references())
-        return {name: index.resolve([f"service:{name}"]) for name in self.catalog.services}
+        catalog = self.catalog
+        index = self.compile(write=False).feature_index(catalog.service_references())
+        catalog.check(index)
+        return {name: catalog.resolve(index, service) for name, service in catalog.services.items()}
 
     def _online_reader(self) -> "OnlineReader":
         """Built once: schema versions, field names and on-demand callables are worked out here, not per read."""

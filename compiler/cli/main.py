@@ -79,7 +79,7 @@ def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             where = f"{error.filename}: " if error.filename else ""
             err.print(f"[red]Error:[/red] {_escape(mask_secrets(where + (error.strerror or str(error))))}")
             err.print("hint: check that the path exists, is a folder or file as expected, and is writable")
-            sys.exit(1)
+            sys.exit(2)
         except Exception as error:  # a bug in skewless: say so plainly, keep the traceback behind --debug
             if debug:
                 raise
@@ -201,7 +201,7 @@ def run(project_dir: str, target: str | None, vars_: dict[str, Any] | None, sele
     from .console import ConsoleReporter
 
     with _store(project_dir, target, vars_) as store:
-        _print_warnings(store.compile().warnings)
+        _print_warnings(store.compile(write=False).warnings)
         results = store.run(select, exclude, full_refresh=full_refresh, online=not no_online,
                             resend_online=resend_online, reporter=ConsoleReporter())
     if not results.ok:

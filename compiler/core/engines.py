@@ -59,6 +59,9 @@ ENGINES: dict[str, Engine] = {e.target_type: e for e in [
            swap="rename", merge="delete_insert", arrow_spine="temp_table", utc="SET TIME ZONE 'UTC'"),
 ]}
 
+# Online store types: type -> "module:Class" (from_settings(settings, target_path)); imported only when opened.
+ONLINE_STORES = {"redis": "skewless.adapters.redis_online:RedisOnlineStore"}
+
 # Target types a profile may name today: the ones with an adapter, and those whose adapters are being built.
 TARGET_TYPES = ("duckdb", "postgres", "spark")
 _BY_DIALECT = {e.dialect: e for e in ENGINES.values()}

@@ -49,6 +49,11 @@ class SkewlessError(Exception):
         self.snippet = snippet
         self.hint = hint
 
+    @property
+    def headline(self) -> str:
+        """Where and what, without snippet or hint (HTTP bodies carry the hint in a field of its own)."""
+        return mask_secrets(f"{self.location}: {self.message}" if self.location else self.message)
+
     def __str__(self) -> str:
         """What every output shows (CLI, logs, run_results.json, HTTP bodies): secrets masked."""
         parts = [f"{self.location}: {self.message}" if self.location else self.message]

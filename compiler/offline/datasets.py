@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from skewless.core.errors import Location, ProjectError, did_you_mean
+from skewless.core.errors import CompileError, Location, ProjectError, did_you_mean
+from skewless.core.features import FeatureIndex
 from skewless.core.yamlfile import MarkedDict, expect_mapping, load_yaml
 
 SPINE_KINDS = ("source", "model", "file", "sql", "table")
@@ -19,6 +20,7 @@ class FeatureService:
     features: tuple[str, ...]
     description: str | None
     location: Location
+    features_location: Location
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,7 @@ class Dataset:
     as_known: bool
     description: str | None
     location: Location
+    features_location: Location
 
 
 @dataclass
@@ -47,6 +50,20 @@ class DatasetCatalog:
     def service_references(self) -> dict[str, tuple[str, ...]]:
         """Each feature service's references, as written (resolved by the project's FeatureIndex)."""
         return {name: service.features for name, service in self.services.items()}
+
+    def resolve(self, index: FeatureIndex, owner: Dataset | FeatureService) -> list[str]:
+        """A dataset's or service's features, resolved; a bad reference is located at its `features:` list."""
+        try:
+            return index.resolve([f"service:{owner.name}"] if isinstance(owner, FeatureService) else owner.features)
+        except CompileError as error:
+            if error.location is None:
+                error.location = owner.features_location
+            raise
+
+    def check(self, index: FeatureIndex) -> None:
+        """Every reference of every service and dataset names something: `compile` says so before a run does."""
+        for owner in [*self.services.values(), *self.datasets.values()]:
+            self.resolve(index, owner)
 
     def dataset(self, name: str) -> Dataset:
         if name not in self.datasets:
@@ -70,6 +87,7 @@ def load_catalog(root: Path, paths: list[str]) -> DatasetCatalog:
             service = FeatureService(
                 name=_name(entry, "feature service"), features=_names(entry, "features"),
                 description=entry.get("description"), location=entry.location("name"),
+                features_location=entry.location("features"),
             )
             _unique(catalog.services, service.name, entry)
             catalog.services[service.name] = service
@@ -79,7 +97,7 @@ def load_catalog(root: Path, paths: list[str]) -> DatasetCatalog:
             dataset = Dataset(
                 name=_name(entry, "dataset"), spine=_spine(entry), features=_names(entry, "features"),
                 as_known=_boolean(entry, "as_known", False), description=entry.get("description"),
-                location=entry.location("name"),
+                location=entry.location("name"), features_location=entry.location("features"),
             )
             _unique(catalog.datasets, dataset.name, entry)
             catalog.datasets[dataset.name] = dataset

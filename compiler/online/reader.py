@@ -116,7 +116,9 @@ class OnlineReader:
             if not row.keys() >= needed:
                 missing = [k for k in plan.keys_needed if k not in row]
                 if missing:
-                    raise SkewlessError(f"entity row {dict(row)!r} lacks join key(s) {missing}")
+                    raise SkewlessError(f"entity row {dict(row)!r} lacks join key(s) {missing}",
+                                        hint="the features asked for read those keys: give them, or ask only for "
+                                             "features of the entities given")
                 raise SkewlessError(
                     f"entity row {dict(row)!r} lacks request field(s) "
                     f"{[n for n in plan.request_fields if n not in row]}",

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from skewless.core.engines import ONLINE_STORES  # the table of store types
 from skewless.core.errors import ProjectError, did_you_mean
 
 WriteRow = tuple[bytes, bytes, bytes, int]  # entity key, field, value (b"": remove), expire-at in ms (0: none)
@@ -56,9 +57,6 @@ class OnlineStore(ABC):
     def close(self) -> None:
         """Release connections."""
 
-
-# type -> "module:Class"; the class has from_settings(settings, target_path).
-ONLINE_STORES = {"redis": "skewless.adapters.redis_online:RedisOnlineStore"}
 
 
 def open_online_store(settings: Mapping[str, Any], target_path: Path) -> OnlineStore:

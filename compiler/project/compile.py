@@ -336,6 +336,15 @@ class Project:
             body=body,
         )
         self._check_entity(node, file, result)
+        unique_key = node.config.unique_key or ()
+        missing = [c for c in unique_key if c not in node.columns] if node.columns_known else []
+        if node.config.materialized == "incremental" and missing:
+            raise CompileError(
+                f"unique_key {', '.join(repr(c) for c in missing)} is not a column of the model's SELECT: "
+                "merging by it would fail at every incremental run",
+                location=_where(file, result.config_line, "unique_key"),
+                hint=did_you_mean(missing[0], node.columns) or "select the column, or fix unique_key",
+            )
         if config.ttl is not None and config.delay is not None and config.delay > config.ttl:
             where = _where(file, result.config_line, "delay")
             compiled.warnings.append(

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from skewless.core.engines import ONLINE_STORES, TARGET_TYPES, engine_for_target
 from skewless.core.errors import Location, ProjectError, SkewlessError, did_you_mean
 from skewless.core.yamlfile import MarkedDict, expect_mapping, load_yaml
 
@@ -134,6 +135,43 @@ def _check_keys(data: MarkedDict, allowed: set[str], what: str) -> None:
             )
 
 
+def _string(data: MarkedDict, key: str, what: str, default: str | None = None) -> str | None:
+    """A YAML value that must be text (a list, a mapping or a number is a located error, not str() of it)."""
+    value = data.get(key, default)
+    if value is None or isinstance(value, str):
+        return value
+    raise ProjectError(f"{what}: {key!r} must be text, got {_yaml_kind(value)}", location=data.location(key))
+
+
+def _yaml_kind(value: Any) -> str:
+    return {bool: "true/false", int: "a number", float: "a number", list: "a list"}.get(
+        type(value), "a mapping" if isinstance(value, dict) else type(value).__name__)
+
+
+def _data_type(data: MarkedDict, key: str, what: str, dialect: str) -> str | None:
+    """A column type: text that the warehouse's SQL dialect knows as a type."""
+    from sqlglot import exp
+    from sqlglot.errors import ParseError
+
+    kind = _string(data, key, what)
+    if kind is None:
+        return None
+    try:
+        exp.DataType.build(kind, dialect=dialect, udt=False)
+    except (ParseError, ValueError):
+        raise ProjectError(f"{what}: {kind!r} is not a SQL type", location=data.location(key),
+                           hint="e.g. bigint, varchar, double, date, timestamp") from None
+    return kind
+
+
+def _inside(root: Path, relative: str, data: MarkedDict, key: str) -> str:
+    """A project folder named in skewless_project.yml: inside the project, so no other file is read as a model."""
+    if not (root / relative).resolve().is_relative_to(root):
+        raise ProjectError(f"{key!r} names {relative!r}, which is outside the project folder",
+                           location=data.location(key), hint="name a folder inside the project, e.g. models")
+    return relative
+
+
 def _string_list(data: MarkedDict, key: str, default: list[str]) -> list[str]:
     value = data.get(key, default)
     if isinstance(value, str):
@@ -167,24 +205,35 @@ def load_project_config(
     variables = dict(expect_mapping(data.get("vars", MarkedDict()), data.location("vars"), "vars"))
     variables.update(vars_override or {})
     online = data.get("online_store") or {"type": "redis"}
-    online = dict(expect_mapping(online, data.location("online_store"), "online_store"))
+    online_data = expect_mapping(online, data.location("online_store"), "online_store")
+    store_type = online_data.get("type", "redis")
+    if store_type not in ONLINE_STORES:
+        raise ProjectError(f"unknown online_store type {store_type!r}", location=online_data.location("type"),
+                           hint=did_you_mean(str(store_type), ONLINE_STORES)
+                           or f"use one of: {', '.join(ONLINE_STORES)}")
+    online = dict(online_data)
     defaults = data.get("defaults", MarkedDict())
     defaults = expect_mapping(defaults, data.location("defaults"), "defaults")
     config = ProjectConfig(
         root=root,
         name=name,
         version=str(data.get("version", "0")),
-        model_paths=_string_list(data, "model-paths", ["models"]),
-        macro_paths=_string_list(data, "macro-paths", ["macros"]),
-        dataset_paths=_string_list(data, "dataset-paths", ["datasets"]),
-        target_path=root / str(data.get("target-path", "target")),
+        model_paths=[_inside(root, p, data, "model-paths") for p in _string_list(data, "model-paths", ["models"])],
+        macro_paths=[_inside(root, p, data, "macro-paths") for p in _string_list(data, "macro-paths", ["macros"])],
+        dataset_paths=[_inside(root, p, data, "dataset-paths")
+                       for p in _string_list(data, "dataset-paths", ["datasets"])],
+        target_path=root / str(_string(data, "target-path", PROJECT_FILE, "target")),
         vars=variables,
         online_store=online,
         defaults=defaults,
-        target=load_target(root, str(data.get("profile", name)), target, data.location("profile")),
+        target=load_target(root, str(_string(data, "profile", PROJECT_FILE, name)), target, data.location("profile")),
     )
-    config.entities = load_entities(root / "entities.yml")
-    config.sources = load_sources(root / "sources.yml", root)
+    if config.target_path.exists() and not config.target_path.is_dir():
+        raise ProjectError(f"target-path {config.target_path} is a file, not a folder", location=data.location(
+            "target-path"), hint="name a folder (skewless creates it), e.g. target-path: target")
+    dialect = engine_for_target(config.target.type).dialect
+    config.entities = load_entities(root / "entities.yml", dialect)
+    config.sources = load_sources(root / "sources.yml", root, dialect)
     return config
 
 
@@ -218,6 +267,9 @@ def load_target(root: Path, profile: str, target: str | None, where: Location) -
             raise ProjectError(
                 f"target {chosen!r} needs a 'type' (duckdb, postgres, spark)", location=settings.location()
             )
+        if kind not in TARGET_TYPES:
+            raise ProjectError(f"unknown target type {kind!r}", location=settings.location("type"),
+                               hint=did_you_mean(kind, TARGET_TYPES) or f"use one of {', '.join(TARGET_TYPES)}")
         return Target(profile=profile, name=str(chosen), type=kind, settings=dict(settings))
     raise ProjectError(
         f"profile {profile!r} not found",
@@ -226,7 +278,7 @@ def load_target(root: Path, profile: str, target: str | None, where: Location) -
     )
 
 
-def _key_list(entry: MarkedDict, path: Path) -> tuple[tuple[str, ...], dict[str, str | None]]:
+def _key_list(entry: MarkedDict, dialect: str) -> tuple[tuple[str, ...], dict[str, str | None]]:
     raw = entry.get("join_keys", entry.get("join_key"))
     if isinstance(raw, (str, MarkedDict)):
         raw = [raw]
@@ -240,17 +292,18 @@ def _key_list(entry: MarkedDict, path: Path) -> tuple[tuple[str, ...], dict[str,
     types: dict[str, str | None] = {}
     for item in raw:
         if isinstance(item, MarkedDict):
-            key, kind = item.get("name"), item.get("type")
+            _check_keys(item, {"name", "type", "description"}, "a join key")
+            key, kind = item.get("name"), _data_type(item, "type", "a join key", dialect)
         else:
             key, kind = item, None
         if not isinstance(key, str) or not key:
             raise ProjectError("a join key needs a column name", location=entry.location("join_keys"))
         keys.append(key)
-        types[key] = str(kind) if kind is not None else None
+        types[key] = kind
     return tuple(keys), types
 
 
-def load_entities(path: Path) -> dict[str, Entity]:
+def load_entities(path: Path, dialect: str = "duckdb") -> dict[str, Entity]:
     """entities.yml: `entities: [{name, join_keys, description}]`; a missing file means no entities."""
     if not path.is_file():
         return {}
@@ -267,8 +320,9 @@ def load_entities(path: Path) -> dict[str, Entity]:
             raise ProjectError("an entity needs a 'name' (an identifier)", location=entry.location())
         if name in entities:
             raise ProjectError(f"entity {name!r} is declared twice", location=entry.location("name"))
-        keys, types = _key_list(entry, path)
-        entities[name] = Entity(name, keys, types, entry.get("description"), entry.location("name"))
+        keys, types = _key_list(entry, dialect)
+        entities[name] = Entity(name, keys, types, _string(entry, "description", f"entity {name!r}"),
+                                entry.location("name"))
     return entities
 
 
@@ -276,7 +330,7 @@ _SOURCE_KEYS = {"name", "schema", "description", "tables"}
 _TABLE_KEYS = {"name", "identifier", "file", "timestamp", "created_timestamp", "columns", "description"}
 
 
-def load_sources(path: Path, root: Path) -> dict[tuple[str, str], SourceTable]:
+def load_sources(path: Path, root: Path, dialect: str = "duckdb") -> dict[tuple[str, str], SourceTable]:
     """sources.yml: `sources: [{name, schema, tables: [{name, file, timestamp, columns}]}]`."""
     if not path.is_file():
         return {}
@@ -291,7 +345,8 @@ def load_sources(path: Path, root: Path) -> dict[tuple[str, str], SourceTable]:
         source_name = source.get("name")
         if not isinstance(source_name, str):
             raise ProjectError("a source needs a 'name'", location=source.location())
-        schema = str(source.get("schema", source_name))
+        schema = str(_string(source, "schema", f"source {source_name!r}", source_name))
+        _string(source, "description", f"source {source_name!r}")
         for raw_table in source.get("tables") or []:
             table = expect_mapping(raw_table, source.location("tables"), "a source table")
             _check_keys(table, _TABLE_KEYS, f"source {source_name!r} table")
@@ -303,7 +358,8 @@ def load_sources(path: Path, root: Path) -> dict[tuple[str, str], SourceTable]:
                     f"source table {source_name}.{table_name} is declared twice",
                     location=table.location("name"),
                 )
-            file = table.get("file")
+            what = f"source table {source_name}.{table_name}"
+            file = _string(table, "file", what)
             file_path = None
             if file is not None:
                 file_path = (root / str(file)).resolve()
@@ -317,23 +373,34 @@ def load_sources(path: Path, root: Path) -> dict[tuple[str, str], SourceTable]:
                 source=source_name,
                 name=table_name,
                 schema=schema,
-                identifier=str(table.get("identifier", table_name)),
+                identifier=str(_string(table, "identifier", what, table_name)),
                 file=file_path,
-                timestamp=table.get("timestamp"),
-                created_timestamp=table.get("created_timestamp"),
-                columns=_columns(table),
-                description=table.get("description"),
+                timestamp=_string(table, "timestamp", what),
+                created_timestamp=_string(table, "created_timestamp", what),
+                columns=_columns(table, what, dialect),
+                description=_string(table, "description", what),
                 location=table.location("name"),
             )
     return tables
 
 
-def _columns(table: MarkedDict) -> dict[str, str | None]:
+def _columns(table: MarkedDict, what: str, dialect: str) -> dict[str, str | None]:
     """`columns:` as a list of names or {name, type, description} mappings."""
     columns: dict[str, str | None] = {}
-    for item in table.get("columns") or []:
+    items = table.get("columns") or []
+    if not isinstance(items, list):
+        raise ProjectError(f"{what}: 'columns' must be a list", location=table.location("columns"),
+                           hint="e.g. columns: [user_id, {name: amount, type: double}]")
+    for item in items:
         if isinstance(item, MarkedDict):
-            columns[str(item.get("name"))] = item.get("type")
+            _check_keys(item, {"name", "type", "description"}, f"a column of {what}")
+            name = _string(item, "name", f"a column of {what}")
+            if not name:
+                raise ProjectError(f"a column of {what} needs a 'name'", location=item.location())
+            columns[name] = _data_type(item, "type", f"column {name!r} of {what}", dialect)
+        elif isinstance(item, str):
+            columns[item] = None
         else:
-            columns[str(item)] = None
+            raise ProjectError(f"{what}: a column is a name or {{name, type}}, got {_yaml_kind(item)}",
+                               location=table.location("columns"))
     return columns

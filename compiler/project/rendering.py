@@ -156,6 +156,32 @@ def _column_of(source: str, line: int | None, needles: Iterable[str]) -> int | N
     return stripped + 1
 
 
+def _unclosed_tag(source: str, line: int | None) -> tuple[int, int, str] | None:
+    """(line, col, opener) of the last `{{` or `{%` before the end of `line` that has no closer after it there."""
+    if line is None:
+        return None
+    end = len(source) if line > source.count("\n") else _nth_line_end(source, line)
+    prefix = source[:end]
+    found = None
+    for opener, closer in (("{{", "}}"), ("{%", "%}")):
+        index = prefix.rfind(opener)
+        if index >= 0 and closer not in prefix[index:] and (found is None or index > found[0]):
+            found = (index, opener)
+    if found is None:
+        return None
+    index, opener = found
+    return prefix.count("\n", 0, index) + 1, index - (prefix.rfind("\n", 0, index) + 1) + 1, opener
+
+
+def _nth_line_end(text: str, line: int) -> int:
+    position = -1
+    for _ in range(line):
+        position = text.find("\n", position + 1)
+        if position < 0:
+            return len(text)
+    return position
+
+
 class Renderer:
     """The one Jinja environment of a project: built-in and project macros, dispatch, model rendering."""
 
@@ -246,7 +272,12 @@ class Renderer:
     def _jinja_error(self, error: Exception, filename: str, line: int | None) -> CompileError:
         source = self._sources_text.get(filename, "")
         col = _column_of(source, line, ("{%", "{{"))
-        message = getattr(error, "message", None) or str(error)
+        message = _OBJECT_NAME.sub(lambda m: f"'{_TEMPLATE_NAMES.get(m.group(1), m.group(1))}'",
+                                   getattr(error, "message", None) or str(error))
+        opened = _unclosed_tag(source, line) if isinstance(error, jinja2.TemplateSyntaxError) else None
+        if opened is not None:  # Jinja notices an unclosed {{ where it gives up, often lines later
+            line, col, tag = opened
+            message = f"{tag} is never closed ({message})"
         kind = "Jinja syntax error" if isinstance(error, jinja2.TemplateSyntaxError) else "Jinja error"
         return CompileError(
             f"{kind}: {message}",
@@ -331,8 +362,10 @@ class Renderer:
             )
         return self._placeholder(RelationRef("source", (source, table), _caller_line(self._state)))
 
-    def _config(self, **kwargs: Any) -> str:
+    def _config(self, *args: Any, **kwargs: Any) -> str:
         state = self._require_state("config")
+        if args:
+            raise CompileError("config() takes named settings only", hint="e.g. config(entity='user', ttl='30d')")
         state.config.update(kwargs)
         if state.config_line is None:
             state.config_line = _caller_line(state)
@@ -422,7 +455,7 @@ class Renderer:
         except Exception as error:  # a macro doing arithmetic on a string, and the like
             line = _template_line(sys.exc_info()[2], str(path)) or state.fast_line
             what = ("a macro calls itself without end" if isinstance(error, RecursionError)
-                    else f"{type(error).__name__}: {error}")
+                    else f"{type(error).__name__}: {_OWN_NAME.sub(_own_name, str(error))}")
             raise CompileError(
                 f"error while rendering: {what}",
                 location=Location(path, line, _column_of(self._sources_text.get(str(path), ""), line, ("{{",))),
@@ -458,6 +491,15 @@ class Renderer:
 
 
 _NEEDLE = re.compile(r"(\w+\()")
+_OWN_NAME = re.compile(r"Renderer\._(\w+)\(\)")  # a global function called with the wrong arguments
+_OBJECT_NAME = re.compile(r"'(?:[\w]+\.)*(\w+) object'")  # Jinja's "'module.Class object' has no attribute"
+
+
+def _own_name(match: re.Match[str]) -> str:
+    return f"{match.group(1)}()"
+
+
+_TEMPLATE_NAMES = {"TargetInfo": "target", "_Adapter": "adapter", "_Namespace": "skewless", "_Exceptions": "exceptions"}
 
 
 class _NeedsJinja(Exception):

@@ -172,13 +172,13 @@ class FeatureServer:
         try:
             names = reader.catalog.resolve(references)
         except SkewlessError as error:
-            raise RequestError(404 if isinstance(error, UnknownFeature) else 400, str(error), error.hint) from None
+            raise RequestError(404 if isinstance(error, UnknownFeature) else 400, error.headline, error.hint) from None
         try:
             result = reader.read_columns(entities, count, names)
         except AdapterError:
             raise  # the online store: answered 503 by the endpoint
         except SkewlessError as error:
-            raise RequestError(400, str(error), error.hint) from None
+            raise RequestError(400, error.headline, error.hint) from None
         self.entities.inc(count)
         feature_names = list(result)
         return {
@@ -239,7 +239,8 @@ class FeatureServer:
                     response = _response({"error": mask_secrets(str(error)), "hint": mask_secrets(error.hint or "")
                                           or None}, error.status)
                 except SkewlessError as error:  # the online store is down: not the client's fault
-                    response = _response({"error": str(error), "hint": mask_secrets(error.hint or "") or None}, 503)
+                    response = _response({"error": error.headline, "hint": mask_secrets(error.hint or "") or None},
+                                         503)
                 except Exception:  # a bug in skewless: logged with its traceback, answered 500, counted
                     log.exception("%s failed", name)
                     response = _response({"error": "internal error: the server logged the details",
