@@ -82,21 +82,23 @@ def load_catalog(root: Path, paths: list[str]) -> DatasetCatalog:
         if not path.is_file():
             continue
         data = expect_mapping(load_yaml(path), Location(path, 1, 1), path.name)
-        for raw in data.get("feature_services") or []:
+        _check_keys(data, {"feature_services", "datasets"}, path.name)
+        for raw in _entries(data, "feature_services"):
             entry = expect_mapping(raw, data.location("feature_services"), "a feature service")
+            _check_keys(entry, {"name", "features", "description"}, "a feature service")
             service = FeatureService(
                 name=_name(entry, "feature service"), features=_names(entry, "features"),
-                description=entry.get("description"), location=entry.location("name"),
+                description=_text(entry, "description"), location=entry.location("name"),
                 features_location=entry.location("features"),
             )
             _unique(catalog.services, service.name, entry)
             catalog.services[service.name] = service
-        for raw in data.get("datasets") or []:
+        for raw in _entries(data, "datasets"):
             entry = expect_mapping(raw, data.location("datasets"), "a dataset")
             _check_keys(entry, {"name", "spine", "features", "as_known", "description"}, "a dataset")
             dataset = Dataset(
                 name=_name(entry, "dataset"), spine=_spine(entry), features=_names(entry, "features"),
-                as_known=_boolean(entry, "as_known", False), description=entry.get("description"),
+                as_known=_boolean(entry, "as_known", False), description=_text(entry, "description"),
                 location=entry.location("name"), features_location=entry.location("features"),
             )
             _unique(catalog.datasets, dataset.name, entry)
@@ -127,6 +129,21 @@ def _name(entry: MarkedDict, what: str) -> str:
     return name
 
 
+def _text(entry: MarkedDict, key: str) -> str | None:
+    value = entry.get(key)
+    if value is not None and not isinstance(value, str):
+        raise ProjectError(f"{key!r} must be text", location=entry.location(key))
+    return value
+
+
+def _entries(data: MarkedDict, key: str) -> list[Any]:
+    value = data.get(key) or []
+    if not isinstance(value, list):
+        raise ProjectError(f"{key!r} must be a list", location=data.location(key),
+                           hint=f"write each entry as a list item: {key}: [{{name: ...}}]")
+    return value
+
+
 def _names(entry: MarkedDict, key: str) -> tuple[str, ...]:
     value = entry.get(key)
     if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
@@ -151,5 +168,8 @@ def _spine(entry: MarkedDict) -> Spine:
     timestamp = spine.get("timestamp")
     if not isinstance(timestamp, str):
         raise ProjectError("a spine needs 'timestamp': the column holding each row's time", location=spine.location())
-    columns = spine.get("columns")
-    return Spine(kinds[0], str(spine[kinds[0]]), timestamp, tuple(columns) if columns else None)
+    value = spine[kinds[0]]
+    if not isinstance(value, str) or not value:
+        raise ProjectError(f"a spine's {kinds[0]!r} must be text", location=spine.location(kinds[0]))
+    columns = _names(spine, "columns") if "columns" in spine else None
+    return Spine(kinds[0], value, timestamp, columns)

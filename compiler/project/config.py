@@ -206,7 +206,7 @@ def load_project_config(
     variables.update(vars_override or {})
     online = data.get("online_store") or {"type": "redis"}
     online_data = expect_mapping(online, data.location("online_store"), "online_store")
-    store_type = online_data.get("type", "redis")
+    store_type = _string(online_data, "type", "online_store", "redis")
     if store_type not in ONLINE_STORES:
         raise ProjectError(f"unknown online_store type {store_type!r}", location=online_data.location("type"),
                            hint=did_you_mean(str(store_type), ONLINE_STORES)

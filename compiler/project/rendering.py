@@ -366,6 +366,11 @@ class Renderer:
         state = self._require_state("config")
         if args:
             raise CompileError("config() takes named settings only", hint="e.g. config(entity='user', ttl='30d')")
+        for key, value in kwargs.items():
+            name = _undefined_in(value)
+            if name is not None:
+                raise CompileError(f"config({key}=...) uses {name!r}, which is not defined",
+                                   hint="quote text ('...'); Jinja writes none, true and false in lower case")
         state.config.update(kwargs)
         if state.config_line is None:
             state.config_line = _caller_line(state)
@@ -513,6 +518,14 @@ class _Rendered:
     config_line: int | None
     relations: dict[str, RelationRef]
     asked_incremental: bool
+
+
+def _undefined_in(value: Any) -> str | None:
+    """The name of an undefined Jinja value inside a config value (StrictUndefined fails only when used later)."""
+    if isinstance(value, jinja2.Undefined):
+        return str(getattr(value, "_undefined_name", None) or "?")
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else ()
+    return next((name for name in map(_undefined_in, items) if name is not None), None)
 
 
 def _caller_line(state: _State | None) -> int | None:
