@@ -24,7 +24,12 @@ def adapter_class(target_type: str) -> "type[WarehouseAdapter]":
             hint="`skewless compile` and `skewless show` work; run on a duckdb target",
         )
     module_name, class_name = engine.adapter.split(":")
-    return getattr(importlib.import_module(module_name), class_name)
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:  # the engine's driver is an optional dependency
+        raise ProjectError(f"the {target_type} adapter needs the Python package {error.name!r}",
+                           hint=f"pip install 'skewless[{target_type}]'") from None
+    return getattr(module, class_name)
 
 
 def open_adapter(config: "ProjectConfig") -> "WarehouseAdapter":

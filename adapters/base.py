@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlglot import exp
+from sqlglot.errors import ErrorLevel, UnsupportedError
 
 from skewless.core.engines import Engine
 from skewless.core.errors import AdapterError
@@ -78,8 +79,18 @@ class WarehouseAdapter(ABC):
                 raise AdapterError(f"the file has no column {', '.join(missing)} (it has {', '.join(columns)})",
                                    hint="add the column to the file, or remove it from the source's columns")
 
-        scan = self.file_scan(path, {c: t for c, t in declared.items() if t})
-        return self.replace_table(table, scan, check).rows or 0
+        types = {c: t for c, t in declared.items() if t}
+        if self.engine.arrow_spine == "scan":
+            return self.replace_table(table, self.file_scan(path, types), check).rows or 0
+        # Engines that cannot read a file in place get its rows read exactly as DuckDB reads them (same types,
+        # same CSV dialect), loaded as a spine is, then built like any table.
+        name = f"skewless_file_{table.name}"
+        source = self.register_arrow(name, read_file(path, types))
+        try:
+            query = exp.select("*").from_(source)
+            return self.replace_table(table, query, check).rows or 0
+        finally:
+            self.unregister_arrow(name)
 
     def register_arrow(self, name: str, table: "pa.Table") -> exp.Table:
         """Make an Arrow table readable by queries (a spine); the portable way loads a temporary table."""
@@ -108,9 +119,16 @@ class WarehouseAdapter(ABC):
         return self._guard(lambda: self._fetch_arrow_sql(sql))
 
     def _render(self, statement: exp.Expression, log: bool) -> str:
+        """SQL text in this engine's dialect; a construct the dialect cannot express is an error, never dropped
+        (sqlglot would otherwise write LAST_VALUE(x IGNORE NULLS) as LAST_VALUE(x) for Postgres, say)."""
+        try:
+            sql = statement.sql(dialect=self.dialect, unsupported_level=ErrorLevel.RAISE)
+        except UnsupportedError as error:
+            raise AdapterError(f"{self.engine.target_type} cannot run this statement as written: {error}",
+                               hint="skewless generated it: please report it") from None
         if log:
             self.log.append(statement.sql(dialect=self.dialect, pretty=True))
-        return statement.sql(dialect=self.dialect)
+        return sql
 
     @staticmethod
     def _guard(call: Any) -> Any:
@@ -180,6 +198,16 @@ class WarehouseAdapter(ABC):
         self.execute(exp.Alter(
             this=table.copy(), kind="TABLE", actions=[exp.AlterRename(this=relation_table(new_name))]
         ))
+
+    def index_for_lookups(self, table: exp.Table, columns: Sequence[str]) -> None:
+        """An index on a feature table's (keys, time), where the engine's point-in-time join looks rows up by it
+        (engine table: lookup_index)."""
+        if not self.engine.lookup_index:
+            return
+        name = f"{table.name}__skewless_pit"[:63]
+        index = exp.Index(this=exp.to_identifier(name, quoted=True), table=table.copy(), params=exp.IndexParameters(
+            columns=[exp.Ordered(this=quoted_column(c), nulls_first=False) for c in columns]))
+        self.execute(exp.Create(this=index, kind="INDEX", exists=True))
 
     # -- queries whose best form differs per engine -------------------------------------------------
 
@@ -283,6 +311,21 @@ class WarehouseAdapter(ABC):
         file's `types` columns are read as those types."""
         raise AdapterError(f"the {cls.engine.target_type} adapter cannot read files in place",
                            hint="load the file into a warehouse table and name the table")
+
+
+def read_file(path: Path, types: Mapping[str, str] | None = None) -> "pa.Table":
+    """A seed file's rows as Arrow, read by an in-process DuckDB: every engine loads the same values."""
+    import duckdb
+
+    from .duckdb_adapter import DuckDBAdapter
+
+    with duckdb.connect() as connection:
+        try:
+            utc = exp.SetItem(this=exp.EQ(this=exp.to_identifier("TimeZone"), expression=exp.Literal.string("UTC")))
+            connection.execute(exp.Set(expressions=[utc]).sql(dialect="duckdb"))
+            return connection.sql(DuckDBAdapter.file_scan(path, types).sql(dialect="duckdb")).to_arrow_table()
+        except duckdb.Error as error:
+            raise AdapterError(f"{type(error).__name__}: {_message(error)}") from None
 
 
 _SQL_ECHO = re.compile(r"LINE \d+:")

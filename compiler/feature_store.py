@@ -193,7 +193,7 @@ class FeatureStore:
     def dataset_sql(self, name: str, dialect: str | None = None) -> str:
         """A dataset's point-in-time query, in the target's dialect or any other supported one."""
         from skewless.adapters import adapter_class
-        from skewless.offline.retrieval import training_query
+        from skewless.offline.retrieval import finishing_step, training_query
         from skewless.offline.spines import dataset_spine
 
         compiled = self.compile(write=False)
@@ -204,7 +204,13 @@ class FeatureStore:
         spine = dataset_spine(dataset, compiled).shown(file_scan)
         features = self._dataset_features(dataset)
         query = training_query(compiled, spine, features, as_known=dataset.as_known, dialect=dialect)
-        return query.sql(dialect=dialect or compiled.dialect, pretty=True)
+        text = query.sql(dialect=dialect or compiled.dialect, pretty=True)
+        finish = finishing_step(compiled, spine.columns, features, dialect or compiled.dialect)
+        if finish is None:
+            return text
+        return (f"-- On {dialect or compiled.dialect}, the on-demand features are computed after this query, by DuckDB "
+                f"over its result\n-- (as the online evaluator computes them):\n--   "
+                f"{finish.sql(dialect='duckdb')}\n{text}")
 
     def build_dataset(
         self, name: str, output: str = "table", path: str | os.PathLike[str] | None = None,
@@ -233,11 +239,9 @@ class FeatureStore:
             pq.write_table(table, target)
             return {"output": str(target), "rows": table.num_rows, "columns": table.num_columns}
         relation = relation_table(name, "datasets")
-        try:
-            rows = self.adapter.replace_table(relation, job.query).rows
-        finally:
-            job.close()
-        return {"output": relation.sql(dialect=compiled.dialect), "rows": rows, "columns": len(job.query.expressions)}
+        rows = job.write_table(relation)
+        return {"output": relation.sql(dialect=compiled.dialect), "rows": rows,
+                "columns": len(spine.columns) + len(features)}
 
     # -- online store ------------------------------------------------------------------------------
 

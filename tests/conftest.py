@@ -84,6 +84,19 @@ def _redis_server_up() -> bool:
 
 
 REDIS_SERVER = _redis_server_up()
+POSTGRES = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "test"}
+
+
+def require_postgres() -> dict[str, object]:
+    """The connection settings of the PostgreSQL server on 127.0.0.1:5432 (database test); a skip without one,
+    a failure in CI (SKEWLESS_REQUIRE_SERVICES=1)."""
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=0.5):
+            return dict(POSTGRES)
+    except OSError:
+        if os.environ.get("SKEWLESS_REQUIRE_SERVICES") == "1":
+            pytest.fail("PostgreSQL is not reachable on 127.0.0.1:5432 and SKEWLESS_REQUIRE_SERVICES=1")
+        pytest.skip("no PostgreSQL server on 127.0.0.1:5432 (CI requires one)")
 
 
 @pytest.fixture(autouse=True)

@@ -49,7 +49,15 @@ def _duckdb(root: Path) -> Iterator[WarehouseAdapter]:
     adapter.close()
 
 
-ADAPTERS: dict[str, Callable[[Path], Iterator[WarehouseAdapter]]] = {"duckdb": _duckdb}
+def _postgres(root: Path) -> Iterator[WarehouseAdapter]:
+    from conftest import require_postgres
+
+    adapter = adapter_class("postgres")(_Config(root, "postgres", require_postgres()))
+    yield adapter
+    adapter.close()
+
+
+ADAPTERS: dict[str, Callable[[Path], Iterator[WarehouseAdapter]]] = {"duckdb": _duckdb, "postgres": _postgres}
 EXECUTING = [name for name, engine in ENGINES.items() if engine.executes_in_tests]
 
 
@@ -215,6 +223,22 @@ def test_seed_files_load(adapter, schema, tmp_path):
     table = relation_table("seed", schema)
     assert adapter.load_file(path, table) == 2
     assert rows(adapter, table, "k") == [(1, "a"), (2, "b")]
+
+
+def test_a_text_seed_is_read_with_its_declared_types_and_a_bad_one_keeps_the_table(adapter, schema, tmp_path):
+    path = tmp_path / "seed.csv"
+    path.write_text("k,v,t\n1,007,2026-01-02 03:04:05\n2,x,2026-01-03 00:00:00\n")
+    table = relation_table("typed_seed", schema)
+    declared = {"k": "BIGINT", "v": "VARCHAR", "t": "TIMESTAMP"}
+    assert adapter.load_file(path, table, declared) == 2
+    assert rows(adapter, table, "k") == [(1, "007", datetime(2026, 1, 2, 3, 4, 5)), (2, "x", datetime(2026, 1, 3))]
+    path.write_text("k,v,t\n1,a,2026-01-02 03:04:05\nlots,b,2026-01-03 00:00:00\n")
+    with pytest.raises(AdapterError, match="lots"):
+        adapter.load_file(path, table, declared)
+    path.write_text("k,t\n1,2026-01-02 03:04:05\n")
+    with pytest.raises(AdapterError, match="v"):
+        adapter.load_file(path, table, declared)
+    assert rows(adapter, table, "k") == [(1, "007", datetime(2026, 1, 2, 3, 4, 5)), (2, "x", datetime(2026, 1, 3))]
 
 
 # -- spines, time zones ---------------------------------------------------------------------------------

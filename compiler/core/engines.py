@@ -27,6 +27,10 @@ class Engine:
     arrow_spine: str  # how an Arrow spine is loaded: scan (read in place) | temp_table | dataframe
     utc: str  # how the session is put in UTC (naive timestamps are UTC; so is every comparison)
     executes_in_tests: bool = False  # the adapter conformance suite runs it
+    # On-demand features of a training set: computed inside the training query (the engine evaluates SQL as the
+    # online evaluator does), or else by DuckDB over the query's result, with the very semantics served online.
+    on_demand_in_query: bool = False
+    lookup_index: bool = False  # feature tables get an index on (keys, time): the LATERAL join looks rows up by it
 
     @property
     def as_known_pit(self) -> str:
@@ -37,9 +41,10 @@ class Engine:
 ENGINES: dict[str, Engine] = {e.target_type: e for e in [
     Engine("duckdb", "duckdb", "skewless.adapters.duckdb_adapter:DuckDBAdapter", pit="asof", lateral=True,
            asof=True, transactional_ddl=True, swap="rename", merge="delete_insert", arrow_spine="scan",
-           utc="SET TimeZone = 'UTC'", executes_in_tests=True),
-    Engine("postgres", "postgres", None, pit="lateral", lateral=True, asof=False, transactional_ddl=True,
-           swap="rename", merge="delete_insert", arrow_spine="temp_table", utc="SET TIME ZONE 'UTC'"),
+           utc="SET TimeZone = 'UTC'", executes_in_tests=True, on_demand_in_query=True),
+    Engine("postgres", "postgres", "skewless.adapters.postgres_adapter:PostgresAdapter", pit="lateral",
+           lateral=True, asof=False, transactional_ddl=True, swap="rename", merge="delete_insert",
+           arrow_spine="temp_table", utc="SET TimeZone = 'UTC'", executes_in_tests=True, lookup_index=True),
     Engine("redshift", "redshift", None, pit="lateral", lateral=True, asof=False, transactional_ddl=True,
            swap="rename", merge="delete_insert", arrow_spine="temp_table", utc="SET timezone TO 'UTC'"),
     Engine("snowflake", "snowflake", None, pit="asof_match", lateral=True, asof=True, transactional_ddl=False,

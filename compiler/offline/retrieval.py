@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
+from skewless.core.engines import engine_for_dialect
 from skewless.core.errors import CompileError, SkewlessError
 from skewless.project.compile import CompiledProject
 
@@ -88,14 +89,38 @@ def training_query(compiled: CompiledProject, spine: SpineInput, features: Seque
     projections = {p.alias_or_name: p for p in select.expressions}
     values = {name: p.this if isinstance(p, exp.Alias) else p for name, p in projections.items()}
     final = [projections[c] for c in spine.columns]
+    in_query = engine_for_dialect(dialect or compiled.dialect).on_demand_in_query
     for feature in features:
-        if feature in derived:  # computed in the final projection from the joined inputs and the spine's fields
-            expression = derived[feature].offline(values, values)
-            final.append(exp.alias_(expression, feature, quoted=True))
-        else:
+        if feature not in derived:
             final.append(projections[feature])
+        elif in_query:  # computed in the final projection from the joined inputs and the spine's fields
+            final.append(exp.alias_(derived[feature].offline(values, values), feature, quoted=True))
+    if not in_query:  # the inputs go out under hidden names; finish_on_demand computes the features from them
+        needed = dict.fromkeys(n for d in derived.values() for n in [*d.inputs, *d.request])
+        final.extend(exp.alias_(values[n].copy(), HIDDEN + n, quoted=True) for n in needed)
     select.set("expressions", final)
     return select
+
+
+HIDDEN = "__skewless_input_"
+
+
+def finishing_step(compiled: CompiledProject, spine_columns: Sequence[str], features: Sequence[str],
+                   dialect: str) -> exp.Select | None:
+    """DuckDB's SELECT over a training query's result (table `result`) that computes its on-demand features from
+    the hidden inputs, for an engine that leaves them to it (engine table: on_demand_in_query); None otherwise.
+    The engine's SQL never evaluates them, so they have the online evaluator's semantics on every engine."""
+    derived = on_demand_features(compiled, features)
+    if not derived or engine_for_dialect(dialect).on_demand_in_query:
+        return None
+    hidden = {n: exp.column(HIDDEN + n, quoted=True) for d in derived.values() for n in [*d.inputs, *d.request]}
+    columns: list[exp.Expression] = [exp.column(c, quoted=True) for c in spine_columns]
+    for feature in features:
+        if feature in derived:
+            columns.append(exp.alias_(derived[feature].offline(hidden, hidden), feature, quoted=True))
+        else:
+            columns.append(exp.column(feature, quoted=True))
+    return exp.select(*columns).from_(exp.to_identifier("result", quoted=True))
 
 
 def on_demand_features(compiled: CompiledProject, features: Sequence[str]) -> dict[str, "OnDemandFeature"]:
@@ -124,11 +149,35 @@ class RetrievalJob:
             ordered=self.preserve_order)
         return query.sql(dialect=dialect or self._compiled.dialect, pretty=pretty)
 
+    @property
+    def _finish(self) -> exp.Select | None:
+        return finishing_step(self._compiled, self._spine.columns, self.features, self._adapter.dialect)
+
     def to_arrow(self) -> "pa.Table":
         try:
-            return self._adapter.fetch_arrow(self.query, log=False)
+            table = self._adapter.fetch_arrow(self.query, log=False)
         finally:
             self.close()
+        finish = self._finish
+        if finish is None:
+            return table
+        from skewless.adapters.local import query_arrow
+
+        return query_arrow(table, finish)
+
+    def write_table(self, relation: exp.Table) -> int | None:
+        """Build the training set as a warehouse table (replacing an older one only when it succeeds)."""
+        if self._finish is None:
+            try:
+                return self._adapter.replace_table(relation, self.query).rows
+            finally:
+                self.close()
+        name = f"skewless_dataset_{relation.name}"
+        source = self._adapter.register_arrow(name, self.to_arrow())
+        try:
+            return self._adapter.replace_table(relation, exp.select("*").from_(source)).rows
+        finally:
+            self._adapter.unregister_arrow(name)
 
     def to_pandas(self) -> "pd.DataFrame":
         return self.to_arrow().to_pandas()

@@ -203,9 +203,13 @@ class Runner:
         if node.materialized == "view":
             return adapter.replace_view(relation, node.query, check).rows
         if node.materialized == "incremental" and not full_refresh and adapter.relation_kind(relation) == "table":
-            return adapter.merge_incremental(relation, node.build_query(incremental=True), node.config.unique_key,
+            rows = adapter.merge_incremental(relation, node.build_query(incremental=True), node.config.unique_key,
                                              check).rows
-        return adapter.replace_table(relation, node.build_query(), check).rows
+        else:
+            rows = adapter.replace_table(relation, node.build_query(), check).rows
+        if node.config.entity is not None and node.config.timestamp is not None and node.columns_known:
+            adapter.index_for_lookups(relation, [*node.join_keys, node.config.timestamp])
+        return rows
 
     @staticmethod
     def _check_columns(node: ModelNode, actual: dict[str, str]) -> None:

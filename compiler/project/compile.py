@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlglot import exp
+from sqlglot.errors import ErrorLevel, UnsupportedError
 
 from skewless.core.durations import format_duration
 from skewless.core.engines import engine_for_target
@@ -139,7 +140,7 @@ class Project:
         files = self._discover()
         docs = self._model_docs(set(files))
         renderer = Renderer(
-            dialect=self.dialect,
+            dialect=self.config.dialect,  # macros write the dialect models are written in
             variables=self.config.vars,
             target=TargetInfo(
                 self.config.target.name, self.config.target.type, self.config.target.schema,
@@ -277,10 +278,12 @@ class Project:
         self, file: _ModelFile, result: RenderResult, config: ModelConfig, compiled: CompiledProject,
         doc: MarkedDict | None,
     ) -> ModelNode:
-        query = parse_query(result.sql, dialect=self.dialect, path=file.path, template=file.text)
+        query = parse_query(result.sql, dialect=config.dialect or self.config.dialect, path=file.path,
+                            template=file.text)
         incremental = None
         if result.incremental_sql is not None:
-            incremental = parse_query(result.incremental_sql, dialect=self.dialect, path=file.path, template=file.text)
+            incremental = parse_query(result.incremental_sql, dialect=config.dialect or self.config.dialect,
+                                      path=file.path, template=file.text)
         schema = config.schema or self.config.target.schema
         own = None if config.materialized == "ephemeral" else relation_table(config.alias or file.name, schema)
         own_ref = Resolved(own) if own is not None else Resolved(
@@ -354,7 +357,21 @@ class Project:
         if config.materialized == "incremental" and incremental is None and config.timestamp and own is not None:
             node.incremental_query = watermark_query(node, own)
         _plan_feature_table(node)
+        if (config.dialect or self.config.dialect) != self.dialect:
+            self._check_transpiles(node)
         return node
+
+    def _check_transpiles(self, node: ModelNode) -> None:
+        """A model written in one dialect and run in another: what the target cannot express is a compile error
+        naming the construct, never SQL with a different meaning."""
+        try:
+            node.query.sql(dialect=self.dialect, unsupported_level=ErrorLevel.RAISE)
+        except UnsupportedError as error:
+            raise CompileError(
+                f"this model cannot be written faithfully in {self.config.target.type} SQL: {error}",
+                location=Location(node.path, 1, 1),
+                hint="rewrite that part with what both dialects have, or give the model dialect= of its own",
+            ) from None
 
     def _compile_on_demand(
         self, file: _ModelFile, result: RenderResult, config: ModelConfig, compiled: CompiledProject,
@@ -372,7 +389,8 @@ class Project:
                 "an on-demand model is computed per request: materialized, timestamp, ttl and online do not apply",
                 location=where, hint="keep kind='on_demand', request_fields, inputs and the docs keys",
             )
-        query = parse_query(result.sql, dialect=self.dialect, path=file.path, template=file.text)
+        query = parse_query(result.sql, dialect=config.dialect or self.config.dialect, path=file.path,
+                            template=file.text)
         request = parse_types(config.request_fields, "request field", where)
         declared = None
         if config.inputs is not None:

@@ -20,7 +20,7 @@ PROFILES_FILE = "profiles.yml"
 
 _PROJECT_KEYS = {
     "name", "version", "profile", "model-paths", "macro-paths", "dataset-paths", "target-path",
-    "vars", "online_store", "defaults", "description",
+    "vars", "online_store", "defaults", "description", "dialect",
 }
 
 
@@ -84,6 +84,7 @@ class ProjectConfig:
     online_store: dict[str, Any]
     defaults: dict[str, Any]
     target: Target
+    dialect: str = "duckdb"  # the SQL dialect models are written in; compiled to the target's
     entities: dict[str, Entity] = field(default_factory=dict)
     sources: dict[tuple[str, str], SourceTable] = field(default_factory=dict)
 
@@ -164,6 +165,16 @@ def _data_type(data: MarkedDict, key: str, what: str, dialect: str) -> str | Non
     return kind
 
 
+def _models_dialect(data: MarkedDict) -> str:
+    from .modelconfig import sql_dialect
+
+    try:
+        return sql_dialect(_string(data, "dialect", PROJECT_FILE, "duckdb"))
+    except ValueError as error:
+        raise ProjectError(str(error), location=data.location("dialect"),
+                           hint="name the dialect your models are written in (compiled to the target's)") from None
+
+
 def _inside(root: Path, relative: str, data: MarkedDict, key: str) -> str:
     """A project folder named in skewless_project.yml: inside the project, so no other file is read as a model."""
     if not (root / relative).resolve().is_relative_to(root):
@@ -227,6 +238,7 @@ def load_project_config(
         online_store=online,
         defaults=defaults,
         target=load_target(root, str(_string(data, "profile", PROJECT_FILE, name)), target, data.location("profile")),
+        dialect=_models_dialect(data),
     )
     if config.target_path.exists() and not config.target_path.is_dir():
         raise ProjectError(f"target-path {config.target_path} is a file, not a folder", location=data.location(

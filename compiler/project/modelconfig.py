@@ -17,7 +17,7 @@ KINDS = ("feature", "on_demand")
 KNOWN_KEYS = {
     "entity", "timestamp", "created_timestamp", "materialized", "ttl", "online", "owner", "tags",
     "description", "enabled", "kind", "unique_key", "lookback", "schema", "alias", "meta", "delay",
-    "request_fields", "inputs",
+    "request_fields", "inputs", "dialect",
 }
 
 
@@ -44,6 +44,7 @@ class ModelConfig:
     delay: timedelta | None = None  # how long after its event time a value reaches serving
     request_fields: Mapping[str, str] = field(default_factory=dict)  # on-demand: name -> type, sent per request
     inputs: Mapping[str, str | None] | None = None  # on-demand: features read (type None: the feature's own)
+    dialect: str | None = None  # the SQL dialect this model is written in (None: the project's)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -132,7 +133,21 @@ _PARSERS = {
     "meta": lambda v, k: dict(v) if isinstance(v, Mapping) else _fail(f"{k} must be a mapping"),
     "request_fields": _type_map,
     "inputs": _inputs,
+    "dialect": lambda v, k: None if v is None else sql_dialect(v),
 }
+
+
+def sql_dialect(value: Any) -> str:
+    """A sqlglot dialect name, as models are written in (duckdb, postgres, spark, snowflake, ...)."""
+    from sqlglot.dialects.dialect import Dialect
+
+    if not isinstance(value, str):
+        raise ValueError(f"dialect must be a name such as 'duckdb', got {value!r}")
+    try:
+        Dialect.get_or_raise(value)
+    except ValueError:
+        raise ValueError(f"unknown SQL dialect {value!r} (e.g. duckdb, postgres, spark, snowflake, bigquery)") from None
+    return value
 
 
 def _positive_ttl(ttl: timedelta) -> timedelta:

@@ -1,3 +1,6 @@
+-- On postgres, the on-demand features are computed after this query, by DuckDB over its result
+-- (as the online evaluator computes them):
+--   SELECT "txn_id", "user_id", "merchant_id", "amount", "channel", "event_ts", "is_fraud", "user__txn_count__1d", "user__txn_count__7d", "user__amount_sum__7d", "user__amount_sum__30d", "user__amount_avg__30d", "user__amount_max__30d", "user__large_txn_count__30d", "user__night_txn_count__7d", "user__chargeback_count__90d", "merchant__txn_count__7d", "merchant__fraud_rate__30d", ROUND(CAST("__skewless_input_amount" AS DOUBLE) / NULLIF(CAST("__skewless_input_user__amount_avg__30d" AS DOUBLE), 0), 4) AS "payment__amount_to_avg__30d", CAST("__skewless_input_amount" AS DOUBLE) > COALESCE(CAST("__skewless_input_user__amount_max__30d" AS DOUBLE), 0) AS "payment__exceeds_max__30d", COALESCE(CAST("__skewless_input_user__txn_count__1d" AS BIGINT), 0) // 5 AS "payment__burst_level__1d", DATE_DIFF('DAY', CAST("__skewless_input_user__signup_ts" AS TIMESTAMP), CAST("__skewless_input_event_ts" AS TIMESTAMP)) AS "payment__account_age_days", CASE WHEN CAST("__skewless_input_channel" AS TEXT) = 'web' AND HOUR(CAST("__skewless_input_event_ts" AS TIMESTAMP)) < 6 THEN 'night_web' WHEN CAST("__skewless_input_channel" AS TEXT) = 'pos' THEN 'in_person' ELSE LOWER(CAST("__skewless_input_channel" AS TEXT)) || '_' || COALESCE(CAST("__skewless_input_merchant__category" AS TEXT), 'unknown') END AS "payment__context", "user__country", "merchant__category" FROM "result"
 WITH "__skewless_spine" AS (
   SELECT
     "txn_id",
@@ -63,46 +66,25 @@ SELECT
     WHEN "f5"."event_ts" >= "spine"."__skewless_ts" - INTERVAL '30 DAY'
     THEN "f5"."merchant__fraud_rate__30d"
   END AS "merchant__fraud_rate__30d",
-  ROUND(
-    CAST(CAST("spine"."amount" AS DOUBLE PRECISION) / NULLIF(
-      CAST(CASE
-        WHEN "f1"."event_ts" >= "spine"."__skewless_ts" - INTERVAL '30 DAY'
-        THEN "f1"."user__amount_avg__30d"
-      END AS DOUBLE PRECISION),
-      0
-    ) AS DECIMAL),
-    4
-  ) AS "payment__amount_to_avg__30d",
-  CAST("spine"."amount" AS DOUBLE PRECISION) > COALESCE(
-    CAST(CASE
-      WHEN "f1"."event_ts" >= "spine"."__skewless_ts" - INTERVAL '30 DAY'
-      THEN "f1"."user__amount_max__30d"
-    END AS DOUBLE PRECISION),
-    0
-  ) AS "payment__exceeds_max__30d",
-  DIV(
-    COALESCE(
-      CAST(CASE
-        WHEN "f0"."event_ts" >= "spine"."__skewless_ts" - INTERVAL '30 DAY'
-        THEN "f0"."user__txn_count__1d"
-      END AS BIGINT),
-      0
-    ),
-    5
-  ) AS "payment__burst_level__1d",
-  (
-    CAST(CAST("spine"."event_ts" AS TIMESTAMP) AS DATE) - CAST(CAST("f6"."user__signup_ts" AS TIMESTAMP) AS DATE)
-  ) AS "payment__account_age_days",
-  CASE
-    WHEN CAST("spine"."channel" AS VARCHAR) = 'web'
-    AND HOUR(CAST("spine"."event_ts" AS TIMESTAMP)) < 6
-    THEN 'night_web'
-    WHEN CAST("spine"."channel" AS VARCHAR) = 'pos'
-    THEN 'in_person'
-    ELSE LOWER(CAST("spine"."channel" AS VARCHAR)) || '_' || COALESCE(CAST("f7"."merchant__category" AS VARCHAR), 'unknown')
-  END AS "payment__context",
   "f6"."user__country" AS "user__country",
-  "f7"."merchant__category" AS "merchant__category"
+  "f7"."merchant__category" AS "merchant__category",
+  CASE
+    WHEN "f1"."event_ts" >= "spine"."__skewless_ts" - INTERVAL '30 DAY'
+    THEN "f1"."user__amount_avg__30d"
+  END AS "__skewless_input_user__amount_avg__30d",
+  "spine"."amount" AS "__skewless_input_amount",
+  CASE
+    WHEN "f1"."event_ts" >= "spine"."__skewless_ts" - INTERVAL '30 DAY'
+    THEN "f1"."user__amount_max__30d"
+  END AS "__skewless_input_user__amount_max__30d",
+  CASE
+    WHEN "f0"."event_ts" >= "spine"."__skewless_ts" - INTERVAL '30 DAY'
+    THEN "f0"."user__txn_count__1d"
+  END AS "__skewless_input_user__txn_count__1d",
+  "f6"."user__signup_ts" AS "__skewless_input_user__signup_ts",
+  "spine"."event_ts" AS "__skewless_input_event_ts",
+  "f7"."merchant__category" AS "__skewless_input_merchant__category",
+  "spine"."channel" AS "__skewless_input_channel"
 FROM "__skewless_spine" AS spine
 LEFT JOIN LATERAL (
   SELECT

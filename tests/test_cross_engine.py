@@ -1,0 +1,134 @@
+"""The example project, unchanged, on every executing engine: equal feature tables and equal training sets.
+
+Models are written in DuckDB's dialect and compiled to each target's. Rows are compared after a stable sort;
+floating-point aggregates within a relative 1e-9 (engines sum in different orders), and a model's round(x, n) of
+one within one unit of its last place; everything else exactly.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+import yaml
+from sqlglot import exp
+
+from skewless import FeatureStore
+
+RELATIVE = 1e-9
+
+
+@pytest.fixture(scope="module")
+def postgres_database() -> Iterator[dict[str, Any]]:
+    """A database of this module's own on the test server, dropped afterwards."""
+    from conftest import require_postgres
+
+    settings = require_postgres()
+    import psycopg
+
+    name = f"skewless_cross_{os.getpid()}"
+    with psycopg.connect(**{**settings, "dbname": "postgres"}, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}"'.encode())
+        admin.execute(f'CREATE DATABASE "{name}"'.encode())
+    yield {**settings, "dbname": name}
+    with psycopg.connect(**{**settings, "dbname": "postgres"}, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'.encode())
+
+
+def project_on(tmp: Path, name: str, target: dict[str, Any]) -> Path:
+    from conftest import EXAMPLE
+
+    root = tmp / name
+    shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns("target", "__pycache__"))
+    profile = {"payments": {"target": name, "outputs": {name: {**target, "schema": "features"}}}}
+    (root / "profiles.yml").write_text(yaml.safe_dump(profile), encoding="utf-8")
+    return root
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, postgres_database) -> dict[str, FeatureStore]:
+    tmp = tmp_path_factory.mktemp("engines")
+    targets = {"duckdb": {"type": "duckdb", "path": "target/payments.duckdb"},
+               "postgres": {"type": "postgres", **postgres_database}}
+    stores = {}
+    for name, target in targets.items():
+        store = FeatureStore(project_on(tmp, name, target))
+        results = store.run(online=False)
+        assert results.ok, (name, [(r.name, r.message) for r in results.failed])
+        stores[name] = store
+    yield stores
+    for store in stores.values():
+        store.close()
+
+
+def sorted_rows(table: pa.Table) -> list[tuple[Any, ...]]:
+    rows = list(zip(*(table.column(i).to_pylist() for i in range(table.num_columns)), strict=True))
+    return sorted(rows, key=lambda row: [(value is None, str(type(value)), value) for value in row])
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Equal values. Numbers compare by value: an integer SUM is HUGEINT (a Decimal here) on DuckDB and BIGINT
+    on Postgres, and floating-point aggregates may differ in their last bits."""
+    if isinstance(a, float) or isinstance(b, float):
+        if not all(isinstance(v, (int, float, Decimal)) and not isinstance(v, bool) for v in (a, b)):
+            return False
+        a, b = float(a), float(b)
+        if (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=RELATIVE, abs_tol=1e-12):
+            return True
+        return one_unit_apart_after_rounding(a, b)
+    if all(isinstance(v, (int, Decimal)) and not isinstance(v, bool) for v in (a, b)):
+        return a == b
+    return a == b and type(a) is type(b)
+
+
+def one_unit_apart_after_rounding(a: float, b: float) -> bool:
+    """round(x, n) of a floating-point aggregate: when the engines' aggregates differ in their last bits, a value
+    next to a rounding boundary rounds one way on one engine and the other way on the other (one unit apart)."""
+    for places in range(7):
+        unit = 10.0 ** -places
+        if a == round(a, places) and b == round(b, places):
+            return abs(a - b) <= unit * 1.000001
+    return False
+
+
+def assert_same_rows(name: str, left: pa.Table, right: pa.Table) -> None:
+    assert left.column_names == right.column_names, name
+    a, b = sorted_rows(left), sorted_rows(right)
+    assert len(a) == len(b), (name, len(a), len(b))
+    for row_a, row_b in zip(a, b, strict=True):
+        differ = [(column, x, y) for column, x, y in zip(left.column_names, row_a, row_b, strict=True)
+                  if not same_value(x, y)]
+        assert not differ, (name, row_a[:3], differ)
+
+
+def test_every_feature_table_is_equal_on_every_engine(built):
+    reference = built["duckdb"]
+    compiled = reference.compile(write=False)
+    tables = [n for n in compiled.order if compiled.nodes[n].relation is not None and compiled.nodes[n].builds]
+    assert len(tables) == 10
+    for name in tables:
+        relation = compiled.nodes[name].relation
+        expected = reference.adapter.fetch_arrow(exp.select("*").from_(relation.copy()), log=False)
+        for engine, store in built.items():
+            got = store.adapter.fetch_arrow(exp.select("*").from_(relation.copy()), log=False)
+            assert_same_rows(f"{engine}:{name}", expected, got)
+
+
+def test_the_training_set_is_equal_on_every_engine(built):
+    reference = built["duckdb"]
+    dataset = reference.catalog.dataset("fraud_training")
+    relation = reference.compile(write=False).nodes[dataset.spine.value].relation
+    columns = [exp.column(c, quoted=True) for c in dataset.spine.columns]
+    spine = reference.adapter.fetch_arrow(exp.select(*columns).from_(relation.copy()), log=False)
+    expected = reference.get_historical_features(spine, list(dataset.features), timestamp="event_ts").to_arrow()
+    assert expected.num_rows == spine.num_rows > 1000
+    for engine, store in built.items():
+        got = store.get_historical_features(spine, list(dataset.features), timestamp="event_ts").to_arrow()
+        assert_same_rows(engine, expected, got)
