@@ -52,17 +52,31 @@ def project_on(tmp: Path, name: str, target: dict[str, Any]) -> Path:
     return root
 
 
+ONLINE_DATABASES = {"duckdb": 4, "postgres": 5}  # each engine's project writes its own Redis database
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory, postgres_database) -> dict[str, FeatureStore]:
+    from conftest import REDIS_SERVER
+
     tmp = tmp_path_factory.mktemp("engines")
     targets = {"duckdb": {"type": "duckdb", "path": "target/payments.duckdb"},
                "postgres": {"type": "postgres", **postgres_database}}
     stores = {}
-    for name, target in targets.items():
-        store = FeatureStore(project_on(tmp, name, target))
-        results = store.run(online=False)
-        assert results.ok, (name, [(r.name, r.message) for r in results.failed])
-        stores[name] = store
+    with pytest.MonkeyPatch.context() as patch:
+        for name, target in targets.items():
+            if REDIS_SERVER:
+                url = f"redis://127.0.0.1:6379/{ONLINE_DATABASES[name]}"
+                import redis
+
+                redis.Redis.from_url(url).flushdb()
+                patch.setenv("SKEWLESS_REDIS_URL", url)
+            else:
+                patch.delenv("SKEWLESS_REDIS_URL", raising=False)
+            store = FeatureStore(project_on(tmp, name, target))
+            results = store.run()
+            assert results.ok, (name, [(r.name, r.message) for r in results.failed], results.hook_errors)
+            stores[name] = store
     yield stores
     for store in stores.values():
         store.close()
@@ -132,3 +146,16 @@ def test_the_training_set_is_equal_on_every_engine(built):
     for engine, store in built.items():
         got = store.get_historical_features(spine, list(dataset.features), timestamp="event_ts").to_arrow()
         assert_same_rows(engine, expected, got)
+
+
+def test_online_values_are_equal_on_every_engine(built):
+    reference = built["duckdb"]
+    rows = [{"user_id": u, "merchant_id": m} for u, m in zip(range(1, 400), range(1, 400), strict=True)]
+    features = [f for f in reference.resolve_features(["service:fraud_v1", "merchant__category", "user__country"])]
+    expected = reference.get_online_features(rows, features)
+    assert sum(v is not None for v in expected["user__txn_count__7d"]) > 50
+    for engine, store in built.items():
+        got = store.get_online_features(rows, features)
+        for feature in features:
+            pairs = zip(expected[feature], got[feature], strict=True)
+            assert all(same_value(a, b) for a, b in pairs), (engine, feature)

@@ -252,3 +252,12 @@ def test_random_expressions_agree_with_duckdb(connection: duckdb.DuckDBPyConnect
     print(f"random expressions: {counts['compared']} of {total} compared with DuckDB ({share:.0%}), "
           f"{counts['refused']} refused at compile time")
     assert share >= COMPARED_FLOOR, counts
+
+
+def test_decimal_operands_past_38_digits_fail_as_duckdb_casts_them(connection):
+    # Found by the random test: DuckDB casts each operand of + and - to DECIMAL(38, scale) first, left to right;
+    # a left operand that does not fit fails even where the right one is NULL.
+    huge = Decimal("9999999999999999999999999999999999.9999")
+    rows = [tuple([None] * 8 + [huge])]
+    for sql in ["(round(w) + (i + w))", "((i + w) + round(w))", "(round(w) - w)", "(w + round(w))"]:
+        assert check(connection, sql, rows, may_refuse=False), sql

@@ -524,7 +524,25 @@ class _Compiler:
             if (narrow and value.copy_abs() >= limit) or value.copy_abs() >= widest:  # (abs() rounds to 28 digits)
                 raise EvaluationError(f"overflow in the arithmetic of {x} and {y} as {result}; cast to DOUBLE")
             return value
-        return _strict(exact, left, right), result
+        if multiply or digits + scale <= 38:
+            return _strict(exact, left, right), result
+        # + and - past 38 digits: DuckDB first casts each operand to DECIMAL(38, scale), left to right, and a value
+        # that does not fit fails there: a left operand fails even where the right one is NULL (one row at a time,
+        # as a request is evaluated; a NULL left operand leaves the right one unevaluated).
+        capacity = Decimal(10) ** (38 - scale)
+
+        def fitting(value: Any) -> Any:
+            if value is not None and Decimal(value).copy_abs() >= capacity:
+                raise EvaluationError(f"{value} does not fit DECIMAL(38,{scale}); cast to DOUBLE")
+            return value
+
+        def clamped(row: Row) -> Any:
+            x = fitting(left(row))
+            if x is None:
+                return None
+            y = fitting(right(row))
+            return None if y is None else exact(x, y)
+        return clamped, result
 
     def _Mul(self, node: exp.Mul) -> tuple[Fn, SqlType]:
         left, lt, right, rt = self._arith(node)
