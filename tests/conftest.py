@@ -139,3 +139,14 @@ def example_copy(tmp_path: Path) -> Path:
     root = tmp_path / "example_project"
     shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns("target", "__pycache__"))
     return root
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory):
+    """A Redis Cluster of three masters on loopback ports, for the session (flushed by the tests that use it)."""
+    from redis_processes import RedisClusterProcesses
+
+    cluster = RedisClusterProcesses(tmp_path_factory.mktemp("redis-cluster"))
+    cluster.start()
+    yield cluster
+    cluster.stop()

@@ -9,9 +9,7 @@ from __future__ import annotations
 import json
 import os
 import resource
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -22,65 +20,13 @@ from pathlib import Path
 import duckdb
 import httpx
 import pytest
-import redis as redis_client
+from redis_processes import RedisProcess, free_port
 
 from skewless import FeatureStore
 from skewless.adapters.redis_online import RedisOnlineStore
 from skewless.project.online_view import online_models
 
-REDIS_SERVER_BINARY = shutil.which("redis-server")
 TEMP_SUFFIX = "__skewless_tmp"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class RedisProcess:
-    """One redis-server of this test: started, killed with SIGKILL and started again on the same port and files."""
-
-    def __init__(self, directory: Path, *, appendonly: bool) -> None:
-        if REDIS_SERVER_BINARY is None:
-            if os.environ.get("SKEWLESS_REQUIRE_SERVICES") == "1":
-                pytest.fail("redis-server is not installed and SKEWLESS_REQUIRE_SERVICES=1")
-            pytest.skip("redis-server is not installed (CI requires it)")
-        self.directory = directory
-        directory.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
-        self.appendonly = appendonly
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        arguments = [REDIS_SERVER_BINARY, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory),
-                     "--save", "", "--dbfilename", "dump.rdb", "--daemonize", "no", "--protected-mode", "no"]
-        if self.appendonly:
-            arguments += ["--appendonly", "yes", "--appendfsync", "always"]
-        self.process = subprocess.Popen(arguments, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                if redis_client.Redis.from_url(self.url, socket_timeout=0.5).ping():
-                    return
-            except redis_client.ConnectionError:
-                pass
-            assert self.process.poll() is None, "redis-server exited at start"
-            assert time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.05)
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(timeout=10)
-        self.process = None
-
-    def client(self) -> redis_client.Redis:
-        return redis_client.Redis.from_url(self.url)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from skewless.core.errors import AdapterError, ProjectError
 from skewless.online import format as fmt
 from skewless.online.store import ONLINE_STORES, OnlineStore, open_online_store
 
-STORES = ["redis-server", "redis-embedded"]
+STORES = ["redis-server", "redis-embedded", "redis-cluster"]
 
 
 @pytest.fixture(params=STORES)
@@ -24,6 +24,10 @@ def store(request: pytest.FixtureRequest, tmp_path: Path, redis_url: str | None)
         if redis_url is None:
             pytest.skip("no Redis server on 127.0.0.1:6379 (CI requires one)")
         settings = {"type": "redis", "url": redis_url}
+    elif request.param == "redis-cluster":
+        cluster = request.getfixturevalue("redis_cluster")
+        cluster.flush()
+        settings = {"type": "redis", "url": cluster.url, "cluster": True}
     else:
         settings = {"type": "redis"}  # no url: an embedded server under target/
     opened = open_online_store(settings, tmp_path)

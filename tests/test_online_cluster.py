@@ -1,0 +1,76 @@
+"""The example project's online store on a real Redis Cluster (three masters): every value written and read as on
+one server, reads of 1 and 100 entities, the HTTP server, and a flushed cluster sent everything again."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from starlette.testclient import TestClient
+from test_online import newest_rows, read_all, written_at
+
+from skewless import FeatureStore
+from skewless.project.online_view import online_models
+from skewless.serving.server import Limits
+
+
+@pytest.fixture
+def cluster_project(redis_cluster, tmp_path, monkeypatch):
+    from conftest import EXAMPLE
+
+    redis_cluster.flush()
+    root = tmp_path / "example_project"
+    shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns("target", "__pycache__"))
+    project = root / "skewless_project.yml"
+    text = project.read_text(encoding="utf-8")
+    start = text.index("online_store:")
+    end = text.index("defaults:")
+    project.write_text(text[:start] + f"online_store:\n  type: redis\n  cluster: true\n  url: {redis_cluster.url}\n"
+                       + text[end:], encoding="utf-8")
+    monkeypatch.delenv("SKEWLESS_REDIS_URL", raising=False)
+    return root
+
+
+def every_value_is_the_newest(store: FeatureStore) -> None:
+    now = written_at(store)
+    for model in online_models(store.compile(write=False)).values():
+        expected = newest_rows(store, model)
+        assert expected, model.name
+        assert read_all(store, model, list(expected), now=now) == expected, model.name
+
+
+def test_the_example_project_is_served_from_a_cluster(cluster_project, redis_cluster):
+    with FeatureStore(cluster_project) as store:
+        first = store.run()
+        assert first.ok, first.hook_errors
+        assert sum(m["sent"] for m in first.hooks["online"].values()) > 1000
+        every_value_is_the_newest(store)
+        assert sum(m["sent"] for m in store.run().hooks["online"].values()) == 0  # nothing changed: nothing sent
+        keys = sum(node.client().dbsize() for node in redis_cluster.nodes)
+        assert all(node.client().dbsize() > 0 for node in redis_cluster.nodes)  # spread over every master
+        redis_cluster.flush()  # the cluster lost its data: the next run finds every marker gone
+        again = store.run()
+        assert sum(m["sent"] for m in again.hooks["online"].values()) == sum(m["sent"] for m in first.hooks["online"]
+                                                                             .values())
+        assert sum(node.client().dbsize() for node in redis_cluster.nodes) == keys
+        every_value_is_the_newest(store)
+
+
+def test_reads_of_1_and_100_entities_and_the_http_server_on_a_cluster(cluster_project):
+    features = ["user__txn_count__7d", "user__amount_sum__30d", "merchant__category"]
+    with FeatureStore(cluster_project) as store:
+        assert store.run().ok
+        rows = [{"user_id": u, "merchant_id": 1 + u % 150} for u in range(1, 101)]
+        many = store.get_online_features(rows, features)
+        one = store.get_online_features(rows[:1], features)
+        assert {f: values[:1] for f, values in many.items()} == one
+        assert sum(v is not None for v in many["user__txn_count__7d"]) > 20
+        server = store.feature_server(Limits(max_entities=200), reload_interval=0)
+        with TestClient(server.app()) as client:
+            body = {"features": features, "entities": {"user_id": [r["user_id"] for r in rows],
+                                                       "merchant_id": [r["merchant_id"] for r in rows]}}
+            response = client.post("/get-online-features", json=body)
+            assert response.status_code == 200, response.text
+            results = [r["values"] for r in response.json()["results"]]
+            assert results[2:] == [many[f] for f in features]
+            assert client.get("/health").status_code == 200
