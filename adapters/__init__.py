@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from skewless.core.engines import engine_for_target
+from skewless.core.engines import ENGINES, engine_for_target
 from skewless.core.errors import ProjectError
 
 if TYPE_CHECKING:
@@ -21,7 +21,8 @@ def adapter_class(target_type: str) -> "type[WarehouseAdapter]":
     if engine.adapter is None:
         raise ProjectError(
             f"no warehouse adapter for target type {target_type!r} yet: it is compile-only",
-            hint="`skewless compile` and `skewless show` work; run on a duckdb target",
+            hint="`skewless compile` and `skewless show` work; run on a target of type "
+                 + " or ".join(name for name, row in ENGINES.items() if row.adapter is not None),
         )
     module_name, class_name = engine.adapter.split(":")
     try:

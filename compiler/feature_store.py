@@ -208,9 +208,9 @@ class FeatureStore:
         finish = finishing_step(compiled, spine.columns, features, dialect or compiled.dialect)
         if finish is None:
             return text
+        shown = "\n".join(f"--   {line}" for line in finish.sql(dialect="duckdb", pretty=True).splitlines())
         return (f"-- On {dialect or compiled.dialect}, the on-demand features are computed after this query, by DuckDB "
-                f"over its result\n-- (as the online evaluator computes them):\n--   "
-                f"{finish.sql(dialect='duckdb')}\n{text}")
+                f"over its result (table \"result\"),\n-- as the online evaluator computes them:\n{shown}\n{text}")
 
     def build_dataset(
         self, name: str, output: str = "table", path: str | os.PathLike[str] | None = None,

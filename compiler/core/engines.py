@@ -68,7 +68,7 @@ ENGINES: dict[str, Engine] = {e.target_type: e for e in [
 ONLINE_STORES = {"redis": "skewless.adapters.redis_online:RedisOnlineStore"}
 
 # Target types a profile may name today: the ones with an adapter, and those whose adapters are being built.
-TARGET_TYPES = ("duckdb", "postgres", "spark")
+TARGET_TYPES = ("duckdb", "postgres", "spark", "snowflake", "bigquery", "trino", "databricks")
 _BY_DIALECT = {e.dialect: e for e in ENGINES.values()}
 
 

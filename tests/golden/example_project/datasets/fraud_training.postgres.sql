@@ -1,6 +1,46 @@
--- On postgres, the on-demand features are computed after this query, by DuckDB over its result
--- (as the online evaluator computes them):
---   SELECT "txn_id", "user_id", "merchant_id", "amount", "channel", "event_ts", "is_fraud", "user__txn_count__1d", "user__txn_count__7d", "user__amount_sum__7d", "user__amount_sum__30d", "user__amount_avg__30d", "user__amount_max__30d", "user__large_txn_count__30d", "user__night_txn_count__7d", "user__chargeback_count__90d", "merchant__txn_count__7d", "merchant__fraud_rate__30d", ROUND(CAST("__skewless_input_amount" AS DOUBLE) / NULLIF(CAST("__skewless_input_user__amount_avg__30d" AS DOUBLE), 0), 4) AS "payment__amount_to_avg__30d", CAST("__skewless_input_amount" AS DOUBLE) > COALESCE(CAST("__skewless_input_user__amount_max__30d" AS DOUBLE), 0) AS "payment__exceeds_max__30d", COALESCE(CAST("__skewless_input_user__txn_count__1d" AS BIGINT), 0) // 5 AS "payment__burst_level__1d", DATE_DIFF('DAY', CAST("__skewless_input_user__signup_ts" AS TIMESTAMP), CAST("__skewless_input_event_ts" AS TIMESTAMP)) AS "payment__account_age_days", CASE WHEN CAST("__skewless_input_channel" AS TEXT) = 'web' AND HOUR(CAST("__skewless_input_event_ts" AS TIMESTAMP)) < 6 THEN 'night_web' WHEN CAST("__skewless_input_channel" AS TEXT) = 'pos' THEN 'in_person' ELSE LOWER(CAST("__skewless_input_channel" AS TEXT)) || '_' || COALESCE(CAST("__skewless_input_merchant__category" AS TEXT), 'unknown') END AS "payment__context", "user__country", "merchant__category" FROM "result"
+-- On postgres, the on-demand features are computed after this query, by DuckDB over its result (table "result"),
+-- as the online evaluator computes them:
+--   SELECT
+--     "txn_id",
+--     "user_id",
+--     "merchant_id",
+--     "amount",
+--     "channel",
+--     "event_ts",
+--     "is_fraud",
+--     "user__txn_count__1d",
+--     "user__txn_count__7d",
+--     "user__amount_sum__7d",
+--     "user__amount_sum__30d",
+--     "user__amount_avg__30d",
+--     "user__amount_max__30d",
+--     "user__large_txn_count__30d",
+--     "user__night_txn_count__7d",
+--     "user__chargeback_count__90d",
+--     "merchant__txn_count__7d",
+--     "merchant__fraud_rate__30d",
+--     ROUND(
+--       CAST("__skewless_input_amount" AS DOUBLE) / NULLIF(CAST("__skewless_input_user__amount_avg__30d" AS DOUBLE), 0),
+--       4
+--     ) AS "payment__amount_to_avg__30d",
+--     CAST("__skewless_input_amount" AS DOUBLE) > COALESCE(CAST("__skewless_input_user__amount_max__30d" AS DOUBLE), 0) AS "payment__exceeds_max__30d",
+--     COALESCE(CAST("__skewless_input_user__txn_count__1d" AS BIGINT), 0) // 5 AS "payment__burst_level__1d",
+--     DATE_DIFF(
+--       'DAY',
+--       CAST("__skewless_input_user__signup_ts" AS TIMESTAMP),
+--       CAST("__skewless_input_event_ts" AS TIMESTAMP)
+--     ) AS "payment__account_age_days",
+--     CASE
+--       WHEN CAST("__skewless_input_channel" AS TEXT) = 'web'
+--       AND HOUR(CAST("__skewless_input_event_ts" AS TIMESTAMP)) < 6
+--       THEN 'night_web'
+--       WHEN CAST("__skewless_input_channel" AS TEXT) = 'pos'
+--       THEN 'in_person'
+--       ELSE LOWER(CAST("__skewless_input_channel" AS TEXT)) || '_' || COALESCE(CAST("__skewless_input_merchant__category" AS TEXT), 'unknown')
+--     END AS "payment__context",
+--     "user__country",
+--     "merchant__category"
+--   FROM "result"
 WITH "__skewless_spine" AS (
   SELECT
     "txn_id",
