@@ -83,7 +83,10 @@ def scenarios(draw: Any) -> dict[str, Any]:
             "corrected": corrected or table[:1]}
 
 
-def _project(root: Path, name: str, scenario: dict[str, Any]) -> None:
+DUCKDB_TARGET = "{type: duckdb, path: target/warehouse.duckdb, schema: features}"
+
+
+def _project(root: Path, name: str, scenario: dict[str, Any], target: str = DUCKDB_TARGET) -> None:
     config = ["entity='user'", "timestamp='event_ts'", "online=true"]
     if scenario["created"]:
         config.append("created_timestamp='created_ts'")
@@ -96,8 +99,7 @@ def _project(root: Path, name: str, scenario: dict[str, Any]) -> None:
     files = {
         "skewless_project.yml": f"name: {name}\nprofile: sim\nonline_store:\n"
                                 "  url: \"{{ env_var('SKEWLESS_REDIS_URL', '') }}\"\n",
-        "profiles.yml": "sim:\n  target: dev\n  outputs:\n    dev: {type: duckdb, path: target/warehouse.duckdb, "
-                        "schema: features}\n",
+        "profiles.yml": f"sim:\n  target: dev\n  outputs:\n    dev: {target}\n",
         "entities.yml": "entities:\n  - name: user\n    join_keys: [user_id]\n",
         "sources.yml": textwrap.dedent("""\
             sources:
@@ -132,15 +134,51 @@ def _same(online: Any, offline: Any) -> bool:
                                                                   HealthCheck.function_scoped_fixture])
 @given(scenario=scenarios())
 def test_online_equals_the_training_set_at_the_same_instant(scenario, redis_url):
+    check_scenario(scenario, DUCKDB_TARGET)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(scenario=scenarios())
+def test_online_equals_the_training_set_on_postgres(scenario, redis_url, postgres_database):
+    import psycopg
+
+    with psycopg.connect(**postgres_database, autocommit=True) as connection:  # each example starts empty
+        for schema in ("features", "sim", "skewless_state", "datasets"):
+            connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'.encode())
+    settings = ", ".join(f"{k}: {v}" for k, v in postgres_database.items())
+    check_scenario(scenario, f"{{type: postgres, {settings}, schema: features}}")
+
+
+@pytest.fixture(scope="module")
+def postgres_database() -> Any:
+    """A database of this module's own on the test server, dropped afterwards."""
+    import os
+
+    import psycopg
+    from conftest import require_postgres
+
+    settings = require_postgres()
+    name = f"skewless_consistency_{os.getpid()}"
+    with psycopg.connect(**{**settings, "dbname": "postgres"}, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}"'.encode())
+        admin.execute(f'CREATE DATABASE "{name}"'.encode())
+    yield {**settings, "dbname": name}
+    with psycopg.connect(**{**settings, "dbname": "postgres"}, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'.encode())
+
+
+def check_scenario(scenario: dict[str, Any], target: str) -> None:
     name = f"consistency_{next(_names)}"
     root = Path(tempfile.mkdtemp(prefix=name))
     try:
-        _project(root, name, scenario)
+        _project(root, name, scenario, target)
         features = [f"user__{c}" for c in COLUMNS]
         rows = scenario["corrected"]
         # A first run sees the rows that had arrived by then; late rows and corrections come with the second.
         _write_rows(root, scenario["rows"][:scenario["late"]] or scenario["rows"][:1])
         with FeatureStore(root) as store:
+            assert store.adapter.engine.target_type == target.split(",")[0].split(":")[1].strip()
             assert store.run(online=False).ok
             store.online_writer(now=T - timedelta(hours=3)).write(["user_sim"])
             _write_rows(root, rows)

@@ -95,7 +95,7 @@ def training_query(compiled: CompiledProject, spine: SpineInput, features: Seque
             final.append(projections[feature])
         elif in_query:  # computed in the final projection from the joined inputs and the spine's fields
             final.append(exp.alias_(derived[feature].offline(values, values), feature, quoted=True))
-    if not in_query:  # the inputs go out under hidden names; finish_on_demand computes the features from them
+    if not in_query:  # the inputs go out under hidden names; finishing_step computes the features from them
         needed = dict.fromkeys(n for d in derived.values() for n in [*d.inputs, *d.request])
         final.extend(exp.alias_(values[n].copy(), HIDDEN + n, quoted=True) for n in needed)
     select.set("expressions", final)
