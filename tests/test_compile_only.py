@@ -1,4 +1,4 @@
-"""Compile-only warehouses (Snowflake, Trino, Databricks; BigQuery partly): the example project compiles for each
+"""Compile-only warehouses (Snowflake, Trino, Databricks, BigQuery): the example project compiles for each
 target without a connection; its SQL matches golden files, parses back in the target's dialect, and, transpiled
 back to DuckDB, returns exactly what the DuckDB build returns.
 
@@ -18,14 +18,14 @@ import sqlglot
 import yaml
 from click.testing import CliRunner
 
-from skewless import CompileError, FeatureStore
+from skewless import FeatureStore
 from skewless.adapters.local import query_arrow
 from skewless.cli.main import cli
 from skewless.offline.retrieval import finishing_step
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "targets"
 UPDATE = os.environ.get("SKEWLESS_UPDATE_GOLDEN") == "1"
-COMPILE_ONLY = ["snowflake", "trino", "databricks"]
+COMPILE_ONLY = ["snowflake", "trino", "databricks", "bigquery"]
 # Training-set SQL that sqlglot cannot write back for DuckDB, so that the round trip cannot run it (goldens and
 # the target's parser still check it):
 UNCHECKED_DATASETS = {"snowflake": "ASOF JOIN ... MATCH_CONDITION (...) is written back unchanged"}
@@ -114,12 +114,11 @@ def test_a_run_on_a_compile_only_target_says_so(kind, tmp_path):
     assert "compile-only" in result.output and "Traceback" not in result.output
 
 
-def test_bigquery_rolling_windows_are_refused_not_changed(tmp_path):
-    # DuckDB orders NULLs last; BigQuery's window ORDER BY cannot say NULLS LAST, and its RANGE frames need a
-    # numeric key: until windows are rewritten for it, such a model is a located compile error, not other SQL.
+def test_bigquery_range_frames_run_over_microseconds(tmp_path):
+    # BigQuery's RANGE frames need a numeric key: rolling windows over a time are written over UNIX_MICROS, with
+    # the bounds in microseconds (the round trip above shows the same rows come out).
     from conftest import EXAMPLE
 
-    with pytest.raises(CompileError) as raised:
-        FeatureStore(on_target(EXAMPLE, tmp_path, "bigquery")).compile(write=False)
-    assert "cannot be written faithfully in bigquery SQL" in raised.value.message
-    assert "NULLS LAST" in raised.value.message and raised.value.location.line == 1
+    compiled = FeatureStore(on_target(EXAMPLE, tmp_path, "bigquery")).compile(write=False)
+    text = compiled.sql("user_spend")
+    assert "UNIX_MICROS(CAST(" in text and "BETWEEN 604800000000 PRECEDING" in text.upper()

@@ -31,6 +31,7 @@ class Engine:
     # online evaluator does), or else by DuckDB over the query's result, with the very semantics served online.
     on_demand_in_query: bool = False
     lookup_index: bool = False  # feature tables get an index on (keys, time): the LATERAL join looks rows up by it
+    numeric_range_frames: bool = False  # RANGE window frames need a numeric order key (core/windows.py rewrites)
 
     @property
     def as_known_pit(self) -> str:
@@ -57,7 +58,8 @@ ENGINES: dict[str, Engine] = {e.target_type: e for e in [
            swap="create_or_replace", merge="merge", arrow_spine="dataframe",
            utc="spark.sql.session.timeZone=UTC"),
     Engine("bigquery", "bigquery", None, pit="window", lateral=False, asof=False, transactional_ddl=False,
-           swap="create_or_replace", merge="merge", arrow_spine="temp_table", utc="timestamps are UTC"),
+           swap="create_or_replace", merge="merge", arrow_spine="temp_table", utc="timestamps are UTC",
+           numeric_range_frames=True),
     Engine("trino", "trino", None, pit="window", lateral=False, asof=False, transactional_ddl=False,
            swap="rename", merge="merge", arrow_spine="temp_table", utc="SET TIME ZONE 'UTC'"),
     Engine("presto", "presto", None, pit="window", lateral=False, asof=False, transactional_ddl=False,

@@ -18,6 +18,7 @@ from skewless.core.errors import CompileError, Location, did_you_mean, snippet_a
 from skewless.core.features import FeatureIndex, FeatureInfo
 from skewless.core.graph import CycleError, Graph
 from skewless.core.sqlbuild import interval, quoted_column, relation_table
+from skewless.core.windows import numeric_range_frames
 from skewless.core.yamlfile import MarkedDict, expect_mapping, load_yaml
 
 from .columns import output_columns
@@ -357,6 +358,10 @@ class Project:
         if config.materialized == "incremental" and incremental is None and config.timestamp and own is not None:
             node.incremental_query = watermark_query(node, own)
         _plan_feature_table(node)
+        if self.engine.numeric_range_frames:
+            node.query = numeric_range_frames(node.query)
+            if node.incremental_query is not None:
+                node.incremental_query = numeric_range_frames(node.incremental_query)
         if (config.dialect or self.config.dialect) != self.dialect:
             self._check_transpiles(node)
         return node

@@ -1,0 +1,11 @@
+SELECT
+  c.txn_id,
+  c.user_id,
+  c.merchant_id,
+  (
+    c.event_ts + (
+      CURRENT_DATE - CAST('2026-07-01' AS DATE)
+    ) * INTERVAL '1' DAY
+  ) AS event_ts,
+  c.amount
+FROM `raw`.`chargebacks` AS c

@@ -1,0 +1,51 @@
+WITH `__skewless_cte__stg_transactions` AS (
+  WITH deduplicated AS (
+    SELECT
+      *
+    FROM `raw`.`transactions`
+    QUALIFY
+      ROW_NUMBER() OVER (PARTITION BY txn_id ORDER BY created_ts NULLS LAST) = 1
+  )
+  SELECT
+    txn_id,
+    user_id,
+    merchant_id,
+    amount,
+    channel,
+    (
+      event_ts + (
+        CURRENT_DATE - CAST('2026-07-01' AS DATE)
+      ) * INTERVAL '1' DAY
+    ) AS event_ts,
+    (
+      created_ts + (
+        CURRENT_DATE - CAST('2026-07-01' AS DATE)
+      ) * INTERVAL '1' DAY
+    ) AS created_ts,
+    is_fraud
+  FROM deduplicated
+)
+SELECT
+  user_id,
+  event_ts,
+  SUM(amount) OVER (
+    PARTITION BY user_id
+    ORDER BY UNIX_MICROS(CAST(event_ts AS TIMESTAMP))
+    range BETWEEN 604800000000 preceding AND CURRENT ROW
+  ) AS user__amount_sum__7d,
+  SUM(amount) OVER (
+    PARTITION BY user_id
+    ORDER BY UNIX_MICROS(CAST(event_ts AS TIMESTAMP))
+    range BETWEEN 2592000000000 preceding AND CURRENT ROW
+  ) AS user__amount_sum__30d,
+  AVG(amount) OVER (
+    PARTITION BY user_id
+    ORDER BY UNIX_MICROS(CAST(event_ts AS TIMESTAMP))
+    range BETWEEN 2592000000000 preceding AND CURRENT ROW
+  ) AS user__amount_avg__30d,
+  MAX(amount) OVER (
+    PARTITION BY user_id
+    ORDER BY UNIX_MICROS(CAST(event_ts AS TIMESTAMP))
+    range BETWEEN 2592000000000 preceding AND CURRENT ROW
+  ) AS user__amount_max__30d
+FROM `__skewless_cte__stg_transactions`
