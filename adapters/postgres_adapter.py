@@ -10,6 +10,7 @@ import contextlib
 from typing import TYPE_CHECKING, Any
 
 import psycopg
+import psycopg.conninfo
 import pyarrow as pa
 from sqlglot import exp
 
@@ -41,10 +42,15 @@ class PostgresAdapter(WarehouseAdapter):
             settings["dbname"] = settings.pop("database")
         options = {k: str(settings[k]) for k in _CONNECT_SETTINGS if settings.get(k) is not None}
         options.setdefault("connect_timeout", "10")
-        where = settings.get("dsn") or f"{options.get('host', 'localhost')}:{options.get('port', 5432)}/" \
-                                        f"{options.get('dbname', '')}"
+        dsn = str(settings.get("dsn") or "")
+        try:  # where to, for messages: host, port and database only (a DSN may hold the password)
+            shown = {**psycopg.conninfo.conninfo_to_dict(dsn), **options}
+        except psycopg.Error:
+            raise AdapterError("the target's dsn cannot be read as a PostgreSQL connection string",
+                               hint="e.g. dsn: host=db.internal port=5432 dbname=analytics user=features") from None
+        where = f"{shown.get('host', 'localhost')}:{shown.get('port', 5432)}/{shown.get('dbname', '')}"
         try:
-            self.connection = psycopg.connect(str(settings.get("dsn") or ""), autocommit=True, **options)
+            self.connection = psycopg.connect(dsn, autocommit=True, **options)
         except psycopg.Error as error:
             raise AdapterError(f"cannot connect to PostgreSQL at {where}: {_first_line(error)}",
                                hint="check host, port, user, password and dbname in profiles.yml") from None

@@ -73,3 +73,20 @@ def test_any_password_in_a_url_is_masked(password):
                 f"rediss://user:{password}@host:6379/0?password={password}"):
         masked = mask_secrets(f"cannot reach {url}: refused")
         assert "***" in masked and password not in masked, masked
+
+
+@pytest.mark.parametrize("target", [
+    {"dsn": f"host=127.0.0.1 port={{port}} password={SECRET} dbname=x user=u"},
+    {"dsn": f"postgresql://u:{SECRET}@127.0.0.1:{{port}}/x"},
+    {"host": "127.0.0.1", "port": "{port}", "user": "u", "password": SECRET, "dbname": "x"},
+    {"dsn": f"password={SECRET} = = broken"},
+])
+def test_an_unreachable_postgres_never_shows_its_password(make_project, target):
+    port = _closed_port()
+    settings = ", ".join(f"{k}: \"{str(v).format(port=port)}\"" for k, v in target.items())
+    root = make_project({"profiles.yml": f"mini:\n  target: pg\n  outputs:\n    pg: {{type: postgres, {settings}}}\n"})
+    result = CliRunner().invoke(cli, ["run", "--project-dir", str(root)])
+    assert result.exit_code in (1, 2) and "PostgreSQL" in result.output, result.output
+    assert SECRET not in result.output
+    results = root / "target" / "run_results.json"
+    assert not results.exists() or SECRET not in results.read_text()

@@ -243,9 +243,10 @@ def load_project_config(
     if config.target_path.exists() and not config.target_path.is_dir():
         raise ProjectError(f"target-path {config.target_path} is a file, not a folder", location=data.location(
             "target-path"), hint="name a folder (skewless creates it), e.g. target-path: target")
-    dialect = engine_for_target(config.target.type).dialect
-    config.entities = load_entities(root / "entities.yml", dialect)
-    config.sources = load_sources(root / "sources.yml", root, dialect)
+    engine_for_target(config.target.type)  # a target type skewless knows, before anything reads it
+    # Declared column types are written in the models' dialect, as the models are.
+    config.entities = load_entities(root / "entities.yml", config.dialect)
+    config.sources = load_sources(root / "sources.yml", root, config.dialect)
     return config
 
 
