@@ -159,3 +159,34 @@ def test_online_values_are_equal_on_every_engine(built):
         for feature in features:
             pairs = zip(expected[feature], got[feature], strict=True)
             assert all(same_value(a, b) for a, b in pairs), (engine, feature)
+
+
+def test_on_demand_features_are_served_alike_on_every_engine(built):
+    # The manifest holds on-demand expressions in the evaluator's dialect whatever the target: a Postgres project
+    # serves them with the same meaning (before, they were written in Postgres SQL and read back changed).
+    from datetime import datetime, timedelta
+
+    now = datetime.now().replace(microsecond=0)
+    rows = [{"user_id": u, "merchant_id": 1 + u % 150, "amount": 10.0 * u, "channel": ["web", "pos", "app"][u % 3],
+             "event_ts": now - timedelta(hours=u)} for u in range(1, 60)]
+    reference = built["duckdb"]
+    features = reference.resolve_features(["payment_context:*"])
+    expected = reference.get_online_features(rows, features)
+    assert sum(v is not None for v in expected["payment__account_age_days"]) > 10
+    for engine, store in built.items():
+        got = store.get_online_features(rows, features)
+        for feature in features:
+            pairs = zip(expected[feature], got[feature], strict=True)
+            assert all(same_value(a, b) for a, b in pairs), (engine, feature)
+
+
+def test_the_manifest_holds_on_demand_expressions_in_the_evaluators_dialect(built):
+    from skewless.project import artifacts
+
+    expressions = {}
+    for engine, store in built.items():
+        manifest = artifacts.manifest(store.compile(write=False), store.feature_services())
+        expressions[engine] = {name: feature["on_demand"]["expression"] for name, feature in
+                               manifest["features"].items() if feature.get("on_demand")}
+    assert expressions["duckdb"]["payment__burst_level__1d"] == "COALESCE(user__txn_count__1d, 0) // 5"
+    assert expressions["postgres"] == expressions["duckdb"]

@@ -209,7 +209,7 @@ def compile_model(
                                hint="on-demand expressions use the SQL both paths compute alike; see "
                                     "docs/on_demand.md for what is supported") from None
         used_inputs.update(inputs)
-        features.append(OnDemandFeature(alias, name, expression, inputs, reads, compiled.type, dialect))
+        features.append(OnDemandFeature(alias, name, expression, inputs, reads, compiled.type, EVALUATOR_DIALECT))
     if declared_inputs is not None:
         unused = [i for i in declared_inputs if i not in used_inputs]
         missing = [i for i in unused if i not in feature_types]
@@ -217,6 +217,11 @@ def compile_model(
             raise CompileError(f"inputs names unknown feature {missing[0]!r}", location=where,
                                hint=did_you_mean(missing[0], list(feature_types)) or "`skewless ls` lists features")
     return OnDemandModel(name, tuple(features), used_inputs, {n: t for n, t in request.items()})
+
+
+# On-demand expressions are evaluated with DuckDB's semantics online (and offline on every engine): the manifest
+# writes them in DuckDB's dialect, whatever the target's, so that reading them back never changes their meaning.
+EVALUATOR_DIALECT = "duckdb"
 
 
 def _find(text: str, pattern: str) -> tuple[int | None, int | None]:
@@ -231,8 +236,10 @@ def _find(text: str, pattern: str) -> tuple[int | None, int | None]:
     return found
 
 
-def feature_from_json(name: str, entry: Mapping[str, Any], dialect: str) -> OnDemandFeature:
-    """An on-demand feature as the manifest describes it (what the feature server loads)."""
+def feature_from_json(name: str, entry: Mapping[str, Any], dialect: str = "duckdb") -> OnDemandFeature:
+    """An on-demand feature as the manifest describes it (what the feature server loads). The manifest holds the
+    expression in the evaluator's dialect whatever the target (`dialect` is the target's, not used for it)."""
+    dialect = EVALUATOR_DIALECT
     expression = sqlglot.parse_one(entry["expression"], read=dialect)
     return OnDemandFeature(
         name=name, model=entry["model"].split(".", 1)[-1], expression=expression,
