@@ -48,7 +48,7 @@ def test_executed_sql_of_a_fresh_run(example_copy):
         check(GOLDEN / "run" / f"{path.stem}.duckdb.sql", path.read_text(encoding="utf-8"))
 
 
-@pytest.mark.parametrize("dialect", ["duckdb", "snowflake", "postgres", "spark", "bigquery", "trino"])
+@pytest.mark.parametrize("dialect", ["duckdb", "snowflake", "postgres", "spark", "bigquery", "trino", "databricks"])
 def test_dataset_query_per_dialect(dialect):
     text = FeatureStore(EXAMPLE).dataset_sql("fraud_training", dialect=dialect)
     check(GOLDEN / "datasets" / f"fraud_training.{dialect}.sql", text + "\n")

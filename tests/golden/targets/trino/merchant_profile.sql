@@ -1,5 +1,0 @@
-SELECT
-  merchant_id,
-  onboarded_ts,
-  category AS merchant__category
-FROM "raw"."merchants"
