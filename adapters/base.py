@@ -8,6 +8,7 @@ any SQL engine answers from information_schema live here too. The compiler hands
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import itertools
 import re
 from abc import ABC, abstractmethod
@@ -84,6 +85,8 @@ class WarehouseAdapter(ABC):
             return self.replace_table(table, self.file_scan(path, types), check).rows or 0
         # Engines that cannot read a file in place get its rows read exactly as DuckDB reads them (same types,
         # same CSV dialect), loaded as a spine is, then built like any table.
+        from .local import read_file
+
         name = f"skewless_file_{table.name}"
         source = self.register_arrow(name, read_file(path, types))
         try:
@@ -137,7 +140,7 @@ class WarehouseAdapter(ABC):
         except AdapterError:
             raise
         except Exception as error:  # the driver's own error: report its message, not its traceback
-            raise AdapterError(f"{type(error).__name__}: {_message(error)}") from error
+            raise AdapterError(f"{type(error).__name__}: {driver_message(error)}") from error
 
     # -- catalog look-ups (information_schema; an engine without one overrides them) --------------------
 
@@ -204,7 +207,10 @@ class WarehouseAdapter(ABC):
         (engine table: lookup_index)."""
         if not self.engine.lookup_index:
             return
-        name = f"{table.name}__skewless_pit"[:63]
+        # Index names share the schema's namespace and are cut at 63 bytes on Postgres: a hash of the table name
+        # keeps two long names with one prefix from colliding (IF NOT EXISTS would then skip the second index).
+        digest = hashlib.sha1(table.name.encode()).hexdigest()[:8]
+        name = f"{table.name[:40]}__pit_{digest}"
         index = exp.Index(this=exp.to_identifier(name, quoted=True), table=table.copy(), params=exp.IndexParameters(
             columns=[exp.Ordered(this=quoted_column(c), nulls_first=False) for c in columns]))
         self.execute(exp.Create(this=index, kind="INDEX", exists=True))
@@ -313,25 +319,10 @@ class WarehouseAdapter(ABC):
                            hint="load the file into a warehouse table and name the table")
 
 
-def read_file(path: Path, types: Mapping[str, str] | None = None) -> "pa.Table":
-    """A seed file's rows as Arrow, read by an in-process DuckDB: every engine loads the same values."""
-    import duckdb
-
-    from .duckdb_adapter import DuckDBAdapter
-
-    with duckdb.connect() as connection:
-        try:
-            utc = exp.SetItem(this=exp.EQ(this=exp.to_identifier("TimeZone"), expression=exp.Literal.string("UTC")))
-            connection.execute(exp.Set(expressions=[utc]).sql(dialect="duckdb"))
-            return connection.sql(DuckDBAdapter.file_scan(path, types).sql(dialect="duckdb")).to_arrow_table()
-        except duckdb.Error as error:
-            raise AdapterError(f"{type(error).__name__}: {_message(error)}") from None
-
-
 _SQL_ECHO = re.compile(r"LINE \d+:")
 
 
-def _message(error: BaseException, max_lines: int = 4) -> str:
+def driver_message(error: BaseException, max_lines: int = 4) -> str:
     """The driver's message without its echo of the generated SQL (target/run holds that)."""
     lines = str(error).strip().splitlines()
     lines = list(itertools.takewhile(lambda line: not _SQL_ECHO.match(line), lines))

@@ -11,7 +11,7 @@ from sqlglot import exp
 
 from skewless.core.engines import ENGINES
 from skewless.core.errors import AdapterError, ProjectError
-from skewless.core.sqlbuild import quoted_column
+from skewless.core.sqlbuild import UTC, quoted_column, session_setting
 
 from .base import WarehouseAdapter
 
@@ -53,14 +53,10 @@ class DuckDBAdapter(WarehouseAdapter):
         except OSError as error:
             raise AdapterError(f"cannot open DuckDB database {path}: {error.strerror or error}",
                                hint="check that the target's folder exists and is writable") from None
-        session: dict[str, exp.Expression] = {
-            "enable_progress_bar": exp.false(),  # progress is ours to draw
-            "TimeZone": exp.Literal.string("UTC"),  # naive timestamps are UTC; so is every comparison
-        }
+        session = [UTC, session_setting("enable_progress_bar", exp.false())]  # progress is ours to draw
         if settings.get("threads"):
-            session["threads"] = exp.Literal.number(int(settings["threads"]))
-        for name, value in session.items():
-            statement = exp.Set(expressions=[exp.SetItem(this=exp.EQ(this=exp.to_identifier(name), expression=value))])
+            session.append(session_setting("threads", exp.Literal.number(int(settings["threads"]))))
+        for statement in session:
             self.execute(statement, log=False)
 
     def _execute_sql(self, sql: str) -> Any:

@@ -16,6 +16,7 @@ from sqlglot import exp
 
 from skewless.core.engines import ENGINES
 from skewless.core.errors import AdapterError
+from skewless.core.sqlbuild import UTC, session_setting
 
 from .base import WarehouseAdapter
 
@@ -54,15 +55,10 @@ class PostgresAdapter(WarehouseAdapter):
         except psycopg.Error as error:
             raise AdapterError(f"cannot connect to PostgreSQL at {where}: {_first_line(error)}",
                                hint="check host, port, user, password and dbname in profiles.yml") from None
-        session = {
-            "TimeZone": exp.Literal.string("UTC"),  # naive timestamps are UTC; so is every comparison
-            # The point-in-time join is many index look-ups: compiling it to machine code (JIT, which the planner
-            # picks for its high estimated cost) takes longer than running it.
-            "jit": exp.Literal.string("off"),
-        }
-        for name, value in session.items():
-            item = exp.SetItem(this=exp.EQ(this=exp.to_identifier(name), expression=value))
-            self.execute(exp.Set(expressions=[item]), log=False)
+        # The point-in-time join is many index look-ups: compiling it to machine code (JIT, which the planner picks
+        # for its high estimated cost) takes longer than running it.
+        for statement in (UTC, session_setting("jit", exp.Literal.string("off"))):
+            self.execute(statement, log=False)
 
     def _execute_sql(self, sql: str) -> Any:
         return self.connection.execute(sql.encode())  # bytes: a '%' in the SQL is never a placeholder

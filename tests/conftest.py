@@ -150,3 +150,18 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory):
     cluster.start()
     yield cluster
     cluster.stop()
+
+
+@pytest.fixture(scope="module")
+def postgres_database(request: pytest.FixtureRequest):
+    """A database of the test module's own on the PostgreSQL test server, dropped afterwards."""
+    import psycopg
+
+    settings = require_postgres()
+    name = f"skewless_{request.module.__name__.rsplit('.', 1)[-1]}_{os.getpid()}"
+    with psycopg.connect(**{**settings, "dbname": "postgres"}, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}"'.encode())
+        admin.execute(f'CREATE DATABASE "{name}"'.encode())
+    yield {**settings, "dbname": name}
+    with psycopg.connect(**{**settings, "dbname": "postgres"}, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'.encode())

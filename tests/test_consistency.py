@@ -150,24 +150,6 @@ def test_online_equals_the_training_set_on_postgres(scenario, redis_url, postgre
     check_scenario(scenario, f"{{type: postgres, {settings}, schema: features}}")
 
 
-@pytest.fixture(scope="module")
-def postgres_database() -> Any:
-    """A database of this module's own on the test server, dropped afterwards."""
-    import os
-
-    import psycopg
-    from conftest import require_postgres
-
-    settings = require_postgres()
-    name = f"skewless_consistency_{os.getpid()}"
-    with psycopg.connect(**{**settings, "dbname": "postgres"}, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}"'.encode())
-        admin.execute(f'CREATE DATABASE "{name}"'.encode())
-    yield {**settings, "dbname": name}
-    with psycopg.connect(**{**settings, "dbname": "postgres"}, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'.encode())
-
-
 def check_scenario(scenario: dict[str, Any], target: str) -> None:
     name = f"consistency_{next(_names)}"
     root = Path(tempfile.mkdtemp(prefix=name))

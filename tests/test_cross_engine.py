@@ -8,9 +8,7 @@ one within one unit of its last place; everything else exactly.
 from __future__ import annotations
 
 import math
-import os
 import shutil
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -23,23 +21,6 @@ from sqlglot import exp
 from skewless import FeatureStore
 
 RELATIVE = 1e-9
-
-
-@pytest.fixture(scope="module")
-def postgres_database() -> Iterator[dict[str, Any]]:
-    """A database of this module's own on the test server, dropped afterwards."""
-    from conftest import require_postgres
-
-    settings = require_postgres()
-    import psycopg
-
-    name = f"skewless_cross_{os.getpid()}"
-    with psycopg.connect(**{**settings, "dbname": "postgres"}, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}"'.encode())
-        admin.execute(f'CREATE DATABASE "{name}"'.encode())
-    yield {**settings, "dbname": name}
-    with psycopg.connect(**{**settings, "dbname": "postgres"}, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'.encode())
 
 
 def project_on(tmp: Path, name: str, target: dict[str, Any]) -> Path:

@@ -7,10 +7,9 @@ import shutil
 
 import pytest
 from starlette.testclient import TestClient
-from test_online import newest_rows, read_all, written_at
+from test_online import assert_every_online_value_is_the_newest
 
 from skewless import FeatureStore
-from skewless.project.online_view import online_models
 from skewless.serving.server import Limits
 
 
@@ -31,20 +30,12 @@ def cluster_project(redis_cluster, tmp_path, monkeypatch):
     return root
 
 
-def every_value_is_the_newest(store: FeatureStore) -> None:
-    now = written_at(store)
-    for model in online_models(store.compile(write=False)).values():
-        expected = newest_rows(store, model)
-        assert expected, model.name
-        assert read_all(store, model, list(expected), now=now) == expected, model.name
-
-
 def test_the_example_project_is_served_from_a_cluster(cluster_project, redis_cluster):
     with FeatureStore(cluster_project) as store:
         first = store.run()
         assert first.ok, first.hook_errors
         assert sum(m["sent"] for m in first.hooks["online"].values()) > 1000
-        every_value_is_the_newest(store)
+        assert_every_online_value_is_the_newest(store)
         assert sum(m["sent"] for m in store.run().hooks["online"].values()) == 0  # nothing changed: nothing sent
         keys = sum(node.client().dbsize() for node in redis_cluster.nodes)
         assert all(node.client().dbsize() > 0 for node in redis_cluster.nodes)  # spread over every master
@@ -53,7 +44,7 @@ def test_the_example_project_is_served_from_a_cluster(cluster_project, redis_clu
         assert sum(m["sent"] for m in again.hooks["online"].values()) == sum(m["sent"] for m in first.hooks["online"]
                                                                              .values())
         assert sum(node.client().dbsize() for node in redis_cluster.nodes) == keys
-        every_value_is_the_newest(store)
+        assert_every_online_value_is_the_newest(store)
 
 
 def test_reads_of_1_and_100_entities_and_the_http_server_on_a_cluster(cluster_project):

@@ -8,6 +8,14 @@ from datetime import timedelta
 from sqlglot import exp
 
 
+def session_setting(name: str, value: exp.Expression) -> exp.Set:
+    """`SET name = value`: a session setting, as every engine's adapter applies them."""
+    return exp.Set(expressions=[exp.SetItem(this=exp.EQ(this=exp.to_identifier(name), expression=value))])
+
+
+UTC = session_setting("TimeZone", exp.Literal.string("UTC"))  # naive timestamps are UTC; so is every comparison
+
+
 def relation_table(name: str, schema: str | None = None) -> exp.Table:
     """A quoted, optionally schema-qualified table reference."""
     return exp.Table(

@@ -16,10 +16,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 import yaml
 from click.testing import CliRunner
+from warehouse_state import warehouse_state
 
 from skewless import FeatureStore
 from skewless.cli.main import cli
@@ -83,20 +83,6 @@ def built_example(tmp_path_factory, corpus_redis_url) -> Path:
 # -- what "nothing changed" means ----------------------------------------------------------------------------
 
 
-def warehouse_state(root: Path) -> dict[str, Any]:
-    """Every table and view of the project's DuckDB file: columns and a hash of its rows."""
-    state: dict[str, Any] = {}
-    with duckdb.connect(str(root / "target" / "payments.duckdb"), read_only=True) as connection:
-        relations = connection.execute(
-            "select table_schema, table_name, table_type from information_schema.tables order by all").fetchall()
-        for schema, name, kind in relations:
-            relation = f'"{schema}"."{name}"'
-            columns = connection.execute(f"describe {relation}").fetchall()
-            digest = connection.execute(f"select count(*), sum(hash(t)::hugeint) from {relation} t").fetchone()
-            state[f"{schema}.{name}"] = (kind, [tuple(c[:2]) for c in columns], digest)
-    return state
-
-
 def online_state(url: str | None) -> str | None:
     """A digest of every key and field of the corpus's Redis database."""
     if url is None:
@@ -125,7 +111,8 @@ def artifact_state(root: Path) -> dict[str, str]:
 
 
 def snapshot(root: Path, url: str | None) -> dict[str, Any]:
-    return {"warehouse": warehouse_state(root), "online": online_state(url), "artifacts": artifact_state(root)}
+    return {"warehouse": warehouse_state(root / "target" / "payments.duckdb"), "online": online_state(url),
+            "artifacts": artifact_state(root)}
 
 
 # -- applying a case -------------------------------------------------------------------------------------------
