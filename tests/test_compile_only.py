@@ -8,7 +8,6 @@ goes through sqlglot twice), and anything the on-demand finishing step does (Duc
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import pytest
 import sqlglot
 import yaml
 from click.testing import CliRunner
+from test_golden_sql import check
 
 from skewless import FeatureStore
 from skewless.adapters.local import query_arrow
@@ -27,19 +27,10 @@ from skewless.offline.retrieval import finishing_step
 # and tests/test_golden_sql.py checks the same files from the DuckDB project (BigQuery's models, whose windows are
 # rewritten for the target, exist here only).
 GOLDEN = Path(__file__).resolve().parent / "golden" / "example_project"
-UPDATE = os.environ.get("SKEWLESS_UPDATE_GOLDEN") == "1"
 COMPILE_ONLY = ["snowflake", "trino", "databricks", "bigquery"]
 # Training-set SQL that sqlglot cannot write back for DuckDB, so that the round trip cannot run it (goldens and
 # the target's parser still check it):
 UNCHECKED_DATASETS = {"snowflake": "ASOF JOIN ... MATCH_CONDITION (...) is written back unchanged"}
-
-
-def check(path: Path, text: str) -> None:
-    if UPDATE:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    assert path.is_file(), f"missing golden file {path}; run with SKEWLESS_UPDATE_GOLDEN=1"
-    assert text == path.read_text(encoding="utf-8"), f"{path} differs from its golden file"
 
 
 def on_target(source: Path, tmp: Path, kind: str) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -149,7 +150,7 @@ class RetrievalJob:
             ordered=self.preserve_order)
         return query.sql(dialect=dialect or self._compiled.dialect, pretty=pretty)
 
-    @property
+    @functools.cached_property
     def _finish(self) -> exp.Select | None:
         return finishing_step(self._compiled, self._spine.columns, self.features, self._adapter.dialect)
 
@@ -158,12 +159,11 @@ class RetrievalJob:
             table = self._adapter.fetch_arrow(self.query, log=False)
         finally:
             self.close()
-        finish = self._finish
-        if finish is None:
+        if self._finish is None:
             return table
         from skewless.adapters.local import query_arrow
 
-        return query_arrow(table, finish)
+        return query_arrow(table, self._finish)
 
     def write_table(self, relation: exp.Table) -> int | None:
         """Build the training set as a warehouse table (replacing an older one only when it succeeds)."""
