@@ -22,7 +22,13 @@ from sqlglot.errors import ErrorLevel, UnsupportedError
 
 from skewless.core.engines import Engine
 from skewless.core.errors import AdapterError
-from skewless.core.sqlbuild import first_per_group, keys_match, quoted_column, relation_table
+from skewless.core.sqlbuild import (
+    explicit_zoned_timestamps,
+    first_per_group,
+    keys_match,
+    quoted_column,
+    relation_table,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -121,9 +127,15 @@ class WarehouseAdapter(ABC):
         sql = self._render(query, log)
         return self._guard(lambda: self._fetch_arrow_sql(sql))
 
+    def fetch_arrow_batches(self, query: exp.Query, *, log: bool = True) -> Iterator["pa.RecordBatch"]:
+        """A large result in batches: an engine that can hand its rows over piece by piece overrides it."""
+        yield from self.fetch_arrow(query, log=log).to_batches(max_chunksize=200_000)
+
     def _render(self, statement: exp.Expression, log: bool) -> str:
         """SQL text in this engine's dialect; a construct the dialect cannot express is an error, never dropped
         (sqlglot would otherwise write LAST_VALUE(x IGNORE NULLS) as LAST_VALUE(x) for Postgres, say)."""
+        if self.engine.timestamp_ntz:
+            statement = explicit_zoned_timestamps(statement)
         try:
             sql = statement.sql(dialect=self.dialect, unsupported_level=ErrorLevel.RAISE)
         except UnsupportedError as error:
@@ -235,17 +247,24 @@ class WarehouseAdapter(ABC):
         staged = self.staging_table(table)
         self.ensure_schema(table.db)
         self.drop(staged, "table")
-        try:
-            with self.transaction():
-                self.create_table_as(staged, query)
-                if check is not None:
-                    check(self.columns(staged))
-                rows = self.row_count(staged)
-                self.swap_in(staged, table)
-        finally:
-            if not self.supports_transactions:
-                self.drop(staged, "table")
+        with self._dropped_on_failure(staged), self.transaction():
+            self.create_table_as(staged, query)
+            if check is not None:
+                check(self.columns(staged))
+            rows = self.row_count(staged)
+            self.swap_in(staged, table)
         return BuildResult(rows)
+
+    @contextlib.contextmanager
+    def _dropped_on_failure(self, staged: exp.Table) -> Iterator[None]:
+        """Where DDL does not roll back, a failed step's staged table is dropped by hand."""
+        try:
+            yield
+        except BaseException:
+            if not self.supports_transactions:
+                with contextlib.suppress(Exception):
+                    self.drop(staged, "table")
+            raise
 
     def staging_table(self, table: exp.Table) -> exp.Table:
         """Where a new version of `table` is built before it replaces the old."""
@@ -274,7 +293,7 @@ class WarehouseAdapter(ABC):
         """Stage the new rows, refuse a change of columns, then merge them in: all or nothing."""
         staged = self.staging_table(table)
         self.drop(staged, "table")
-        with self.transaction():
+        with self._dropped_on_failure(staged), self.transaction():
             self.create_table_as(staged, query)
             columns = self.check_same_columns(staged, table)
             if check is not None:
@@ -309,6 +328,10 @@ class WarehouseAdapter(ABC):
             expression=exp.select(*[quoted_column(c) for c in columns]).from_(staged.copy()),
         ))
 
+    def delete_where(self, table: exp.Table, condition: exp.Expression) -> None:
+        """Delete the rows meeting `condition` (inside the caller's transaction where there is one)."""
+        self.execute(exp.delete(table.copy(), where=condition), log=False)
+
     # -- file scans --------------------------------------------------------------------------------
 
     @classmethod
@@ -319,7 +342,7 @@ class WarehouseAdapter(ABC):
                            hint="load the file into a warehouse table and name the table")
 
 
-_SQL_ECHO = re.compile(r"LINE \d+:")
+_SQL_ECHO = re.compile(r"LINE \d+:|== SQL")  # Postgres, Spark
 
 
 def driver_message(error: BaseException, max_lines: int = 4) -> str:

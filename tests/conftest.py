@@ -99,6 +99,39 @@ def require_postgres() -> dict[str, object]:
         pytest.skip("no PostgreSQL server on 127.0.0.1:5432 (CI requires one)")
 
 
+_SPARK_DIR: Path | None = None
+
+
+def require_spark() -> dict[str, object]:
+    """The settings of a Spark target in this process's one local session (a JVM takes seconds to start, so
+    every test shares it: one warehouse folder, a schema per test); a skip without Java 17, a failure in CI."""
+    global _SPARK_DIR
+    import importlib.util
+    import subprocess
+
+    reason = None
+    if importlib.util.find_spec("pyspark") is None:
+        reason = "pyspark is not installed (pip install 'skewless[spark]')"
+    elif shutil.which("java") is None:
+        reason = "no java on the PATH (Spark 4 needs Java 17)"
+    else:
+        version = subprocess.run(["java", "-version"], capture_output=True, text=True).stderr
+        if '"1.' in version or any(f'"{n}' in version for n in range(9, 17)):
+            reason = f"Spark 4 needs Java 17 or later; this machine has {version.splitlines()[0]}"
+    if reason:
+        if os.environ.get("SKEWLESS_REQUIRE_SERVICES") == "1":
+            pytest.fail(f"{reason} and SKEWLESS_REQUIRE_SERVICES=1")
+        pytest.skip(reason)
+    if _SPARK_DIR is None:
+        import atexit
+        import tempfile
+
+        _SPARK_DIR = Path(tempfile.mkdtemp(prefix="skewless-spark-"))
+        atexit.register(shutil.rmtree, _SPARK_DIR, True)
+    return {"type": "spark", "method": "session", "master": "local[2]",
+            "warehouse_dir": str(_SPARK_DIR / "warehouse"), "conf": {"spark.sql.shuffle.partitions": "2"}}
+
+
 @pytest.fixture(autouse=True)
 def redis_url(monkeypatch: pytest.MonkeyPatch) -> str | None:
     """The online store URL every test project uses (None: embedded Redis)."""

@@ -16,7 +16,7 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from pit_oracle import DURATION, FEATURE_ROW, OTHER_ROW, SPINE_ROW, oracle
 from sqlglot import exp
@@ -57,7 +57,17 @@ def _postgres(root: Path) -> Iterator[WarehouseAdapter]:
     adapter.close()
 
 
-ADAPTERS: dict[str, Callable[[Path], Iterator[WarehouseAdapter]]] = {"duckdb": _duckdb, "postgres": _postgres}
+def _spark(root: Path) -> Iterator[WarehouseAdapter]:
+    from conftest import require_spark
+
+    adapter = adapter_class("spark")(_Config(root, "spark", require_spark()))
+    yield adapter
+    adapter.close()
+
+
+ADAPTERS: dict[str, Callable[[Path], Iterator[WarehouseAdapter]]] = {
+    "duckdb": _duckdb, "postgres": _postgres, "spark": _spark,
+}
 EXECUTING = [name for name, engine in ENGINES.items() if engine.executes_in_tests]
 
 
@@ -68,6 +78,14 @@ def test_every_executing_engine_runs_the_suite():
 @pytest.fixture(scope="module", params=EXECUTING)
 def adapter(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WarehouseAdapter]:
     yield from ADAPTERS[request.param](tmp_path_factory.mktemp(request.param))
+
+
+# Property tests run fewer examples where each statement is a distributed job (Spark: about a second each).
+_EXAMPLE_SHARE = {"spark": 0.25}
+
+
+def examples(adapter: WarehouseAdapter, count: int) -> int:
+    return max(10, int(count * _EXAMPLE_SHARE.get(type(adapter).engine.target_type, 1.0)))
 
 
 _schemas = itertools.count()
@@ -283,24 +301,27 @@ def _signed_zero(ts: int) -> float:
     return -0.0 if ts % 2 == 0 else 0.0
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(data=NEWEST_ROWS)
-def test_newest_rows_match_the_oracle(adapter, data):
-    table = relation_table("newest", "conformance_fixed")
-    adapter.ensure_schema("conformance_fixed")
-    full = [(*r, _signed_zero(r[1])) for r in data]
-    load(adapter, table, pa.Table.from_pylist([dict(zip(NEWEST_SCHEMA.names, r, strict=True)) for r in full],
-                                              NEWEST_SCHEMA))
-    columns, order = ["k", "ts", "created", "f", "s", "z"], ["ts", "created", "f", "s"]
-    got = adapter.fetch_all(adapter.newest_rows(table, ["k"], order, columns), log=False)
-    best: dict[int, tuple[Any, ...]] = {}
-    for row in full:  # the greatest (ts, created, f, s) per key, NULLs lowest
-        rank = tuple((v is not None, v) for v in row[1:5])
-        if row[0] not in best or rank > tuple((v is not None, v) for v in best[row[0]][1:5]):
-            best[row[0]] = row
-    assert sorted(map(tuple, got), key=repr) == sorted(best.values(), key=repr)
-    # every value keeps its bits: -0.0 stays -0.0
-    assert {r[0]: math.copysign(1, r[5]) for r in got} == {k: math.copysign(1, r[5]) for k, r in best.items()}
+def test_newest_rows_match_the_oracle(adapter):
+    @settings(max_examples=examples(adapter, 120), deadline=None)
+    @given(data=NEWEST_ROWS)
+    def check(data):
+        table = relation_table("newest", "conformance_fixed")
+        adapter.ensure_schema("conformance_fixed")
+        full = [(*r, _signed_zero(r[1])) for r in data]
+        load(adapter, table, pa.Table.from_pylist([dict(zip(NEWEST_SCHEMA.names, r, strict=True)) for r in full],
+                                                  NEWEST_SCHEMA))
+        columns, order = ["k", "ts", "created", "f", "s", "z"], ["ts", "created", "f", "s"]
+        got = adapter.fetch_all(adapter.newest_rows(table, ["k"], order, columns), log=False)
+        best: dict[int, tuple[Any, ...]] = {}
+        for row in full:  # the greatest (ts, created, f, s) per key, NULLs lowest
+            rank = tuple((v is not None, v) for v in row[1:5])
+            if row[0] not in best or rank > tuple((v is not None, v) for v in best[row[0]][1:5]):
+                best[row[0]] = row
+        assert sorted(map(tuple, got), key=repr) == sorted(best.values(), key=repr)
+        # every value keeps its bits: -0.0 stays -0.0
+        assert {r[0]: math.copysign(1, r[5]) for r in got} == {k: math.copysign(1, r[5]) for k, r in best.items()}
+
+    check()
 
 
 PIT_FEATURES = pa.schema([("k", pa.int64()), ("ts", pa.timestamp("us")), ("created", pa.timestamp("us")),
@@ -328,13 +349,16 @@ def _pit(adapter: WarehouseAdapter, spine, features, others, ttl, delay, as_know
     return [tuple(r) for r in adapter.fetch_all(pit.build(query, adapter.dialect), log=False)]
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.lists(SPINE_ROW, max_size=12), st.lists(FEATURE_ROW, max_size=25), st.lists(OTHER_ROW, max_size=8),
-       DURATION, DURATION, st.booleans())
-def test_point_in_time_join_matches_the_oracle(adapter, spine, features, others, ttl, delay, as_known):
+def test_point_in_time_join_matches_the_oracle(adapter):
     # The engine's own formulation (its as-known one when as_known): ties, NULLs, late rows, ttl and delay edges.
-    expected = oracle(spine, features, others, ttl, delay, as_known=as_known)
-    assert _pit(adapter, spine, features, others, ttl, delay, as_known) == expected
+    @settings(max_examples=examples(adapter, 60), deadline=None)
+    @given(st.lists(SPINE_ROW, max_size=12), st.lists(FEATURE_ROW, max_size=25), st.lists(OTHER_ROW, max_size=8),
+           DURATION, DURATION, st.booleans())
+    def check(spine, features, others, ttl, delay, as_known):
+        expected = oracle(spine, features, others, ttl, delay, as_known=as_known)
+        assert _pit(adapter, spine, features, others, ttl, delay, as_known) == expected
+
+    check()
 
 
 def test_a_refused_build_keeps_the_previous_table(adapter, schema):
@@ -352,3 +376,34 @@ def test_a_refused_build_keeps_the_previous_table(adapter, schema):
     with pytest.raises(AdapterError, match="refused by the check"):
         adapter.merge_incremental(table, values_query([(3, "c")]), ["k"], refuse)
     assert rows(adapter, table) == [(1, "a")]
+
+
+# -- the semantics the README documents, written once in DuckDB's dialect and run on each engine -----------------
+
+SEMANTICS = """
+select -7 // 2 as int_div, 7 // -2 as int_div_negative, -7 % 2 as modulo,
+       'a' < 'B' as upper_before_lower, 'é' > 'z' as code_point_order,
+       cast('2026-01-02 03:04:05.123456' as timestamp) as micros,
+       date_diff('day', cast('2026-01-01' as date), cast('2026-03-01' as date)) as days_between,
+       concat('a', null, 'b') as concat_null, 'a' || null as pipe_null
+"""
+
+
+def test_documented_semantics_are_the_same_on_every_engine(adapter):
+    import sqlglot
+
+    query = sqlglot.parse_one(SEMANTICS, read="duckdb")
+    (row,) = adapter.fetch_all(query, log=False)
+    assert row == (-3, -3, -1, False, True, datetime(2026, 1, 2, 3, 4, 5, 123456), 59, "ab", None)
+
+
+def test_nulls_sort_where_the_generated_sql_says(adapter):
+    data = exp.select(exp.alias_(exp.Literal.number(1), "v", quoted=True))
+    for value in (exp.null(), exp.Literal.number(2)):
+        data = exp.union(data, exp.select(exp.alias_(value, "v", quoted=True)), distinct=False)
+    source = data.subquery("data")
+    for desc, nulls_first, expected in ((False, False, [1, 2, None]), (True, False, [2, 1, None]),
+                                        (False, True, [None, 1, 2])):
+        order = exp.Ordered(this=quoted_column("v"), desc=desc, nulls_first=nulls_first)
+        got = adapter.fetch_all(exp.select(quoted_column("v")).from_(source.copy()).order_by(order), log=False)
+        assert [r[0] for r in got] == expected, (desc, nulls_first)

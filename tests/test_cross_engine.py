@@ -28,21 +28,22 @@ def project_on(tmp: Path, name: str, target: dict[str, Any]) -> Path:
 
     root = tmp / name
     shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns("target", "__pycache__"))
-    profile = {"payments": {"target": name, "outputs": {name: {**target, "schema": "features"}}}}
+    profile = {"payments": {"target": name, "outputs": {name: {"schema": "features", **target}}}}
     (root / "profiles.yml").write_text(yaml.safe_dump(profile), encoding="utf-8")
     return root
 
 
-ONLINE_DATABASES = {"duckdb": 4, "postgres": 5}  # each engine's project writes its own Redis database
+ONLINE_DATABASES = {"duckdb": 4, "postgres": 5, "spark": 6}  # each engine's project writes its own Redis database
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory, postgres_database) -> dict[str, FeatureStore]:
-    from conftest import REDIS_SERVER
+    from conftest import REDIS_SERVER, require_spark
 
     tmp = tmp_path_factory.mktemp("engines")
     targets = {"duckdb": {"type": "duckdb", "path": "target/payments.duckdb"},
-               "postgres": {"type": "postgres", **postgres_database}}
+               "postgres": {"type": "postgres", **postgres_database},
+               "spark": require_spark()}
     stores = {}
     with pytest.MonkeyPatch.context() as patch:
         for name, target in targets.items():
@@ -170,4 +171,4 @@ def test_the_manifest_holds_on_demand_expressions_in_the_evaluators_dialect(buil
         expressions[engine] = {name: feature["on_demand"]["expression"] for name, feature in
                                manifest["features"].items() if feature.get("on_demand")}
     assert expressions["duckdb"]["payment__burst_level__1d"] == "COALESCE(user__txn_count__1d, 0) // 5"
-    assert expressions["postgres"] == expressions["duckdb"]
+    assert expressions["postgres"] == expressions["spark"] == expressions["duckdb"]

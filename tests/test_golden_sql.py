@@ -14,7 +14,7 @@ from skewless import FeatureStore
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "example_project"
 EXAMPLE = Path(__file__).resolve().parent.parent / "example_project"
-DIALECTS = ("duckdb", "postgres", "snowflake")
+DIALECTS = ("duckdb", "postgres", "spark", "snowflake")
 UPDATE = os.environ.get("SKEWLESS_UPDATE_GOLDEN") == "1"
 
 

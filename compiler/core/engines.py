@@ -32,6 +32,9 @@ class Engine:
     on_demand_in_query: bool = False
     lookup_index: bool = False  # feature tables get an index on (keys, time): the LATERAL join looks rows up by it
     numeric_range_frames: bool = False  # RANGE window frames need a numeric order key (core/windows.py rewrites)
+    # The session makes TIMESTAMP naive (Spark: spark.sql.timestampType=TIMESTAMP_NTZ), so zoned types are written
+    # TIMESTAMP_LTZ (sqlbuild.explicit_zoned_timestamps).
+    timestamp_ntz: bool = False
 
     @property
     def as_known_pit(self) -> str:
@@ -51,9 +54,10 @@ ENGINES: dict[str, Engine] = {e.target_type: e for e in [
     Engine("snowflake", "snowflake", None, pit="asof_match", lateral=True, asof=True, transactional_ddl=False,
            swap="swap_with", merge="merge", arrow_spine="temp_table",
            utc="ALTER SESSION SET TIMEZONE = 'UTC'"),
-    Engine("spark", "spark", None, pit="window", lateral=False, asof=False, transactional_ddl=False,
-           swap="view_pointer", merge="insert_overwrite", arrow_spine="dataframe",
-           utc="spark.sql.session.timeZone=UTC"),
+    Engine("spark", "spark", "skewless.adapters.spark_adapter:SparkAdapter", pit="window", lateral=False,
+           asof=False, transactional_ddl=False, swap="view_pointer", merge="insert_overwrite",
+           arrow_spine="dataframe", utc="spark.sql.session.timeZone=UTC", executes_in_tests=True,
+           timestamp_ntz=True),
     Engine("databricks", "databricks", None, pit="window", lateral=False, asof=False, transactional_ddl=False,
            swap="create_or_replace", merge="merge", arrow_spine="dataframe",
            utc="spark.sql.session.timeZone=UTC"),

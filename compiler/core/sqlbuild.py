@@ -76,3 +76,17 @@ def first_per_group(
         .from_(inner.subquery("ranked"))
         .where(exp.EQ(this=quoted_column("__skewless_rn"), expression=exp.Literal.number(1)))
     )
+
+
+def explicit_zoned_timestamps(tree: exp.Expression) -> exp.Expression:
+    """TIMESTAMPTZ written TIMESTAMP_LTZ, for engines whose sessions make TIMESTAMP naive (engine table:
+    timestamp_ntz; Spark): sqlglot writes a zoned type as plain TIMESTAMP there, which would drop the zone."""
+    if not any(node.this == exp.DataType.Type.TIMESTAMPTZ for node in tree.find_all(exp.DataType)):
+        return tree
+
+    def rewrite(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.DataType) and node.this == exp.DataType.Type.TIMESTAMPTZ:
+            return exp.DataType.build("TIMESTAMPLTZ")
+        return node
+
+    return tree.transform(rewrite, copy=True)

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
+import pyarrow as pa
 from sqlglot import exp
 
 from skewless.core.errors import SkewlessError
@@ -24,7 +25,6 @@ from .catalog import OnlineModel
 
 if TYPE_CHECKING:
     import numpy as np
-    import pyarrow as pa
 
     from skewless.adapters.base import WarehouseAdapter
     from skewless.online.store import OnlineStore
@@ -141,23 +141,27 @@ class OnlineWriter:
                 .from_(exp.alias_(current.copy(), "p", table=True))
                 .where(_absent_from(pending, "n", "p", model.join_keys))
             )
-        table = warehouse.fetch_arrow(changed)
-        sent = table.num_rows + (removed.num_rows if removed is not None else 0)
-        rows = self.encode(model, table)
+        # In batches: an engine that can hand rows over piece by piece (Spark) never holds them all at once.
+        sent = written = 0
+        generation = fmt.micros(self.now)
+        for batch in warehouse.fetch_arrow_batches(changed):
+            rows = self.encode(model, pa.Table.from_batches([batch]))
+            sent += len(rows)
+            written += self.store.write(rows, generation)
         if removed is not None and removed.num_rows:
-            rows.extend(self.removals(model, removed))
-        written = self.store.write(rows, fmt.micros(self.now))
+            rows = self.removals(model, removed)
+            sent += len(rows)
+            written += self.store.write(rows, generation)
         # Refused rows mean a newer run wrote since this one read the warehouse: what the store holds is not this
         # snapshot, so the next run sends everything rather than a difference from it.
         recorded = ""
-        if written == len(rows):
+        if written == sent:
             recorded = uuid.uuid4().hex
             self.store.set_marker(self.project, model.name, recorded)
         with warehouse.transaction():
             warehouse.drop(current, "table")
             warehouse.rename(pending, current.name)
-            warehouse.execute(exp.delete(self._state(), where=exp.column("model").eq(exp.Literal.string(model.name))),
-                              log=False)
+            warehouse.delete_where(self._state(), exp.column("model").eq(exp.Literal.string(model.name)))
             warehouse.execute(exp.insert(
                 exp.select(
                     exp.Literal.string(model.name), exp.Literal.string(_state_version(model)),

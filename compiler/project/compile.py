@@ -17,7 +17,7 @@ from skewless.core.engines import engine_for_target
 from skewless.core.errors import CompileError, Location, did_you_mean, snippet_at
 from skewless.core.features import FeatureIndex, FeatureInfo
 from skewless.core.graph import CycleError, Graph
-from skewless.core.sqlbuild import interval, quoted_column, relation_table
+from skewless.core.sqlbuild import explicit_zoned_timestamps, interval, quoted_column, relation_table
 from skewless.core.windows import numeric_range_frames
 from skewless.core.yamlfile import MarkedDict, expect_mapping, load_yaml
 
@@ -362,6 +362,10 @@ class Project:
             node.query = numeric_range_frames(node.query)
             if node.incremental_query is not None:
                 node.incremental_query = numeric_range_frames(node.incremental_query)
+        if self.engine.timestamp_ntz:
+            node.query = explicit_zoned_timestamps(node.query)
+            if node.incremental_query is not None:
+                node.incremental_query = explicit_zoned_timestamps(node.incremental_query)
         if (config.dialect or self.config.dialect) != self.dialect:
             self._check_transpiles(node)
         return node

@@ -6,7 +6,7 @@
 
 {% macro replay(ts_column) -%}
 {%- if var('replay') -%}
-({{ ts_column }} + (current_date - cast('{{ var("data_end") }}' as date)) * interval '1 day')
+({{ ts_column }} + date_diff('day', cast('{{ var("data_end") }}' as date), current_date) * interval '1 day')
 {%- else -%}
 {{ ts_column }}
 {%- endif -%}

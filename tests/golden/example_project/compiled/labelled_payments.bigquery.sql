@@ -13,14 +13,10 @@ WITH `__skewless_cte__stg_transactions` AS (
     amount,
     channel,
     (
-      event_ts + (
-        CURRENT_DATE - CAST('2026-07-01' AS DATE)
-      ) * INTERVAL '1' DAY
+      event_ts + DATE_DIFF(CURRENT_DATE, CAST('2026-07-01' AS DATE), DAY) * INTERVAL '1' DAY
     ) AS event_ts,
     (
-      created_ts + (
-        CURRENT_DATE - CAST('2026-07-01' AS DATE)
-      ) * INTERVAL '1' DAY
+      created_ts + DATE_DIFF(CURRENT_DATE, CAST('2026-07-01' AS DATE), DAY) * INTERVAL '1' DAY
     ) AS created_ts,
     is_fraud
   FROM deduplicated

@@ -3,9 +3,7 @@ SELECT
   c.user_id,
   c.merchant_id,
   (
-    c.event_ts + (
-      CURRENT_DATE - CAST('2026-07-01' AS DATE)
-    ) * INTERVAL '1' DAY
+    c.event_ts + DATE_DIFF(CURRENT_DATE, CAST('2026-07-01' AS DATE), DAY) * INTERVAL '1' DAY
   ) AS event_ts,
   c.amount
 FROM `raw`.`chargebacks` AS c

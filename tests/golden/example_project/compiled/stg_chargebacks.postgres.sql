@@ -4,7 +4,7 @@ SELECT
   c.merchant_id,
   (
     c.event_ts + (
-      CURRENT_DATE - CAST('2026-07-01' AS DATE)
+      CAST(CURRENT_DATE AS DATE) - CAST('2026-07-01' AS DATE)
     ) * INTERVAL '1 DAY'
   ) AS event_ts,
   c.amount

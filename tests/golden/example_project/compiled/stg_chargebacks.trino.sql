@@ -3,8 +3,10 @@ SELECT
   c.user_id,
   c.merchant_id,
   (
-    c.event_ts + (
-      CURRENT_DATE - CAST('2026-07-01' AS DATE)
+    c.event_ts + DATE_DIFF(
+      'DAY',
+      DATE_TRUNC('DAY', CAST('2026-07-01' AS DATE)),
+      DATE_TRUNC('DAY', CURRENT_DATE)
     ) * INTERVAL '1' DAY
   ) AS event_ts,
   c.amount

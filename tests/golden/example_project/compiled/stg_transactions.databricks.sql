@@ -12,14 +12,10 @@ SELECT
   amount,
   channel,
   (
-    event_ts + (
-      CURRENT_DATE - CAST('2026-07-01' AS DATE)
-    ) * INTERVAL '1' DAY
+    event_ts + DATEDIFF(DAY, CAST('2026-07-01' AS DATE), CURRENT_DATE) * INTERVAL '1' DAY
   ) AS event_ts,
   (
-    created_ts + (
-      CURRENT_DATE - CAST('2026-07-01' AS DATE)
-    ) * INTERVAL '1' DAY
+    created_ts + DATEDIFF(DAY, CAST('2026-07-01' AS DATE), CURRENT_DATE) * INTERVAL '1' DAY
   ) AS created_ts,
   is_fraud
 FROM deduplicated

@@ -18,12 +18,12 @@ SELECT
   channel,
   (
     event_ts + (
-      CURRENT_DATE - CAST('2026-07-01' AS DATE)
+      CAST(CURRENT_DATE AS DATE) - CAST('2026-07-01' AS DATE)
     ) * INTERVAL '1 DAY'
   ) AS event_ts,
   (
     created_ts + (
-      CURRENT_DATE - CAST('2026-07-01' AS DATE)
+      CAST(CURRENT_DATE AS DATE) - CAST('2026-07-01' AS DATE)
     ) * INTERVAL '1 DAY'
   ) AS created_ts,
   is_fraud

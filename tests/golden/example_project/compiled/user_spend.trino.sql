@@ -18,13 +18,17 @@ WITH "__skewless_cte__stg_transactions" AS (
     amount,
     channel,
     (
-      event_ts + (
-        CURRENT_DATE - CAST('2026-07-01' AS DATE)
+      event_ts + DATE_DIFF(
+        'DAY',
+        DATE_TRUNC('DAY', CAST('2026-07-01' AS DATE)),
+        DATE_TRUNC('DAY', CURRENT_DATE)
       ) * INTERVAL '1' DAY
     ) AS event_ts,
     (
-      created_ts + (
-        CURRENT_DATE - CAST('2026-07-01' AS DATE)
+      created_ts + DATE_DIFF(
+        'DAY',
+        DATE_TRUNC('DAY', CAST('2026-07-01' AS DATE)),
+        DATE_TRUNC('DAY', CURRENT_DATE)
       ) * INTERVAL '1' DAY
     ) AS created_ts,
     is_fraud

@@ -1,0 +1,46 @@
+WITH deduplicated AS (
+  SELECT
+    *
+  FROM (
+    SELECT
+      *,
+      ROW_NUMBER() OVER (PARTITION BY txn_id ORDER BY created_ts NULLS LAST) AS _w
+    FROM `raw`.`transactions`
+  ) AS _t
+  WHERE
+    _w = 1
+), `__skewless_cte__stg_transactions` AS (
+  SELECT
+    txn_id,
+    user_id,
+    merchant_id,
+    amount,
+    channel,
+    (
+      event_ts + DATEDIFF(DAY, CAST('2026-07-01' AS DATE), CURRENT_DATE) * INTERVAL '1' DAY
+    ) AS event_ts,
+    (
+      created_ts + DATEDIFF(DAY, CAST('2026-07-01' AS DATE), CURRENT_DATE) * INTERVAL '1' DAY
+    ) AS created_ts,
+    is_fraud
+  FROM deduplicated
+)
+/* Large and night-time payments: definitions shared through the project's risk macros. */
+SELECT
+  user_id,
+  event_ts,
+  SUM(CASE WHEN (
+    amount >= 250
+  ) THEN 1 ELSE 0 END) OVER (
+    PARTITION BY user_id
+    ORDER BY event_ts NULLS LAST
+    range BETWEEN INTERVAL '30' DAY preceding AND CURRENT ROW
+  ) AS user__large_txn_count__30d,
+  SUM(CASE WHEN (
+    EXTRACT(HOUR FROM event_ts) < 6
+  ) THEN 1 ELSE 0 END) OVER (
+    PARTITION BY user_id
+    ORDER BY event_ts NULLS LAST
+    range BETWEEN INTERVAL '7' DAY preceding AND CURRENT ROW
+  ) AS user__night_txn_count__7d
+FROM `__skewless_cte__stg_transactions`

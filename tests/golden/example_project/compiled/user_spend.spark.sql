@@ -1,0 +1,51 @@
+WITH deduplicated AS (
+  SELECT
+    *
+  FROM (
+    SELECT
+      *,
+      ROW_NUMBER() OVER (PARTITION BY txn_id ORDER BY created_ts NULLS LAST) AS _w
+    FROM `raw`.`transactions`
+  ) AS _t
+  WHERE
+    _w = 1
+), `__skewless_cte__stg_transactions` AS (
+  SELECT
+    txn_id,
+    user_id,
+    merchant_id,
+    amount,
+    channel,
+    (
+      event_ts + DATEDIFF(DAY, CAST('2026-07-01' AS DATE), CURRENT_DATE) * INTERVAL '1' DAY
+    ) AS event_ts,
+    (
+      created_ts + DATEDIFF(DAY, CAST('2026-07-01' AS DATE), CURRENT_DATE) * INTERVAL '1' DAY
+    ) AS created_ts,
+    is_fraud
+  FROM deduplicated
+)
+SELECT
+  user_id,
+  event_ts,
+  SUM(amount) OVER (
+    PARTITION BY user_id
+    ORDER BY event_ts NULLS LAST
+    range BETWEEN INTERVAL '7' DAY preceding AND CURRENT ROW
+  ) AS user__amount_sum__7d,
+  SUM(amount) OVER (
+    PARTITION BY user_id
+    ORDER BY event_ts NULLS LAST
+    range BETWEEN INTERVAL '30' DAY preceding AND CURRENT ROW
+  ) AS user__amount_sum__30d,
+  AVG(amount) OVER (
+    PARTITION BY user_id
+    ORDER BY event_ts NULLS LAST
+    range BETWEEN INTERVAL '30' DAY preceding AND CURRENT ROW
+  ) AS user__amount_avg__30d,
+  MAX(amount) OVER (
+    PARTITION BY user_id
+    ORDER BY event_ts NULLS LAST
+    range BETWEEN INTERVAL '30' DAY preceding AND CURRENT ROW
+  ) AS user__amount_max__30d
+FROM `__skewless_cte__stg_transactions`
