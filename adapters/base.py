@@ -50,6 +50,7 @@ class WarehouseAdapter(ABC):
     engine: ClassVar[Engine]
     dialect: ClassVar[str]  # the engine's sqlglot dialect
     default_schema: ClassVar[str] = "main"  # where an unqualified relation lives
+    batch_rows = 200_000  # rows per batch of fetch_arrow_batches
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -129,7 +130,7 @@ class WarehouseAdapter(ABC):
 
     def fetch_arrow_batches(self, query: exp.Query, *, log: bool = True) -> Iterator["pa.RecordBatch"]:
         """A large result in batches: an engine that can hand its rows over piece by piece overrides it."""
-        yield from self.fetch_arrow(query, log=log).to_batches(max_chunksize=200_000)
+        yield from self.fetch_arrow(query, log=log).to_batches(max_chunksize=self.batch_rows)
 
     def _render(self, statement: exp.Expression, log: bool) -> str:
         """SQL text in this engine's dialect; a construct the dialect cannot express is an error, never dropped

@@ -37,7 +37,6 @@ if TYPE_CHECKING:
 
 PHYSICAL = "__skewless_v"  # <view name> + PHYSICAL + hex id: the physical tables behind a feature table's view
 MERGED_SUFFIX = "__skewless_merged"
-BATCH_ROWS = 200_000  # rows per batch read back by fetch_arrow_batches
 _BUCKET = "__skewless_bucket"
 
 # Settings every session gets (a profile's `conf:` may add others; these keep skewless' semantics).
@@ -51,6 +50,9 @@ _DEFAULT_CONF = {
     "spark.ui.showConsoleProgress": "false",  # progress is ours to draw
     "spark.sql.shuffle.partitions": "4",
     "spark.sql.execution.arrow.pyspark.enabled": "true",
+    # Derby (the local metastore) cannot filter partitions by an integer: list them all instead (a bucketed read-back
+    # has a few dozen).
+    "spark.sql.hive.metastorePartitionPruningFallbackOnException": "true",
 }
 _lock = threading.Lock()
 _local_session: tuple[str, "SparkSession"] | None = None  # (warehouse folder, session): one JVM per process
@@ -88,9 +90,9 @@ class SparkAdapter(WarehouseAdapter):
 
     def fetch_arrow_batches(self, query: exp.Query, *, log: bool = True) -> Iterator[pa.RecordBatch]:
         """Large results without collecting them on the driver at once: the rows are written to a table
-        partitioned into buckets of about BATCH_ROWS rows, read back one bucket at a time."""
+        partitioned into buckets of about `batch_rows` rows, read back one bucket at a time."""
         total = self.row_count_of(query)
-        buckets = max(1, math.ceil(total / BATCH_ROWS))
+        buckets = max(1, math.ceil(total / self.batch_rows))
         if buckets == 1:
             yield from self.fetch_arrow(query, log=log).to_batches()
             return
@@ -120,8 +122,11 @@ class SparkAdapter(WarehouseAdapter):
 
     def register_arrow(self, name: str, table: pa.Table) -> exp.Table:
         """A temporary view over a DataFrame made from the Arrow table."""
-        try:
-            self.session.createDataFrame(table).createOrReplaceTempView(name)
+        from pyspark.sql.pandas.types import from_arrow_schema
+
+        try:  # the schema given, not inferred: an empty table has nothing to infer it from (Spark Connect)
+            schema = from_arrow_schema(table.schema, prefer_timestamp_ntz=True)
+            self.session.createDataFrame(table, schema=schema).createOrReplaceTempView(name)
         except Exception as error:
             raise AdapterError(f"loading rows into Spark failed: {driver_message(error)}") from None
         return exp.Table(this=exp.to_identifier(name, quoted=True))

@@ -65,19 +65,29 @@ def _spark(root: Path) -> Iterator[WarehouseAdapter]:
     adapter.close()
 
 
+def _spark_connect(root: Path) -> Iterator[WarehouseAdapter]:
+    from spark_processes import spark_connect_url
+
+    adapter = adapter_class("spark")(_Config(root, "spark", {"method": "connect", "url": spark_connect_url()}))
+    yield adapter
+    adapter.close()
+
+
 ADAPTERS: dict[str, Callable[[Path], Iterator[WarehouseAdapter]]] = {
     "duckdb": _duckdb, "postgres": _postgres, "spark": _spark,
 }
 EXECUTING = [name for name, engine in ENGINES.items() if engine.executes_in_tests]
+# Other ways of reaching an engine, run through the same suite: Spark through a Spark Connect server.
+METHODS = {"spark_connect": _spark_connect}
 
 
 def test_every_executing_engine_runs_the_suite():
     assert EXECUTING and set(EXECUTING) <= set(ADAPTERS)
 
 
-@pytest.fixture(scope="module", params=EXECUTING)
+@pytest.fixture(scope="module", params=[*EXECUTING, *METHODS])
 def adapter(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WarehouseAdapter]:
-    yield from ADAPTERS[request.param](tmp_path_factory.mktemp(request.param))
+    yield from {**ADAPTERS, **METHODS}[request.param](tmp_path_factory.mktemp(request.param))
 
 
 # Property tests run fewer examples where each statement is a distributed job (Spark: about a second each).
@@ -407,3 +417,19 @@ def test_nulls_sort_where_the_generated_sql_says(adapter):
         order = exp.Ordered(this=quoted_column("v"), desc=desc, nulls_first=nulls_first)
         got = adapter.fetch_all(exp.select(quoted_column("v")).from_(source.copy()).order_by(order), log=False)
         assert [r[0] for r in got] == expected, (desc, nulls_first)
+
+
+def test_a_large_result_comes_back_whole_in_batches(adapter, schema):
+    # Small batches, so that an engine reading a result back piece by piece (Spark: a bucket at a time) does so.
+    table = relation_table("batched", schema)
+    data = [(k, f"v{k % 7}") for k in range(1, 58)]
+    adapter.replace_table(table, values_query(data))
+    adapter.batch_rows = 10
+    try:
+        batches = list(adapter.fetch_arrow_batches(exp.select("*").from_(table.copy())))
+    finally:
+        del adapter.batch_rows
+    assert all(batch.num_rows <= 25 for batch in batches) and len(batches) >= 3
+    got = sorted(row for batch in batches for row in zip(*(c.to_pylist() for c in batch.columns), strict=True))
+    assert got == data
+    assert adapter.relation_kind(relation_table("batched", schema)) == "table"

@@ -10,6 +10,7 @@ training set at T, and compares every cell.
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import shutil
 import struct
@@ -22,6 +23,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -150,6 +152,20 @@ def test_online_equals_the_training_set_on_postgres(scenario, redis_url, postgre
     check_scenario(scenario, f"{{type: postgres, {settings}, schema: features}}")
 
 
+_spark_schemas = itertools.count()
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(scenario=scenarios())
+def test_online_equals_the_training_set_on_spark(scenario, redis_url):
+    from conftest import require_spark
+
+    # One local Spark session per process: each example writes a schema of its own in the shared warehouse.
+    target = {**require_spark(), "schema": f"consistency_{next(_spark_schemas)}"}
+    check_scenario(scenario, json.dumps(target))
+
+
 def check_scenario(scenario: dict[str, Any], target: str) -> None:
     name = f"consistency_{next(_names)}"
     root = Path(tempfile.mkdtemp(prefix=name))
@@ -160,7 +176,7 @@ def check_scenario(scenario: dict[str, Any], target: str) -> None:
         # A first run sees the rows that had arrived by then; late rows and corrections come with the second.
         _write_rows(root, scenario["rows"][:scenario["late"]] or scenario["rows"][:1])
         with FeatureStore(root) as store:
-            assert store.adapter.engine.target_type == target.split(",")[0].split(":")[1].strip()
+            assert store.adapter.engine.target_type == yaml.safe_load(target)["type"]
             assert store.run(online=False).ok
             store.online_writer(now=T - timedelta(hours=3)).write(["user_sim"])
             _write_rows(root, rows)
