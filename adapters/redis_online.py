@@ -79,6 +79,7 @@ end
 return replies
 """
 MAX_IDLE_READ_CONNECTIONS = 64
+CLUSTER_PIPELINE_CALLS = 64  # script calls (of up to batch_size rows each) sent to a cluster node in one pipeline
 SCRIPT_READ_FROM = 4  # keys per read from which the script beats a pipeline (bench/online_bench.py)
 
 
@@ -156,6 +157,8 @@ class RedisOnlineStore(OnlineStore):
     def write(self, rows: Iterable[WriteRow], generation: int) -> int:
         written = 0
         try:
+            if self.cluster:
+                return self._write_to_cluster(rows, generation)
             for batch in self._batches(rows):
                 keys = [row[0] for row in batch]
                 args: list[Any] = [generation]
@@ -167,23 +170,51 @@ class RedisOnlineStore(OnlineStore):
         return written
 
     def _batches(self, rows: Iterable[WriteRow]) -> Iterable[list[WriteRow]]:
-        """Batches for one script call each; in a cluster every batch holds keys of one slot."""
-        if not self.cluster:
-            batch: list[WriteRow] = []
-            for row in rows:
-                batch.append(row)
-                if len(batch) >= self.batch_size:
-                    yield batch
-                    batch = []
-            if batch:
+        """Batches for one script call each."""
+        batch: list[WriteRow] = []
+        for row in rows:
+            batch.append(row)
+            if len(batch) >= self.batch_size:
                 yield batch
-            return
+                batch = []
+        if batch:
+            yield batch
+
+    def _write_to_cluster(self, rows: Iterable[WriteRow], generation: int) -> int:
+        """A script call touches keys of one slot (a multi-slot call is a CROSSSLOT error): the rows are split by
+        slot, and each node gets its slots' calls in one pipeline, a round trip per node rather than per slot. A
+        call the node refuses (the slot moved, the script is missing) goes again through the cluster client, which
+        follows redirections."""
         by_slot: dict[int, list[WriteRow]] = defaultdict(list)
         for row in rows:
             by_slot[key_slot(row[0])].append(row)
+        if not by_slot:
+            return 0
+        self.client.script_load(WRITE_SCRIPT)
+        calls_by_node: dict[str, tuple[Any, list[tuple[list[bytes], list[Any]]]]] = {}
         for slot_rows in by_slot.values():
+            node = self.client.get_node_from_key(slot_rows[0][0])
+            calls = calls_by_node.setdefault(node.name, (node, []))[1]
             for start in range(0, len(slot_rows), self.batch_size):
-                yield slot_rows[start:start + self.batch_size]
+                batch = slot_rows[start:start + self.batch_size]
+                args: list[Any] = [generation]
+                for _, field, value, expire_at in batch:
+                    args.extend((field, value, expire_at))
+                calls.append(([row[0] for row in batch], args))
+        written = 0
+        for node, calls in calls_by_node.values():
+            for start in range(0, len(calls), CLUSTER_PIPELINE_CALLS):
+                chunk = calls[start:start + CLUSTER_PIPELINE_CALLS]
+                pipe = node.redis_connection.pipeline(transaction=False)
+                for keys, args in chunk:
+                    pipe.evalsha(self._write.sha, len(keys), *keys, *args)
+                for (keys, args), reply in zip(chunk, pipe.execute(raise_on_error=False), strict=True):
+                    if isinstance(reply, redis.ResponseError):
+                        reply = self._write(keys=keys, args=args)
+                    elif isinstance(reply, Exception):
+                        raise reply
+                    written += int(reply)
+        return written
 
     def read(self, requests: Sequence[ReadRequest]) -> list[list[bytes | None]]:
         """The requested fields of each key, in one round trip: one HMGET for one key, a server-side script for

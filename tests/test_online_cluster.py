@@ -65,3 +65,32 @@ def test_reads_of_1_and_100_entities_and_the_http_server_on_a_cluster(cluster_pr
             results = [r["values"] for r in response.json()["results"]]
             assert results[2:] == [many[f] for f in features]
             assert client.get("/health").status_code == 200
+
+
+def test_a_node_that_refuses_a_pipelined_call_gets_it_again_through_the_cluster_client(redis_cluster, tmp_path):
+    # Each node gets its slots' script calls in one pipeline; a call a node refuses (here: the script is gone, as
+    # after a failover to a replica without it) is sent again through the cluster client, and nothing is lost.
+    from skewless.adapters.redis_online import RedisOnlineStore
+
+    redis_cluster.flush()
+    store = RedisOnlineStore(redis_cluster.url, tmp_path / "unused.db", cluster=True, batch_size=7)
+    try:
+        rows = [(f"p:user:{i}".encode(), b"f", str(i).encode(), 0) for i in range(300)]
+        assert store.write(rows[:150], 1) == 150
+        load, loads = store.client.script_load, []
+
+        def load_then_lose(script):  # the first load is lost at once: the pipelines find no script on any node
+            sha = load(script)
+            if not loads:
+                for node in redis_cluster.nodes:
+                    node.client().script_flush()
+            loads.append(sha)
+            return sha
+
+        store.client.script_load = load_then_lose
+        assert store.write(rows[150:], 1) == 150
+        values = store.read([(key, [b"f"]) for key, *_ in rows])
+        assert [v[0] for v in values] == [str(i).encode() for i in range(300)]
+        assert len(loads) == 2  # the cluster client loaded it again for the refused calls
+    finally:
+        store.close()
