@@ -130,6 +130,18 @@ def test_the_training_set_is_equal_on_every_engine(built):
         assert_same_rows(engine, expected, got)
 
 
+def test_a_sql_spine_in_any_order_gives_the_same_training_set_on_every_engine(built):
+    # preserve_order=False: the spine's rows get the engine's own row id (Spark's ROW_NUMBER needs an order).
+    reference = built["duckdb"]
+    spine = "select user_id, merchant_id, event_ts, is_fraud from features.labelled_payments"
+    features = ["user__txn_count__7d", "merchant__fraud_rate__30d"]
+    expected = reference.get_historical_features(spine, features, preserve_order=False).to_arrow()
+    assert expected.num_rows > 1000
+    for engine, store in built.items():
+        assert_same_rows(engine, expected, store.get_historical_features(spine, features, preserve_order=False)
+                         .to_arrow())
+
+
 def test_online_values_are_equal_on_every_engine(built):
     reference = built["duckdb"]
     rows = [{"user_id": u, "merchant_id": m} for u, m in zip(range(1, 400), range(1, 400), strict=True)]

@@ -35,6 +35,7 @@ class Engine:
     # The session makes TIMESTAMP naive (Spark: spark.sql.timestampType=TIMESTAMP_NTZ), so zoned types are written
     # TIMESTAMP_LTZ (sqlbuild.explicit_zoned_timestamps).
     timestamp_ntz: bool = False
+    unordered_row_number: bool = True  # ROW_NUMBER() OVER () is allowed (Spark: no; spines get a unique id instead)
 
     @property
     def as_known_pit(self) -> str:
@@ -57,10 +58,10 @@ ENGINES: dict[str, Engine] = {e.target_type: e for e in [
     Engine("spark", "spark", "skewless.adapters.spark_adapter:SparkAdapter", pit="window", lateral=False,
            asof=False, transactional_ddl=False, swap="view_pointer", merge="insert_overwrite",
            arrow_spine="dataframe", utc="spark.sql.session.timeZone=UTC", executes_in_tests=True,
-           timestamp_ntz=True),
+           timestamp_ntz=True, unordered_row_number=False),
     Engine("databricks", "databricks", None, pit="window", lateral=False, asof=False, transactional_ddl=False,
            swap="create_or_replace", merge="merge", arrow_spine="dataframe",
-           utc="spark.sql.session.timeZone=UTC"),
+           utc="spark.sql.session.timeZone=UTC", unordered_row_number=False),
     Engine("bigquery", "bigquery", None, pit="window", lateral=False, asof=False, transactional_ddl=False,
            swap="create_or_replace", merge="merge", arrow_spine="temp_table", utc="timestamps are UTC",
            numeric_range_frames=True),

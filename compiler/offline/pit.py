@@ -271,8 +271,9 @@ def _ranked(select: exp.Select, source: FeatureSource, alias: str, spine: str, a
 
 
 def spine_query(source: exp.Query | exp.Table, columns: Sequence[str], timestamp: str,
-                row_number: str | None = None) -> exp.Select:
-    """Wrap a spine: its columns, a row number (given, or ROW_NUMBER() OVER ()) and its time as TIMESTAMP.
+                row_number: str | None = None, dialect: str = "duckdb") -> exp.Select:
+    """Wrap a spine: its columns, a row id (given, or the engine's: ROW_NUMBER() OVER (), or on engines whose
+    ROW_NUMBER needs an order, a unique id) and its time as TIMESTAMP.
 
     A DATE spine time counts from the start of that day (UTC); a time with a time zone is compared as UTC.
     """
@@ -280,7 +281,13 @@ def spine_query(source: exp.Query | exp.Table, columns: Sequence[str], timestamp
         source_expr: exp.Expression = source.copy()
     else:
         source_expr = source.subquery("spine_source")
-    row: exp.Expression = quoted_column(row_number) if row_number else exp.Window(this=exp.RowNumber())
+    row: exp.Expression
+    if row_number:
+        row = quoted_column(row_number)
+    elif engine_for_dialect(dialect).unordered_row_number:
+        row = exp.Window(this=exp.RowNumber())
+    else:  # unique, not consecutive: all the join needs to tell duplicate spine rows apart
+        row = exp.func("monotonically_increasing_id")
     return exp.select(
         *[quoted_column(c) for c in columns],
         exp.alias_(row, ROW, quoted=True),

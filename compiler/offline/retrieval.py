@@ -81,7 +81,7 @@ def training_query(compiled: CompiledProject, spine: SpineInput, features: Seque
             )
     query = pit.PitQuery(
         spine=pit.spine_query(spine.source, spine.columns, spine.time_column or spine.timestamp,
-                              row_number=spine.row_id),
+                              row_number=spine.row_id, dialect=dialect or compiled.dialect),
         spine_columns=spine.columns,
         sources=tuple(sources),
         as_known=as_known,

@@ -50,7 +50,7 @@ WITH `__skewless_spine` AS (
     `channel`,
     `event_ts`,
     `is_fraud`,
-    ROW_NUMBER() OVER () AS `__skewless_row`,
+    MONOTONICALLY_INCREASING_ID() AS `__skewless_row`,
     CAST(`event_ts` AS TIMESTAMP) AS `__skewless_ts`
   FROM `features`.`labelled_payments`
 ), `__skewless_f0` AS (
