@@ -218,15 +218,17 @@ class RedisOnlineStore(OnlineStore):
 
     def read(self, requests: Sequence[ReadRequest]) -> list[list[bytes | None]]:
         """The requested fields of each key, in one round trip: one HMGET for one key, a server-side script for
-        many keys on one server, pipelined HMGETs in a cluster (its keys live on several nodes).
+        many keys on one server, pipelined HMGETs per node in a cluster (its keys live on several nodes).
 
         On one server, reads go over a connection of their own per thread, past redis-py's per-command
         bookkeeping, which costs as much as the round trip itself for one key."""
         try:
-            if not self.cluster and len(requests) == 1:
+            if self.cluster:
+                return self._read_from_cluster(requests)
+            if len(requests) == 1:
                 key, fields = requests[0]
                 return [self._direct("HMGET", key, *fields)]
-            if not self.cluster and len(requests) >= SCRIPT_READ_FROM:
+            if len(requests) >= SCRIPT_READ_FROM:
                 args: list[Any] = ["EVALSHA", self._read.sha, len(requests)]
                 args.extend(key for key, _ in requests)
                 run_fields, run_keys = requests[0][1], 0
@@ -247,6 +249,35 @@ class RedisOnlineStore(OnlineStore):
             return pipe.execute()
         except redis.RedisError as error:
             raise self._error(error) from None
+
+    def _read_from_cluster(self, requests: Sequence[ReadRequest]) -> list[list[bytes | None]]:
+        """HMGETs grouped by the node that holds each key, one pipeline per node (a round trip per node, without
+        the cluster pipeline's per-command bookkeeping); a key that moved is read again through the cluster
+        client, which follows the redirection."""
+        if len(requests) == 1:
+            key, fields = requests[0]
+            try:
+                return [self.client.get_node_from_key(key).redis_connection.execute_command("HMGET", key, *fields)]
+            except redis.ResponseError:  # moved: the cluster client follows the redirection
+                return [self.client.hmget(key, list(fields))]
+        by_node: dict[str, tuple[Any, list[int]]] = {}
+        for index, (key, _) in enumerate(requests):
+            node = self.client.get_node_from_key(key)
+            by_node.setdefault(node.name, (node, []))[1].append(index)
+        replies: list[list[bytes | None]] = [[] for _ in requests]
+        for node, indexes in by_node.values():
+            pipe = node.redis_connection.pipeline(transaction=False)
+            for index in indexes:
+                key, fields = requests[index]
+                pipe.execute_command("HMGET", key, *fields)
+            for index, reply in zip(indexes, pipe.execute(raise_on_error=False), strict=True):
+                if isinstance(reply, redis.ResponseError):
+                    key, fields = requests[index]
+                    reply = self.client.hmget(key, list(fields))
+                elif isinstance(reply, Exception):
+                    raise reply
+                replies[index] = reply
+        return replies
 
     def _direct(self, *command: Any) -> Any:
         """One command over an idle read connection of this store (made when none is idle, outside redis-py's
