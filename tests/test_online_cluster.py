@@ -94,3 +94,21 @@ def test_a_node_that_refuses_a_pipelined_call_gets_it_again_through_the_cluster_
         assert len(loads) == 2  # the cluster client loaded it again for the refused calls
     finally:
         store.close()
+
+
+def test_reads_that_reach_the_wrong_node_follow_the_redirection(redis_cluster, tmp_path):
+    # As while a slot moves: every key is asked of one node, which answers MOVED for the keys it does not hold.
+    from skewless.adapters.redis_online import RedisOnlineStore
+
+    redis_cluster.flush()
+    store = RedisOnlineStore(redis_cluster.url, tmp_path / "unused.db", cluster=True)
+    try:
+        rows = [(f"p:user:{i}".encode(), b"f", str(i).encode(), 0) for i in range(60)]
+        assert store.write(rows, 1) == 60
+        one_node = store.client.get_node_from_key(rows[0][0])
+        store.client.get_node_from_key = lambda key: one_node
+        requests = [(key, [b"f"]) for key, *_ in rows]
+        assert [v[0] for v in store.read(requests)] == [str(i).encode() for i in range(60)]
+        assert [store.read([r])[0][0] for r in requests[:20]] == [str(i).encode() for i in range(20)]
+    finally:
+        store.close()
