@@ -58,7 +58,7 @@ def con():
 @settings(max_examples=200)
 @given(st.lists(SPINE_ROW, max_size=12), st.lists(FEATURE_ROW, max_size=25), st.lists(OTHER_ROW, max_size=8),
        DURATION, DURATION)
-@pytest.mark.parametrize("style", ["asof", "lateral", "window", "ranked"])
+@pytest.mark.parametrize("style", ["asof", "lateral", "window", "carry", "ranked"])
 def test_matches_oracle(con, style, spine, features, others, ttl, delay):
     expected = oracle(spine, features, others, ttl, delay, as_known=False)
     assert run(con, spine, features, others, ttl, delay, False, style) == expected
@@ -67,7 +67,7 @@ def test_matches_oracle(con, style, spine, features, others, ttl, delay):
 @settings(max_examples=100)
 @given(st.lists(SPINE_ROW, max_size=12), st.lists(FEATURE_ROW, max_size=25), st.lists(OTHER_ROW, max_size=8),
        DURATION, DURATION)
-@pytest.mark.parametrize("style", ["asof", "window"])
+@pytest.mark.parametrize("style", ["asof", "window", "carry"])
 def test_prepared_tables_match_oracle(con, style, spine, features, others, ttl, delay):
     expected = oracle(spine, features, others, ttl, delay, as_known=False)
     assert run(con, spine, features, others, ttl, delay, False, style, prepared=True) == expected

@@ -18,7 +18,7 @@ class Engine:
     target_type: str
     dialect: str  # the sqlglot dialect
     adapter: str | None  # "module:Class" that executes it; None: compile-only
-    pit: str  # the point-in-time formulation (offline/pit.py): asof | asof_match | lateral | window
+    pit: str  # the point-in-time formulation (offline/pit.py): asof | asof_match | lateral | window | carry
     lateral: bool  # LEFT JOIN LATERAL (... LIMIT 1): the as-known join where it exists
     asof: bool  # an ASOF join
     transactional_ddl: bool  # CREATE/DROP/RENAME roll back with the transaction
@@ -55,7 +55,7 @@ ENGINES: dict[str, Engine] = {e.target_type: e for e in [
     Engine("snowflake", "snowflake", None, pit="asof_match", lateral=True, asof=True, transactional_ddl=False,
            swap="swap_with", merge="merge", arrow_spine="temp_table",
            utc="ALTER SESSION SET TIMEZONE = 'UTC'"),
-    Engine("spark", "spark", "skewless.adapters.spark_adapter:SparkAdapter", pit="window", lateral=False,
+    Engine("spark", "spark", "skewless.adapters.spark_adapter:SparkAdapter", pit="carry", lateral=False,
            asof=False, transactional_ddl=False, swap="view_pointer", merge="insert_overwrite",
            arrow_spine="dataframe", utc="spark.sql.session.timeZone=UTC", executes_in_tests=True,
            timestamp_ntz=True, unordered_row_number=False),

@@ -159,6 +159,8 @@ def _attach(select: exp.Select, source: FeatureSource, alias: str, spine: str, s
         return _lateral(select, source, alias, spine, as_known)
     if style == "window":
         return _window(select, source, alias, spine, index)
+    if style == "carry":
+        return _carry(select, source, alias, spine, index)
     if style == "ranked":
         return _ranked(select, source, alias, spine, as_known, index)
     raise SkewlessError(f"unknown point-in-time formulation {style!r}")
@@ -241,6 +243,60 @@ def _window(select: exp.Select, source: FeatureSource, alias: str, spine: str, i
     on = exp.and_(*_keys_equal(source, alias, spine),
                   exp.EQ(this=quoted_column(TS, alias), expression=quoted_column(MATCH, match_alias)))
     select.append("joins", exp.Join(this=exp.alias_(features.copy(), alias, table=True), side="LEFT", on=on))
+    return select.select(*_feature_projections(source, alias, spine))
+
+
+def _carry(select: exp.Select, source: FeatureSource, alias: str, spine: str, index: int) -> exp.Select:
+    """One ordered stream per key of feature rows and spine rows; each spine row takes the last feature row
+    before it, carried whole as a struct (LAST_VALUE ... IGNORE NULLS). One sort, no second pass over the feature
+    rows: the struct holds the values, so neither a deduplication nor a join back to the features is needed. Ties
+    on time sort by the tie columns ascending, NULLs first, so that the last of them is the one the other
+    formulations pick."""
+    keys = list(source.join_keys)
+    carried = [source.timestamp, *source.features]
+    payload = exp.Struct(expressions=[
+        exp.PropertyEQ(this=exp.to_identifier(f"c{i}"), expression=quoted_column(c)) for i, c in enumerate(carried)
+    ])
+    valid = [quoted_column(c).is_(exp.null()).not_() for c in [*keys, source.timestamp]]
+    if source.current_flag:
+        valid.append(quoted_column(source.current_flag))
+    ties = _tie_columns(source)
+    from_features = exp.select(
+        *[quoted_column(k) for k in keys], exp.alias_(_available(source), TS, quoted=True),
+        exp.alias_(exp.Literal.number(0), IS_SPINE, quoted=True),
+        *[exp.alias_(quoted_column(c), f"__skewless_tie{i}", quoted=True) for i, c in enumerate(ties)],
+        exp.alias_(exp.cast(exp.null(), "bigint"), ROW, quoted=True),
+        exp.alias_(payload, MATCH, quoted=True),
+    ).from_(source.relation.copy()).where(exp.and_(*valid))
+    from_spine = exp.select(
+        *[exp.alias_(quoted_column(sk), fk, quoted=True) for fk, sk in zip(keys, source.on_spine, strict=True)],
+        quoted_column(TS), exp.alias_(exp.Literal.number(1), IS_SPINE, quoted=True),
+        *[exp.alias_(exp.null(), f"__skewless_tie{i}", quoted=True) for i in range(len(ties))],
+        quoted_column(ROW), exp.alias_(exp.null(), MATCH, quoted=True),
+    ).from_(exp.to_table('"__skewless_spine"'))
+    order = [exp.Ordered(this=quoted_column(TS)), exp.Ordered(this=quoted_column(IS_SPINE))]
+    order += [exp.Ordered(this=quoted_column(f"__skewless_tie{i}"), nulls_first=True) for i in range(len(ties))]
+    last = exp.Window(
+        this=exp.IgnoreNulls(this=exp.LastValue(this=quoted_column(MATCH))),
+        partition_by=[quoted_column(k) for k in keys], order=exp.Order(expressions=order),
+        spec=exp.WindowSpec(kind="ROWS", start="UNBOUNDED", start_side="PRECEDING", end="CURRENT ROW"),
+    )
+    stream = exp.union(from_features, from_spine, distinct=False)
+    matched = (
+        exp.select(quoted_column(ROW), quoted_column(IS_SPINE), exp.alias_(last, MATCH, quoted=True))
+        .from_(stream.subquery("stream"))
+    )
+    fields = [exp.alias_(exp.Dot(this=quoted_column(MATCH), expression=exp.to_identifier(f"c{i}")), c, quoted=True)
+              for i, c in enumerate(carried)]
+    matches = (
+        exp.select(quoted_column(ROW), *fields).from_(matched.subquery("carried"))
+        .where(exp.EQ(this=quoted_column(IS_SPINE), expression=exp.Literal.number(1)))
+    )
+    select, table = _cte(select, f"__skewless_f{index}", matches)
+    select.append("joins", exp.Join(
+        this=exp.alias_(table, alias, table=True), side="LEFT",
+        on=exp.EQ(this=quoted_column(ROW, alias), expression=quoted_column(ROW, spine)),
+    ))
     return select.select(*_feature_projections(source, alias, spine))
 
 

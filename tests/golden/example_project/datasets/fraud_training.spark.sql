@@ -55,322 +55,342 @@ WITH `__skewless_spine` AS (
   FROM `features`.`labelled_payments`
 ), `__skewless_f0` AS (
   SELECT
-    `user_id`,
-    `event_ts`,
-    `user__txn_count__1d`,
-    `user__txn_count__7d`,
-    `event_ts` AS `__skewless_ts`
-  FROM `features`.`user_transaction_counts`
-), `__skewless_m0` AS (
-  SELECT
     `__skewless_row`,
-    `__skewless_match`
+    `__skewless_match`.c0 AS `event_ts`,
+    `__skewless_match`.c1 AS `user__txn_count__1d`,
+    `__skewless_match`.c2 AS `user__txn_count__7d`
   FROM (
     SELECT
       `__skewless_row`,
+      `__skewless_is_spine`,
       LAST_VALUE(`__skewless_match`) IGNORE NULLS OVER (
         PARTITION BY `user_id`
-        ORDER BY `__skewless_ts` NULLS LAST, `__skewless_is_spine` NULLS LAST
+        ORDER BY `__skewless_ts` NULLS LAST, `__skewless_is_spine` NULLS LAST, `__skewless_tie0`, `__skewless_tie1`, `__skewless_tie2`
         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
       ) AS `__skewless_match`
     FROM (
       SELECT
         `user_id`,
-        `__skewless_ts`,
-        `__skewless_ts` AS `__skewless_match`,
+        `event_ts` AS `__skewless_ts`,
         0 AS `__skewless_is_spine`,
-        CAST(NULL AS BIGINT) AS `__skewless_row`
-      FROM `__skewless_f0`
+        `user__txn_count__1d` AS `__skewless_tie0`,
+        `user__txn_count__7d` AS `__skewless_tie1`,
+        `user__txn_count__30d` AS `__skewless_tie2`,
+        CAST(NULL AS BIGINT) AS `__skewless_row`,
+        STRUCT(`event_ts` AS c0, `user__txn_count__1d` AS c1, `user__txn_count__7d` AS c2) AS `__skewless_match`
+      FROM `features`.`user_transaction_counts`
+      WHERE
+        NOT `user_id` IS NULL AND NOT `event_ts` IS NULL
       UNION ALL
       SELECT
         `user_id` AS `user_id`,
         `__skewless_ts`,
-        CAST(NULL AS TIMESTAMP) AS `__skewless_match`,
         1 AS `__skewless_is_spine`,
-        `__skewless_row`
+        NULL AS `__skewless_tie0`,
+        NULL AS `__skewless_tie1`,
+        NULL AS `__skewless_tie2`,
+        `__skewless_row`,
+        NULL AS `__skewless_match`
       FROM `__skewless_spine`
     ) AS stream
   ) AS carried
   WHERE
-    NOT `__skewless_row` IS NULL
+    `__skewless_is_spine` = 1
 ), `__skewless_f1` AS (
   SELECT
-    `user_id`,
-    `event_ts`,
-    `user__amount_sum__7d`,
-    `user__amount_sum__30d`,
-    `user__amount_avg__30d`,
-    `user__amount_max__30d`,
-    `event_ts` AS `__skewless_ts`
-  FROM `features`.`user_spend`
-), `__skewless_m1` AS (
-  SELECT
     `__skewless_row`,
-    `__skewless_match`
+    `__skewless_match`.c0 AS `event_ts`,
+    `__skewless_match`.c1 AS `user__amount_sum__7d`,
+    `__skewless_match`.c2 AS `user__amount_sum__30d`,
+    `__skewless_match`.c3 AS `user__amount_avg__30d`,
+    `__skewless_match`.c4 AS `user__amount_max__30d`
   FROM (
     SELECT
       `__skewless_row`,
+      `__skewless_is_spine`,
       LAST_VALUE(`__skewless_match`) IGNORE NULLS OVER (
         PARTITION BY `user_id`
-        ORDER BY `__skewless_ts` NULLS LAST, `__skewless_is_spine` NULLS LAST
+        ORDER BY `__skewless_ts` NULLS LAST, `__skewless_is_spine` NULLS LAST, `__skewless_tie0`, `__skewless_tie1`, `__skewless_tie2`, `__skewless_tie3`
         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
       ) AS `__skewless_match`
     FROM (
       SELECT
         `user_id`,
-        `__skewless_ts`,
-        `__skewless_ts` AS `__skewless_match`,
+        `event_ts` AS `__skewless_ts`,
         0 AS `__skewless_is_spine`,
-        CAST(NULL AS BIGINT) AS `__skewless_row`
-      FROM `__skewless_f1`
+        `user__amount_sum__7d` AS `__skewless_tie0`,
+        `user__amount_sum__30d` AS `__skewless_tie1`,
+        `user__amount_avg__30d` AS `__skewless_tie2`,
+        `user__amount_max__30d` AS `__skewless_tie3`,
+        CAST(NULL AS BIGINT) AS `__skewless_row`,
+        STRUCT(
+          `event_ts` AS c0,
+          `user__amount_sum__7d` AS c1,
+          `user__amount_sum__30d` AS c2,
+          `user__amount_avg__30d` AS c3,
+          `user__amount_max__30d` AS c4
+        ) AS `__skewless_match`
+      FROM `features`.`user_spend`
+      WHERE
+        NOT `user_id` IS NULL AND NOT `event_ts` IS NULL
       UNION ALL
       SELECT
         `user_id` AS `user_id`,
         `__skewless_ts`,
-        CAST(NULL AS TIMESTAMP) AS `__skewless_match`,
         1 AS `__skewless_is_spine`,
-        `__skewless_row`
+        NULL AS `__skewless_tie0`,
+        NULL AS `__skewless_tie1`,
+        NULL AS `__skewless_tie2`,
+        NULL AS `__skewless_tie3`,
+        `__skewless_row`,
+        NULL AS `__skewless_match`
       FROM `__skewless_spine`
     ) AS stream
   ) AS carried
   WHERE
-    NOT `__skewless_row` IS NULL
+    `__skewless_is_spine` = 1
 ), `__skewless_f2` AS (
   SELECT
-    `user_id`,
-    `event_ts`,
-    `user__large_txn_count__30d`,
-    `user__night_txn_count__7d`,
-    `event_ts` AS `__skewless_ts`
-  FROM `features`.`user_risky_behaviour`
-), `__skewless_m2` AS (
-  SELECT
     `__skewless_row`,
-    `__skewless_match`
+    `__skewless_match`.c0 AS `event_ts`,
+    `__skewless_match`.c1 AS `user__large_txn_count__30d`,
+    `__skewless_match`.c2 AS `user__night_txn_count__7d`
   FROM (
     SELECT
       `__skewless_row`,
+      `__skewless_is_spine`,
       LAST_VALUE(`__skewless_match`) IGNORE NULLS OVER (
         PARTITION BY `user_id`
-        ORDER BY `__skewless_ts` NULLS LAST, `__skewless_is_spine` NULLS LAST
+        ORDER BY `__skewless_ts` NULLS LAST, `__skewless_is_spine` NULLS LAST, `__skewless_tie0`, `__skewless_tie1`
         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
       ) AS `__skewless_match`
     FROM (
       SELECT
         `user_id`,
-        `__skewless_ts`,
-        `__skewless_ts` AS `__skewless_match`,
+        `event_ts` AS `__skewless_ts`,
         0 AS `__skewless_is_spine`,
-        CAST(NULL AS BIGINT) AS `__skewless_row`
-      FROM `__skewless_f2`
+        `user__large_txn_count__30d` AS `__skewless_tie0`,
+        `user__night_txn_count__7d` AS `__skewless_tie1`,
+        CAST(NULL AS BIGINT) AS `__skewless_row`,
+        STRUCT(
+          `event_ts` AS c0,
+          `user__large_txn_count__30d` AS c1,
+          `user__night_txn_count__7d` AS c2
+        ) AS `__skewless_match`
+      FROM `features`.`user_risky_behaviour`
+      WHERE
+        NOT `user_id` IS NULL AND NOT `event_ts` IS NULL
       UNION ALL
       SELECT
         `user_id` AS `user_id`,
         `__skewless_ts`,
-        CAST(NULL AS TIMESTAMP) AS `__skewless_match`,
         1 AS `__skewless_is_spine`,
-        `__skewless_row`
+        NULL AS `__skewless_tie0`,
+        NULL AS `__skewless_tie1`,
+        `__skewless_row`,
+        NULL AS `__skewless_match`
       FROM `__skewless_spine`
     ) AS stream
   ) AS carried
   WHERE
-    NOT `__skewless_row` IS NULL
+    `__skewless_is_spine` = 1
 ), `__skewless_f3` AS (
   SELECT
-    `user_id`,
-    `event_ts`,
-    `user__chargeback_count__90d`,
-    `event_ts` AS `__skewless_ts`
-  FROM `features`.`user_chargebacks`
-), `__skewless_m3` AS (
-  SELECT
     `__skewless_row`,
-    `__skewless_match`
+    `__skewless_match`.c0 AS `event_ts`,
+    `__skewless_match`.c1 AS `user__chargeback_count__90d`
   FROM (
     SELECT
       `__skewless_row`,
+      `__skewless_is_spine`,
       LAST_VALUE(`__skewless_match`) IGNORE NULLS OVER (
         PARTITION BY `user_id`
-        ORDER BY `__skewless_ts` NULLS LAST, `__skewless_is_spine` NULLS LAST
+        ORDER BY `__skewless_ts` NULLS LAST, `__skewless_is_spine` NULLS LAST, `__skewless_tie0`, `__skewless_tie1`
         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
       ) AS `__skewless_match`
     FROM (
       SELECT
         `user_id`,
-        `__skewless_ts`,
-        `__skewless_ts` AS `__skewless_match`,
+        `event_ts` AS `__skewless_ts`,
         0 AS `__skewless_is_spine`,
-        CAST(NULL AS BIGINT) AS `__skewless_row`
-      FROM `__skewless_f3`
+        `user__chargeback_count__90d` AS `__skewless_tie0`,
+        `user__chargeback_amount__90d` AS `__skewless_tie1`,
+        CAST(NULL AS BIGINT) AS `__skewless_row`,
+        STRUCT(`event_ts` AS c0, `user__chargeback_count__90d` AS c1) AS `__skewless_match`
+      FROM `features`.`user_chargebacks`
+      WHERE
+        NOT `user_id` IS NULL AND NOT `event_ts` IS NULL
       UNION ALL
       SELECT
         `user_id` AS `user_id`,
         `__skewless_ts`,
-        CAST(NULL AS TIMESTAMP) AS `__skewless_match`,
         1 AS `__skewless_is_spine`,
-        `__skewless_row`
+        NULL AS `__skewless_tie0`,
+        NULL AS `__skewless_tie1`,
+        `__skewless_row`,
+        NULL AS `__skewless_match`
       FROM `__skewless_spine`
     ) AS stream
   ) AS carried
   WHERE
-    NOT `__skewless_row` IS NULL
+    `__skewless_is_spine` = 1
 ), `__skewless_f4` AS (
   SELECT
-    `merchant_id`,
-    `event_ts`,
-    `merchant__txn_count__7d`,
-    `event_ts` AS `__skewless_ts`
-  FROM `features`.`merchant_volume`
-), `__skewless_m4` AS (
-  SELECT
     `__skewless_row`,
-    `__skewless_match`
+    `__skewless_match`.c0 AS `event_ts`,
+    `__skewless_match`.c1 AS `merchant__txn_count__7d`
   FROM (
     SELECT
       `__skewless_row`,
+      `__skewless_is_spine`,
       LAST_VALUE(`__skewless_match`) IGNORE NULLS OVER (
         PARTITION BY `merchant_id`
-        ORDER BY `__skewless_ts` NULLS LAST, `__skewless_is_spine` NULLS LAST
+        ORDER BY `__skewless_ts` NULLS LAST, `__skewless_is_spine` NULLS LAST, `__skewless_tie0`, `__skewless_tie1`
         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
       ) AS `__skewless_match`
     FROM (
       SELECT
         `merchant_id`,
-        `__skewless_ts`,
-        `__skewless_ts` AS `__skewless_match`,
+        `event_ts` AS `__skewless_ts`,
         0 AS `__skewless_is_spine`,
-        CAST(NULL AS BIGINT) AS `__skewless_row`
-      FROM `__skewless_f4`
+        `merchant__txn_count__7d` AS `__skewless_tie0`,
+        `merchant__amount_sum__7d` AS `__skewless_tie1`,
+        CAST(NULL AS BIGINT) AS `__skewless_row`,
+        STRUCT(`event_ts` AS c0, `merchant__txn_count__7d` AS c1) AS `__skewless_match`
+      FROM `features`.`merchant_volume`
+      WHERE
+        NOT `merchant_id` IS NULL AND NOT `event_ts` IS NULL
       UNION ALL
       SELECT
         `merchant_id` AS `merchant_id`,
         `__skewless_ts`,
-        CAST(NULL AS TIMESTAMP) AS `__skewless_match`,
         1 AS `__skewless_is_spine`,
-        `__skewless_row`
+        NULL AS `__skewless_tie0`,
+        NULL AS `__skewless_tie1`,
+        `__skewless_row`,
+        NULL AS `__skewless_match`
       FROM `__skewless_spine`
     ) AS stream
   ) AS carried
   WHERE
-    NOT `__skewless_row` IS NULL
+    `__skewless_is_spine` = 1
 ), `__skewless_f5` AS (
   SELECT
-    `merchant_id`,
-    `event_ts`,
-    `merchant__fraud_rate__30d`,
-    `event_ts` AS `__skewless_ts`
-  FROM `features`.`merchant_fraud_rate`
-), `__skewless_m5` AS (
-  SELECT
     `__skewless_row`,
-    `__skewless_match`
+    `__skewless_match`.c0 AS `event_ts`,
+    `__skewless_match`.c1 AS `merchant__fraud_rate__30d`
   FROM (
     SELECT
       `__skewless_row`,
+      `__skewless_is_spine`,
       LAST_VALUE(`__skewless_match`) IGNORE NULLS OVER (
         PARTITION BY `merchant_id`
-        ORDER BY `__skewless_ts` NULLS LAST, `__skewless_is_spine` NULLS LAST
+        ORDER BY `__skewless_ts` NULLS LAST, `__skewless_is_spine` NULLS LAST, `__skewless_tie0`
         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
       ) AS `__skewless_match`
     FROM (
       SELECT
         `merchant_id`,
-        `__skewless_ts`,
-        `__skewless_ts` AS `__skewless_match`,
+        `event_ts` AS `__skewless_ts`,
         0 AS `__skewless_is_spine`,
-        CAST(NULL AS BIGINT) AS `__skewless_row`
-      FROM `__skewless_f5`
+        `merchant__fraud_rate__30d` AS `__skewless_tie0`,
+        CAST(NULL AS BIGINT) AS `__skewless_row`,
+        STRUCT(`event_ts` AS c0, `merchant__fraud_rate__30d` AS c1) AS `__skewless_match`
+      FROM `features`.`merchant_fraud_rate`
+      WHERE
+        NOT `merchant_id` IS NULL AND NOT `event_ts` IS NULL
       UNION ALL
       SELECT
         `merchant_id` AS `merchant_id`,
         `__skewless_ts`,
-        CAST(NULL AS TIMESTAMP) AS `__skewless_match`,
         1 AS `__skewless_is_spine`,
-        `__skewless_row`
+        NULL AS `__skewless_tie0`,
+        `__skewless_row`,
+        NULL AS `__skewless_match`
       FROM `__skewless_spine`
     ) AS stream
   ) AS carried
   WHERE
-    NOT `__skewless_row` IS NULL
+    `__skewless_is_spine` = 1
 ), `__skewless_f6` AS (
   SELECT
-    `user_id`,
-    `updated_ts`,
-    `user__country`,
-    `user__signup_ts`,
-    `updated_ts` AS `__skewless_ts`
-  FROM `features`.`user_profile`
-), `__skewless_m6` AS (
-  SELECT
     `__skewless_row`,
-    `__skewless_match`
+    `__skewless_match`.c0 AS `updated_ts`,
+    `__skewless_match`.c1 AS `user__country`,
+    `__skewless_match`.c2 AS `user__signup_ts`
   FROM (
     SELECT
       `__skewless_row`,
+      `__skewless_is_spine`,
       LAST_VALUE(`__skewless_match`) IGNORE NULLS OVER (
         PARTITION BY `user_id`
-        ORDER BY `__skewless_ts` NULLS LAST, `__skewless_is_spine` NULLS LAST
+        ORDER BY `__skewless_ts` NULLS LAST, `__skewless_is_spine` NULLS LAST, `__skewless_tie0`, `__skewless_tie1`
         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
       ) AS `__skewless_match`
     FROM (
       SELECT
         `user_id`,
-        `__skewless_ts`,
-        `__skewless_ts` AS `__skewless_match`,
+        `updated_ts` AS `__skewless_ts`,
         0 AS `__skewless_is_spine`,
-        CAST(NULL AS BIGINT) AS `__skewless_row`
-      FROM `__skewless_f6`
+        `user__country` AS `__skewless_tie0`,
+        `user__signup_ts` AS `__skewless_tie1`,
+        CAST(NULL AS BIGINT) AS `__skewless_row`,
+        STRUCT(`updated_ts` AS c0, `user__country` AS c1, `user__signup_ts` AS c2) AS `__skewless_match`
+      FROM `features`.`user_profile`
+      WHERE
+        NOT `user_id` IS NULL AND NOT `updated_ts` IS NULL
       UNION ALL
       SELECT
         `user_id` AS `user_id`,
         `__skewless_ts`,
-        CAST(NULL AS TIMESTAMP) AS `__skewless_match`,
         1 AS `__skewless_is_spine`,
-        `__skewless_row`
+        NULL AS `__skewless_tie0`,
+        NULL AS `__skewless_tie1`,
+        `__skewless_row`,
+        NULL AS `__skewless_match`
       FROM `__skewless_spine`
     ) AS stream
   ) AS carried
   WHERE
-    NOT `__skewless_row` IS NULL
+    `__skewless_is_spine` = 1
 ), `__skewless_f7` AS (
   SELECT
-    `merchant_id`,
-    `onboarded_ts`,
-    `merchant__category`,
-    `onboarded_ts` AS `__skewless_ts`
-  FROM `features`.`merchant_profile`
-), `__skewless_m7` AS (
-  SELECT
     `__skewless_row`,
-    `__skewless_match`
+    `__skewless_match`.c0 AS `onboarded_ts`,
+    `__skewless_match`.c1 AS `merchant__category`
   FROM (
     SELECT
       `__skewless_row`,
+      `__skewless_is_spine`,
       LAST_VALUE(`__skewless_match`) IGNORE NULLS OVER (
         PARTITION BY `merchant_id`
-        ORDER BY `__skewless_ts` NULLS LAST, `__skewless_is_spine` NULLS LAST
+        ORDER BY `__skewless_ts` NULLS LAST, `__skewless_is_spine` NULLS LAST, `__skewless_tie0`
         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
       ) AS `__skewless_match`
     FROM (
       SELECT
         `merchant_id`,
-        `__skewless_ts`,
-        `__skewless_ts` AS `__skewless_match`,
+        `onboarded_ts` AS `__skewless_ts`,
         0 AS `__skewless_is_spine`,
-        CAST(NULL AS BIGINT) AS `__skewless_row`
-      FROM `__skewless_f7`
+        `merchant__category` AS `__skewless_tie0`,
+        CAST(NULL AS BIGINT) AS `__skewless_row`,
+        STRUCT(`onboarded_ts` AS c0, `merchant__category` AS c1) AS `__skewless_match`
+      FROM `features`.`merchant_profile`
+      WHERE
+        NOT `merchant_id` IS NULL AND NOT `onboarded_ts` IS NULL
       UNION ALL
       SELECT
         `merchant_id` AS `merchant_id`,
         `__skewless_ts`,
-        CAST(NULL AS TIMESTAMP) AS `__skewless_match`,
         1 AS `__skewless_is_spine`,
-        `__skewless_row`
+        NULL AS `__skewless_tie0`,
+        `__skewless_row`,
+        NULL AS `__skewless_match`
       FROM `__skewless_spine`
     ) AS stream
   ) AS carried
   WHERE
-    NOT `__skewless_row` IS NULL
+    `__skewless_is_spine` = 1
 )
 SELECT
   `spine`.`txn_id`,
@@ -444,45 +464,21 @@ SELECT
   `f7`.`merchant__category` AS `__skewless_input_merchant__category`,
   `spine`.`channel` AS `__skewless_input_channel`
 FROM `__skewless_spine` AS spine
-LEFT JOIN `__skewless_m0` AS m0
-  ON `m0`.`__skewless_row` = `spine`.`__skewless_row`
 LEFT JOIN `__skewless_f0` AS f0
-  ON `f0`.`user_id` = `spine`.`user_id`
-  AND `f0`.`__skewless_ts` = `m0`.`__skewless_match`
-LEFT JOIN `__skewless_m1` AS m1
-  ON `m1`.`__skewless_row` = `spine`.`__skewless_row`
+  ON `f0`.`__skewless_row` = `spine`.`__skewless_row`
 LEFT JOIN `__skewless_f1` AS f1
-  ON `f1`.`user_id` = `spine`.`user_id`
-  AND `f1`.`__skewless_ts` = `m1`.`__skewless_match`
-LEFT JOIN `__skewless_m2` AS m2
-  ON `m2`.`__skewless_row` = `spine`.`__skewless_row`
+  ON `f1`.`__skewless_row` = `spine`.`__skewless_row`
 LEFT JOIN `__skewless_f2` AS f2
-  ON `f2`.`user_id` = `spine`.`user_id`
-  AND `f2`.`__skewless_ts` = `m2`.`__skewless_match`
-LEFT JOIN `__skewless_m3` AS m3
-  ON `m3`.`__skewless_row` = `spine`.`__skewless_row`
+  ON `f2`.`__skewless_row` = `spine`.`__skewless_row`
 LEFT JOIN `__skewless_f3` AS f3
-  ON `f3`.`user_id` = `spine`.`user_id`
-  AND `f3`.`__skewless_ts` = `m3`.`__skewless_match`
-LEFT JOIN `__skewless_m4` AS m4
-  ON `m4`.`__skewless_row` = `spine`.`__skewless_row`
+  ON `f3`.`__skewless_row` = `spine`.`__skewless_row`
 LEFT JOIN `__skewless_f4` AS f4
-  ON `f4`.`merchant_id` = `spine`.`merchant_id`
-  AND `f4`.`__skewless_ts` = `m4`.`__skewless_match`
-LEFT JOIN `__skewless_m5` AS m5
-  ON `m5`.`__skewless_row` = `spine`.`__skewless_row`
+  ON `f4`.`__skewless_row` = `spine`.`__skewless_row`
 LEFT JOIN `__skewless_f5` AS f5
-  ON `f5`.`merchant_id` = `spine`.`merchant_id`
-  AND `f5`.`__skewless_ts` = `m5`.`__skewless_match`
-LEFT JOIN `__skewless_m6` AS m6
-  ON `m6`.`__skewless_row` = `spine`.`__skewless_row`
+  ON `f5`.`__skewless_row` = `spine`.`__skewless_row`
 LEFT JOIN `__skewless_f6` AS f6
-  ON `f6`.`user_id` = `spine`.`user_id`
-  AND `f6`.`__skewless_ts` = `m6`.`__skewless_match`
-LEFT JOIN `__skewless_m7` AS m7
-  ON `m7`.`__skewless_row` = `spine`.`__skewless_row`
+  ON `f6`.`__skewless_row` = `spine`.`__skewless_row`
 LEFT JOIN `__skewless_f7` AS f7
-  ON `f7`.`merchant_id` = `spine`.`merchant_id`
-  AND `f7`.`__skewless_ts` = `m7`.`__skewless_match`
+  ON `f7`.`__skewless_row` = `spine`.`__skewless_row`
 ORDER BY
   `spine`.`__skewless_row`
