@@ -215,17 +215,22 @@ class WarehouseAdapter(ABC):
             this=table.copy(), kind="TABLE", actions=[exp.AlterRename(this=relation_table(new_name))]
         ))
 
-    def index_for_lookups(self, table: exp.Table, columns: Sequence[str]) -> None:
-        """An index on a feature table's (keys, time), where the engine's point-in-time join looks rows up by it
-        (engine table: lookup_index)."""
+    def index_for_lookups(self, table: exp.Table, keys: Sequence[str], newest_first: Sequence[str]) -> None:
+        """An index on a feature table's keys, then its times newest first (DESC NULLS LAST, the order the
+        LATERAL join asks for), where the engine's point-in-time join looks rows up by it (engine table:
+        lookup_index): the newest row before T is the first the index gives, with no sort."""
         if not self.engine.lookup_index:
             return
+        columns = [*[exp.Ordered(this=quoted_column(c), nulls_first=False) for c in keys],
+                   *[exp.Ordered(this=quoted_column(c), desc=True, nulls_first=False) for c in newest_first]]
         # Index names share the schema's namespace and are cut at 63 bytes on Postgres: a hash of the table name
-        # keeps two long names with one prefix from colliding (IF NOT EXISTS would then skip the second index).
-        digest = hashlib.sha1(table.name.encode()).hexdigest()[:8]
+        # keeps two long names with one prefix from colliding (IF NOT EXISTS would then skip the second index),
+        # and a hash of the columns makes a changed index (new keys, a created timestamp) a new name.
+        spec = table.name + "|" + ",".join(c.sql(dialect=self.dialect) for c in columns)
+        digest = hashlib.sha1(spec.encode()).hexdigest()[:8]
         name = f"{table.name[:40]}__pit_{digest}"
-        index = exp.Index(this=exp.to_identifier(name, quoted=True), table=table.copy(), params=exp.IndexParameters(
-            columns=[exp.Ordered(this=quoted_column(c), nulls_first=False) for c in columns]))
+        index = exp.Index(this=exp.to_identifier(name, quoted=True), table=table.copy(),
+                          params=exp.IndexParameters(columns=columns))
         self.execute(exp.Create(this=index, kind="INDEX", exists=True))
 
     # -- queries whose best form differs per engine -------------------------------------------------

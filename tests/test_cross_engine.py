@@ -184,3 +184,14 @@ def test_the_manifest_holds_on_demand_expressions_in_the_evaluators_dialect(buil
                                manifest["features"].items() if feature.get("on_demand")}
     assert expressions["duckdb"]["payment__burst_level__1d"] == "COALESCE(user__txn_count__1d, 0) // 5"
     assert expressions["postgres"] == expressions["spark"] == expressions["duckdb"]
+
+
+def test_postgres_finds_the_newest_row_by_its_index_without_sorting_the_entitys_rows(built):
+    # Feature tables are indexed on (keys, time DESC NULLS LAST, created DESC NULLS LAST): the order the LATERAL
+    # join asks for, so each look-up reads the index in order (only exact ties are sorted further).
+    store = built["postgres"]
+    spine = "select user_id, event_ts from features.labelled_payments"
+    query = store.get_historical_features(spine, ["user__txn_count__7d"], preserve_order=False).to_sql("postgres")
+    plan = "\n".join(row[0] for row in store.adapter.connection.execute(b"EXPLAIN " + query.encode()).fetchall())
+    assert "Index Scan" in plan and "__pit_" in plan, plan
+    assert "Presorted Key" in plan or "Sort" not in plan, plan

@@ -208,7 +208,8 @@ class Runner:
         else:
             rows = adapter.replace_table(relation, node.build_query(), check).rows
         if node.config.entity is not None and node.config.timestamp is not None and node.columns_known:
-            adapter.index_for_lookups(relation, [*node.join_keys, node.config.timestamp])
+            times = [node.config.timestamp, *([node.config.created_timestamp] if node.config.created_timestamp else [])]
+            adapter.index_for_lookups(relation, node.join_keys, times)
         return rows
 
     @staticmethod
