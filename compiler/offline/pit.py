@@ -260,7 +260,8 @@ def _carry(select: exp.Select, source: FeatureSource, alias: str, spine: str, in
     valid = [quoted_column(c).is_(exp.null()).not_() for c in [*keys, source.timestamp]]
     if source.current_flag:
         valid.append(quoted_column(source.current_flag))
-    ties = _tie_columns(source)
+    # Rows unique per (keys, time), or flagged current at build time, have no ties to break.
+    ties = [] if source.unique_per_key_ts or source.current_flag else _tie_columns(source)
     from_features = exp.select(
         *[quoted_column(k) for k in keys], exp.alias_(_available(source), TS, quoted=True),
         exp.alias_(exp.Literal.number(0), IS_SPINE, quoted=True),

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import itertools
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +14,7 @@ import sqlglot
 from sqlglot import exp
 
 from skewless.core.errors import SkewlessError
-from skewless.core.sqlbuild import relation_table
+from skewless.core.sqlbuild import quoted_column, relation_table
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -119,7 +120,19 @@ def sql_spine(adapter: "WarehouseAdapter", text: str, dialect: str, timestamp: s
     probe = exp.select("*").from_(source.subquery("probe") if isinstance(source, exp.Query) else source.copy())
     schema = adapter.fetch_arrow(probe.limit(0), log=False).schema
     columns = tuple(schema.names)
-    return SpineInput(source, columns, timestamp or _guess_timestamp(schema, columns))
+    chosen = timestamp or _guess_timestamp(schema, columns)
+    if adapter.engine.unordered_row_number:
+        return SpineInput(source, columns, chosen)
+    # The engine numbers rows with a unique id that is computed again wherever the query reads the spine (Spark
+    # evaluates a CTE per reference): the spine is written once, with its ids, to a table of its own.
+    if ROW_ID in columns:
+        raise SkewlessError(f"the spine may not have a column named {ROW_ID}")
+    table = relation_table(f"skewless_spine_{uuid.uuid4().hex[:12]}", adapter.default_schema)
+    numbered = exp.select(*[quoted_column(c) for c in columns],
+                          exp.alias_(exp.func("monotonically_increasing_id"), ROW_ID, quoted=True))
+    adapter.create_table_as(table, numbered.from_(
+        source.subquery("spine_source") if isinstance(source, exp.Query) else source.copy()))
+    return SpineInput(table, columns, chosen, row_id=ROW_ID, cleanup=lambda: adapter.drop(table, "table"))
 
 
 def spine_from(value: Any, adapter: "WarehouseAdapter", dialect: str, timestamp: str | None) -> SpineInput:
