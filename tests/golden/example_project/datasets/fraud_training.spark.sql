@@ -65,7 +65,7 @@ WITH `__skewless_spine` AS (
       `__skewless_is_spine`,
       LAST_VALUE(`__skewless_match`) IGNORE NULLS OVER (
         PARTITION BY `user_id`
-        ORDER BY `__skewless_ts` NULLS LAST, `__skewless_is_spine` NULLS LAST, `__skewless_tie0`, `__skewless_tie1`, `__skewless_tie2`
+        ORDER BY `__skewless_ts` NULLS LAST, `__skewless_is_spine` NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
       ) AS `__skewless_match`
     FROM (
@@ -73,9 +73,6 @@ WITH `__skewless_spine` AS (
         `user_id`,
         `event_ts` AS `__skewless_ts`,
         0 AS `__skewless_is_spine`,
-        `user__txn_count__1d` AS `__skewless_tie0`,
-        `user__txn_count__7d` AS `__skewless_tie1`,
-        `user__txn_count__30d` AS `__skewless_tie2`,
         CAST(NULL AS BIGINT) AS `__skewless_row`,
         STRUCT(`event_ts` AS c0, `user__txn_count__1d` AS c1, `user__txn_count__7d` AS c2) AS `__skewless_match`
       FROM `features`.`user_transaction_counts`
@@ -86,9 +83,6 @@ WITH `__skewless_spine` AS (
         `user_id` AS `user_id`,
         `__skewless_ts`,
         1 AS `__skewless_is_spine`,
-        NULL AS `__skewless_tie0`,
-        NULL AS `__skewless_tie1`,
-        NULL AS `__skewless_tie2`,
         `__skewless_row`,
         NULL AS `__skewless_match`
       FROM `__skewless_spine`
@@ -110,7 +104,7 @@ WITH `__skewless_spine` AS (
       `__skewless_is_spine`,
       LAST_VALUE(`__skewless_match`) IGNORE NULLS OVER (
         PARTITION BY `user_id`
-        ORDER BY `__skewless_ts` NULLS LAST, `__skewless_is_spine` NULLS LAST, `__skewless_tie0`, `__skewless_tie1`, `__skewless_tie2`, `__skewless_tie3`
+        ORDER BY `__skewless_ts` NULLS LAST, `__skewless_is_spine` NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
       ) AS `__skewless_match`
     FROM (
@@ -118,10 +112,6 @@ WITH `__skewless_spine` AS (
         `user_id`,
         `event_ts` AS `__skewless_ts`,
         0 AS `__skewless_is_spine`,
-        `user__amount_sum__7d` AS `__skewless_tie0`,
-        `user__amount_sum__30d` AS `__skewless_tie1`,
-        `user__amount_avg__30d` AS `__skewless_tie2`,
-        `user__amount_max__30d` AS `__skewless_tie3`,
         CAST(NULL AS BIGINT) AS `__skewless_row`,
         STRUCT(
           `event_ts` AS c0,
@@ -138,10 +128,6 @@ WITH `__skewless_spine` AS (
         `user_id` AS `user_id`,
         `__skewless_ts`,
         1 AS `__skewless_is_spine`,
-        NULL AS `__skewless_tie0`,
-        NULL AS `__skewless_tie1`,
-        NULL AS `__skewless_tie2`,
-        NULL AS `__skewless_tie3`,
         `__skewless_row`,
         NULL AS `__skewless_match`
       FROM `__skewless_spine`
@@ -161,7 +147,7 @@ WITH `__skewless_spine` AS (
       `__skewless_is_spine`,
       LAST_VALUE(`__skewless_match`) IGNORE NULLS OVER (
         PARTITION BY `user_id`
-        ORDER BY `__skewless_ts` NULLS LAST, `__skewless_is_spine` NULLS LAST, `__skewless_tie0`, `__skewless_tie1`
+        ORDER BY `__skewless_ts` NULLS LAST, `__skewless_is_spine` NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
       ) AS `__skewless_match`
     FROM (
@@ -169,8 +155,6 @@ WITH `__skewless_spine` AS (
         `user_id`,
         `event_ts` AS `__skewless_ts`,
         0 AS `__skewless_is_spine`,
-        `user__large_txn_count__30d` AS `__skewless_tie0`,
-        `user__night_txn_count__7d` AS `__skewless_tie1`,
         CAST(NULL AS BIGINT) AS `__skewless_row`,
         STRUCT(
           `event_ts` AS c0,
@@ -185,8 +169,6 @@ WITH `__skewless_spine` AS (
         `user_id` AS `user_id`,
         `__skewless_ts`,
         1 AS `__skewless_is_spine`,
-        NULL AS `__skewless_tie0`,
-        NULL AS `__skewless_tie1`,
         `__skewless_row`,
         NULL AS `__skewless_match`
       FROM `__skewless_spine`
@@ -205,7 +187,7 @@ WITH `__skewless_spine` AS (
       `__skewless_is_spine`,
       LAST_VALUE(`__skewless_match`) IGNORE NULLS OVER (
         PARTITION BY `user_id`
-        ORDER BY `__skewless_ts` NULLS LAST, `__skewless_is_spine` NULLS LAST, `__skewless_tie0`, `__skewless_tie1`
+        ORDER BY `__skewless_ts` NULLS LAST, `__skewless_is_spine` NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
       ) AS `__skewless_match`
     FROM (
@@ -213,8 +195,6 @@ WITH `__skewless_spine` AS (
         `user_id`,
         `event_ts` AS `__skewless_ts`,
         0 AS `__skewless_is_spine`,
-        `user__chargeback_count__90d` AS `__skewless_tie0`,
-        `user__chargeback_amount__90d` AS `__skewless_tie1`,
         CAST(NULL AS BIGINT) AS `__skewless_row`,
         STRUCT(`event_ts` AS c0, `user__chargeback_count__90d` AS c1) AS `__skewless_match`
       FROM `features`.`user_chargebacks`
@@ -225,8 +205,6 @@ WITH `__skewless_spine` AS (
         `user_id` AS `user_id`,
         `__skewless_ts`,
         1 AS `__skewless_is_spine`,
-        NULL AS `__skewless_tie0`,
-        NULL AS `__skewless_tie1`,
         `__skewless_row`,
         NULL AS `__skewless_match`
       FROM `__skewless_spine`
@@ -245,7 +223,7 @@ WITH `__skewless_spine` AS (
       `__skewless_is_spine`,
       LAST_VALUE(`__skewless_match`) IGNORE NULLS OVER (
         PARTITION BY `merchant_id`
-        ORDER BY `__skewless_ts` NULLS LAST, `__skewless_is_spine` NULLS LAST, `__skewless_tie0`, `__skewless_tie1`
+        ORDER BY `__skewless_ts` NULLS LAST, `__skewless_is_spine` NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
       ) AS `__skewless_match`
     FROM (
@@ -253,8 +231,6 @@ WITH `__skewless_spine` AS (
         `merchant_id`,
         `event_ts` AS `__skewless_ts`,
         0 AS `__skewless_is_spine`,
-        `merchant__txn_count__7d` AS `__skewless_tie0`,
-        `merchant__amount_sum__7d` AS `__skewless_tie1`,
         CAST(NULL AS BIGINT) AS `__skewless_row`,
         STRUCT(`event_ts` AS c0, `merchant__txn_count__7d` AS c1) AS `__skewless_match`
       FROM `features`.`merchant_volume`
@@ -265,8 +241,6 @@ WITH `__skewless_spine` AS (
         `merchant_id` AS `merchant_id`,
         `__skewless_ts`,
         1 AS `__skewless_is_spine`,
-        NULL AS `__skewless_tie0`,
-        NULL AS `__skewless_tie1`,
         `__skewless_row`,
         NULL AS `__skewless_match`
       FROM `__skewless_spine`
@@ -285,7 +259,7 @@ WITH `__skewless_spine` AS (
       `__skewless_is_spine`,
       LAST_VALUE(`__skewless_match`) IGNORE NULLS OVER (
         PARTITION BY `merchant_id`
-        ORDER BY `__skewless_ts` NULLS LAST, `__skewless_is_spine` NULLS LAST, `__skewless_tie0`
+        ORDER BY `__skewless_ts` NULLS LAST, `__skewless_is_spine` NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
       ) AS `__skewless_match`
     FROM (
@@ -293,7 +267,6 @@ WITH `__skewless_spine` AS (
         `merchant_id`,
         `event_ts` AS `__skewless_ts`,
         0 AS `__skewless_is_spine`,
-        `merchant__fraud_rate__30d` AS `__skewless_tie0`,
         CAST(NULL AS BIGINT) AS `__skewless_row`,
         STRUCT(`event_ts` AS c0, `merchant__fraud_rate__30d` AS c1) AS `__skewless_match`
       FROM `features`.`merchant_fraud_rate`
@@ -304,7 +277,6 @@ WITH `__skewless_spine` AS (
         `merchant_id` AS `merchant_id`,
         `__skewless_ts`,
         1 AS `__skewless_is_spine`,
-        NULL AS `__skewless_tie0`,
         `__skewless_row`,
         NULL AS `__skewless_match`
       FROM `__skewless_spine`
@@ -324,7 +296,7 @@ WITH `__skewless_spine` AS (
       `__skewless_is_spine`,
       LAST_VALUE(`__skewless_match`) IGNORE NULLS OVER (
         PARTITION BY `user_id`
-        ORDER BY `__skewless_ts` NULLS LAST, `__skewless_is_spine` NULLS LAST, `__skewless_tie0`, `__skewless_tie1`
+        ORDER BY `__skewless_ts` NULLS LAST, `__skewless_is_spine` NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
       ) AS `__skewless_match`
     FROM (
@@ -332,8 +304,6 @@ WITH `__skewless_spine` AS (
         `user_id`,
         `updated_ts` AS `__skewless_ts`,
         0 AS `__skewless_is_spine`,
-        `user__country` AS `__skewless_tie0`,
-        `user__signup_ts` AS `__skewless_tie1`,
         CAST(NULL AS BIGINT) AS `__skewless_row`,
         STRUCT(`updated_ts` AS c0, `user__country` AS c1, `user__signup_ts` AS c2) AS `__skewless_match`
       FROM `features`.`user_profile`
@@ -344,8 +314,6 @@ WITH `__skewless_spine` AS (
         `user_id` AS `user_id`,
         `__skewless_ts`,
         1 AS `__skewless_is_spine`,
-        NULL AS `__skewless_tie0`,
-        NULL AS `__skewless_tie1`,
         `__skewless_row`,
         NULL AS `__skewless_match`
       FROM `__skewless_spine`
@@ -364,7 +332,7 @@ WITH `__skewless_spine` AS (
       `__skewless_is_spine`,
       LAST_VALUE(`__skewless_match`) IGNORE NULLS OVER (
         PARTITION BY `merchant_id`
-        ORDER BY `__skewless_ts` NULLS LAST, `__skewless_is_spine` NULLS LAST, `__skewless_tie0`
+        ORDER BY `__skewless_ts` NULLS LAST, `__skewless_is_spine` NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
       ) AS `__skewless_match`
     FROM (
@@ -372,7 +340,6 @@ WITH `__skewless_spine` AS (
         `merchant_id`,
         `onboarded_ts` AS `__skewless_ts`,
         0 AS `__skewless_is_spine`,
-        `merchant__category` AS `__skewless_tie0`,
         CAST(NULL AS BIGINT) AS `__skewless_row`,
         STRUCT(`onboarded_ts` AS c0, `merchant__category` AS c1) AS `__skewless_match`
       FROM `features`.`merchant_profile`
@@ -383,7 +350,6 @@ WITH `__skewless_spine` AS (
         `merchant_id` AS `merchant_id`,
         `__skewless_ts`,
         1 AS `__skewless_is_spine`,
-        NULL AS `__skewless_tie0`,
         `__skewless_row`,
         NULL AS `__skewless_match`
       FROM `__skewless_spine`
