@@ -3,7 +3,7 @@ formulation, side by side in one run.
 
 The same deterministic data on every engine (N feature rows over E users, 5 float features, a created timestamp,
 ties on event time; a spine of S rows), loaded by `skewless run` from one parquet seed. Per engine:
-- skewless: get_historical_features over a spine table (a SQL spine), 5 features, ttl 30 days, to Arrow;
+- skewless: get_historical_features over a spine table (named), 5 features, ttl 30 days, to Arrow;
 - floor: the engine's plain query by hand over the same tables: DuckDB an ASOF LEFT JOIN; Postgres a LEFT JOIN
   LATERAL (... ORDER BY event_ts DESC, created_ts DESC LIMIT 1) on the same index skewless builds; Spark a
   window query (LAST_VALUE(... IGNORE NULLS) over spine and feature rows in one stream per user).
@@ -125,7 +125,7 @@ def measure(engine: str, folder: Path, spine_path: Path) -> dict[str, object]:
         features = [f"user__{f}" for f in FEATURES]
 
         def ours():  # noqa: ANN202
-            return store.get_historical_features("select * from bench_spine", features, timestamp="ts",
+            return store.get_historical_features("bench_spine", features, timestamp="ts",
                                                  preserve_order=False).to_arrow()
 
         def floor():  # noqa: ANN202

@@ -134,15 +134,18 @@ def test_a_sql_spine_in_any_order_gives_the_same_training_set_on_every_engine(bu
     # The spine's rows get the engine's own row id (Spark's ROW_NUMBER needs an order: a unique id, written once
     # with the spine, since a spine read twice after a shuffle need not come back in the same order).
     reference = built["duckdb"]
-    spine = ("select p.user_id, p.merchant_id, p.event_ts, p.is_fraud from features.labelled_payments p "
+    query = ("select p.user_id, p.merchant_id, p.event_ts, p.is_fraud from features.labelled_payments p "
              "join (select distinct user_id from features.labelled_payments) u on p.user_id = u.user_id")
     features = ["user__txn_count__7d", "merchant__fraud_rate__30d"]
-    expected = reference.get_historical_features(spine, features, preserve_order=False).to_arrow()
-    assert expected.num_rows > 1000
-    for engine, store in built.items():
-        for ordered in (False, True):
-            got = store.get_historical_features(spine, features, preserve_order=ordered).to_arrow()
-            assert_same_rows(engine, expected, got)
+    # A table named, read in place (its rows come back in one order wherever the query reads it).
+    for spine, timestamp in ((query, None), ("raw.transactions", "event_ts")):
+        expected = reference.get_historical_features(spine, features, timestamp=timestamp).to_arrow()
+        assert expected.num_rows > 1000
+        for engine, store in built.items():
+            for ordered in (False, True):
+                got = store.get_historical_features(spine, features, timestamp=timestamp,
+                                                    preserve_order=ordered).to_arrow()
+                assert_same_rows(engine, expected, got)
 
 
 def test_online_values_are_equal_on_every_engine(built):

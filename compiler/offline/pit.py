@@ -33,6 +33,7 @@ TS = "__skewless_ts"
 MATCH = "__skewless_match"
 RANK = "__skewless_rank"
 IS_SPINE = "__skewless_is_spine"
+SPINE_ROW = "__skewless_spine_row"
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,8 @@ def build(query: PitQuery, dialect: str, style: str | None = None, ordered: bool
     style = style or style_for(dialect, query.as_known)
     if query.as_known and style not in ("lateral", "ranked"):
         raise SkewlessError(f"as_known needs the lateral or ranked formulation, not {style!r}")
+    if style == "carry" and len(query.sources) == 1 and not query.extra_projections:
+        return _carry_alone(query, ordered)
     spine_alias = "spine"
     select = exp.select(*[quoted_column(c, spine_alias) for c in query.spine_columns])
     select = select.with_(exp.to_identifier("__skewless_spine", quoted=True), as_=query.spine)
@@ -246,12 +249,10 @@ def _window(select: exp.Select, source: FeatureSource, alias: str, spine: str, i
     return select.select(*_feature_projections(source, alias, spine))
 
 
-def _carry(select: exp.Select, source: FeatureSource, alias: str, spine: str, index: int) -> exp.Select:
-    """One ordered stream per key of feature rows and spine rows; each spine row takes the last feature row
-    before it, carried whole as a struct (LAST_VALUE ... IGNORE NULLS). One sort, no second pass over the feature
-    rows: the struct holds the values, so neither a deduplication nor a join back to the features is needed. Ties
-    on time sort by the tie columns ascending, NULLs first, so that the last of them is the one the other
-    formulations pick."""
+def _carried_stream(source: FeatureSource, spine_row: exp.Expression | None = None) -> exp.Select:
+    """Feature rows and spine rows in one stream, each spine row with the last feature row before it (a struct,
+    `c0` its event time, `c1`... its features) in MATCH; `spine_row`, a struct of the spine's columns, rides along
+    when given."""
     keys = list(source.join_keys)
     carried = [source.timestamp, *source.features]
     payload = exp.Struct(expressions=[
@@ -262,18 +263,21 @@ def _carry(select: exp.Select, source: FeatureSource, alias: str, spine: str, in
         valid.append(quoted_column(source.current_flag))
     # Rows unique per (keys, time), or flagged current at build time, have no ties to break.
     ties = [] if source.unique_per_key_ts or source.current_flag else _tie_columns(source)
+    riding = [] if spine_row is None else [SPINE_ROW]
     from_features = exp.select(
         *[quoted_column(k) for k in keys], exp.alias_(_available(source), TS, quoted=True),
         exp.alias_(exp.Literal.number(0), IS_SPINE, quoted=True),
         *[exp.alias_(quoted_column(c), f"__skewless_tie{i}", quoted=True) for i, c in enumerate(ties)],
         exp.alias_(exp.cast(exp.null(), "bigint"), ROW, quoted=True),
         exp.alias_(payload, MATCH, quoted=True),
+        *[exp.alias_(exp.null(), name, quoted=True) for name in riding],
     ).from_(source.relation.copy()).where(exp.and_(*valid))
     from_spine = exp.select(
         *[exp.alias_(quoted_column(sk), fk, quoted=True) for fk, sk in zip(keys, source.on_spine, strict=True)],
         quoted_column(TS), exp.alias_(exp.Literal.number(1), IS_SPINE, quoted=True),
         *[exp.alias_(exp.null(), f"__skewless_tie{i}", quoted=True) for i in range(len(ties))],
         quoted_column(ROW), exp.alias_(exp.null(), MATCH, quoted=True),
+        *[exp.alias_(spine_row, name, quoted=True) for name in riding],
     ).from_(exp.to_table('"__skewless_spine"'))
     order = [exp.Ordered(this=quoted_column(TS)), exp.Ordered(this=quoted_column(IS_SPINE))]
     order += [exp.Ordered(this=quoted_column(f"__skewless_tie{i}"), nulls_first=True) for i in range(len(ties))]
@@ -283,14 +287,51 @@ def _carry(select: exp.Select, source: FeatureSource, alias: str, spine: str, in
         spec=exp.WindowSpec(kind="ROWS", start="UNBOUNDED", start_side="PRECEDING", end="CURRENT ROW"),
     )
     stream = exp.union(from_features, from_spine, distinct=False)
-    matched = (
-        exp.select(quoted_column(ROW), quoted_column(IS_SPINE), exp.alias_(last, MATCH, quoted=True))
-        .from_(stream.subquery("stream"))
-    )
-    fields = [exp.alias_(exp.Dot(this=quoted_column(MATCH), expression=exp.to_identifier(f"c{i}")), c, quoted=True)
-              for i, c in enumerate(carried)]
+    return exp.select(quoted_column(ROW), quoted_column(IS_SPINE), quoted_column(TS), *map(quoted_column, riding),
+                      exp.alias_(last, MATCH, quoted=True)).from_(stream.subquery("stream"))
+
+
+def _field(struct: str, name: str) -> exp.Dot:
+    return exp.Dot(this=quoted_column(struct), expression=exp.to_identifier(name))
+
+
+def _carry_alone(query: PitQuery, ordered: bool) -> exp.Select:
+    """One source: the spine's columns ride through the stream too, so the result is read off the stream with
+    no join back to the spine."""
+    source = query.sources[0]
+    spine_row = exp.Struct(expressions=[
+        exp.PropertyEQ(this=exp.to_identifier(f"s{i}"), expression=quoted_column(c))
+        for i, c in enumerate(query.spine_columns)
+    ])
+    matched = _carried_stream(source, spine_row)
+    event = _field(MATCH, "c0")
+    fresh = None
+    if source.ttl is not None:
+        fresh = exp.GTE(this=event, expression=exp.Sub(this=quoted_column(TS), expression=interval(source.ttl)))
+    features = []
+    for i, name in enumerate(source.features, start=1):
+        value: exp.Expression = _field(MATCH, f"c{i}")
+        if fresh is not None:
+            value = exp.Case(ifs=[exp.If(this=fresh.copy(), true=value)])
+        features.append(exp.alias_(value, name, quoted=True))
+    select = exp.select(
+        *[exp.alias_(_field(SPINE_ROW, f"s{i}"), c, quoted=True) for i, c in enumerate(query.spine_columns)],
+        *features,
+    ).from_(matched.subquery("carried")).where(exp.EQ(this=quoted_column(IS_SPINE), expression=exp.Literal.number(1)))
+    select = select.with_(exp.to_identifier("__skewless_spine", quoted=True), as_=query.spine)
+    return select.order_by(quoted_column(ROW)) if ordered else select
+
+
+def _carry(select: exp.Select, source: FeatureSource, alias: str, spine: str, index: int) -> exp.Select:
+    """One ordered stream per key of feature rows and spine rows; each spine row takes the last feature row
+    before it, carried whole as a struct (LAST_VALUE ... IGNORE NULLS). One sort, no second pass over the feature
+    rows: the struct holds the values, so neither a deduplication nor a join back to the features is needed. Ties
+    on time sort by the tie columns ascending, NULLs first, so that the last of them is the one the other
+    formulations pick."""
+    carried = [source.timestamp, *source.features]
+    fields = [exp.alias_(_field(MATCH, f"c{i}"), c, quoted=True) for i, c in enumerate(carried)]
     matches = (
-        exp.select(quoted_column(ROW), *fields).from_(matched.subquery("carried"))
+        exp.select(quoted_column(ROW), *fields).from_(_carried_stream(source).subquery("carried"))
         .where(exp.EQ(this=quoted_column(IS_SPINE), expression=exp.Literal.number(1)))
     )
     select, table = _cte(select, f"__skewless_f{index}", matches)

@@ -123,8 +123,11 @@ def sql_spine(adapter: "WarehouseAdapter", text: str, dialect: str, timestamp: s
     chosen = timestamp or _guess_timestamp(schema, columns)
     if adapter.engine.unordered_row_number:
         return SpineInput(source, columns, chosen)
+    if isinstance(source, exp.Table) and adapter.relation_kind(source) == "table":
+        return SpineInput(source, columns, chosen)  # read in place: a table's rows come back in the same order
     # The engine numbers rows with a unique id that is computed again wherever the query reads the spine (Spark
-    # evaluates a CTE per reference): the spine is written once, with its ids, to a table of its own.
+    # evaluates a CTE per reference, and a shuffled query's rows need not come back in the same order): the
+    # spine is written once, with its ids, to a table of its own.
     if ROW_ID in columns:
         raise SkewlessError(f"the spine may not have a column named {ROW_ID}")
     table = relation_table(f"skewless_spine_{uuid.uuid4().hex[:12]}", adapter.default_schema)
