@@ -63,6 +63,7 @@ WITH `__skewless_spine` AS (
     SELECT
       `__skewless_row`,
       `__skewless_is_spine`,
+      `__skewless_ts`,
       LAST_VALUE(`__skewless_match`) IGNORE NULLS OVER (
         PARTITION BY `user_id`
         ORDER BY `__skewless_ts` NULLS LAST, `__skewless_is_spine` NULLS LAST
@@ -102,6 +103,7 @@ WITH `__skewless_spine` AS (
     SELECT
       `__skewless_row`,
       `__skewless_is_spine`,
+      `__skewless_ts`,
       LAST_VALUE(`__skewless_match`) IGNORE NULLS OVER (
         PARTITION BY `user_id`
         ORDER BY `__skewless_ts` NULLS LAST, `__skewless_is_spine` NULLS LAST
@@ -145,6 +147,7 @@ WITH `__skewless_spine` AS (
     SELECT
       `__skewless_row`,
       `__skewless_is_spine`,
+      `__skewless_ts`,
       LAST_VALUE(`__skewless_match`) IGNORE NULLS OVER (
         PARTITION BY `user_id`
         ORDER BY `__skewless_ts` NULLS LAST, `__skewless_is_spine` NULLS LAST
@@ -185,6 +188,7 @@ WITH `__skewless_spine` AS (
     SELECT
       `__skewless_row`,
       `__skewless_is_spine`,
+      `__skewless_ts`,
       LAST_VALUE(`__skewless_match`) IGNORE NULLS OVER (
         PARTITION BY `user_id`
         ORDER BY `__skewless_ts` NULLS LAST, `__skewless_is_spine` NULLS LAST
@@ -221,6 +225,7 @@ WITH `__skewless_spine` AS (
     SELECT
       `__skewless_row`,
       `__skewless_is_spine`,
+      `__skewless_ts`,
       LAST_VALUE(`__skewless_match`) IGNORE NULLS OVER (
         PARTITION BY `merchant_id`
         ORDER BY `__skewless_ts` NULLS LAST, `__skewless_is_spine` NULLS LAST
@@ -257,6 +262,7 @@ WITH `__skewless_spine` AS (
     SELECT
       `__skewless_row`,
       `__skewless_is_spine`,
+      `__skewless_ts`,
       LAST_VALUE(`__skewless_match`) IGNORE NULLS OVER (
         PARTITION BY `merchant_id`
         ORDER BY `__skewless_ts` NULLS LAST, `__skewless_is_spine` NULLS LAST
@@ -294,6 +300,7 @@ WITH `__skewless_spine` AS (
     SELECT
       `__skewless_row`,
       `__skewless_is_spine`,
+      `__skewless_ts`,
       LAST_VALUE(`__skewless_match`) IGNORE NULLS OVER (
         PARTITION BY `user_id`
         ORDER BY `__skewless_ts` NULLS LAST, `__skewless_is_spine` NULLS LAST
@@ -330,6 +337,7 @@ WITH `__skewless_spine` AS (
     SELECT
       `__skewless_row`,
       `__skewless_is_spine`,
+      `__skewless_ts`,
       LAST_VALUE(`__skewless_match`) IGNORE NULLS OVER (
         PARTITION BY `merchant_id`
         ORDER BY `__skewless_ts` NULLS LAST, `__skewless_is_spine` NULLS LAST
