@@ -17,6 +17,7 @@ import math
 import re
 import threading
 import uuid
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -264,6 +265,16 @@ def _backquoted(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
+def _import_pyspark() -> None:
+    """pyspark warns, on import, that it does not yet support pandas 3: skewless hands it Arrow, never pandas."""
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
+    try:
+        import pyspark.sql  # noqa: F401
+    except ModuleNotFoundError:
+        raise ProjectError("the spark adapter needs the Python package 'pyspark' (with Spark Connect)",
+                           hint="pip install 'skewless[spark]'") from None
+
+
 def _session(config: "ProjectConfig", settings: dict[str, Any], conf: dict[str, str]) -> "SparkSession":
     """The process's one local SparkSession (a JVM takes seconds to start); a second target asking for another
     warehouse folder is an error rather than a silent write to the first one's."""
@@ -286,11 +297,9 @@ def _session(config: "ProjectConfig", settings: dict[str, Any], conf: dict[str, 
                 if key in _FIXED_CONF:
                     session.conf.set(key, value)
             return session
-        try:
-            from pyspark.sql import SparkSession
-        except ModuleNotFoundError:
-            raise ProjectError("the spark adapter needs the Python package 'pyspark'",
-                               hint="pip install 'skewless[spark]'") from None
+        _import_pyspark()
+        from pyspark.sql import SparkSession
+
         warehouse.mkdir(parents=True, exist_ok=True)
         metastore.parent.mkdir(parents=True, exist_ok=True)
         java = f"-Dderby.system.home={metastore.parent}"  # derby.log goes there, not to the working folder
@@ -319,11 +328,9 @@ def _connect(settings: dict[str, Any], conf: dict[str, str]) -> "SparkSession":
     if not url:
         raise ProjectError("a Spark target with method: connect needs a url",
                            hint="e.g. url: sc://spark.internal:15002")
-    try:
-        from pyspark.sql import SparkSession
-    except ModuleNotFoundError:
-        raise ProjectError("the spark adapter needs the Python package 'pyspark' with Spark Connect",
-                           hint="pip install 'skewless[spark]'") from None
+    _import_pyspark()
+    from pyspark.sql import SparkSession
+
     try:
         session = SparkSession.builder.remote(str(url)).create()
         for key, value in conf.items():
