@@ -98,7 +98,7 @@ class SparkAdapter(WarehouseAdapter):
             yield from self.fetch_arrow(query, log=log).to_batches()
             return
         columns = [quoted_column(c) for c in self.query_columns(query)]
-        staged = relation_table(f"skewless_batches_{uuid.uuid4().hex[:12]}", "default")
+        staged = relation_table(f"skewless_batches_{uuid.uuid4().hex[:12]}", self.default_schema)
         hashed = exp.func("xxhash64", *[c.copy() for c in columns])
         bucket = exp.alias_(exp.func("pmod", hashed, exp.Literal.number(buckets)), _BUCKET, quoted=True)
         partitioned = exp.PartitionedByProperty(this=exp.Schema(expressions=[exp.to_identifier(_BUCKET, quoted=True)]))
@@ -182,7 +182,11 @@ class SparkAdapter(WarehouseAdapter):
         actual = listing.get(table.name.lower())
         if actual is not None:
             self.execute(exp.Drop(tables=[table.copy()], kind=actual, exists=True))
-        for name in self._physical_tables(table, listing):
+        self._drop_physical(table, self._physical_tables(table, listing))
+
+    def _drop_physical(self, table: exp.Table, names: Sequence[str]) -> None:
+        """Drop physical tables (named) that stood behind the view `table`."""
+        for name in names:
             self.execute(exp.Drop(tables=[relation_table(name, table.db or None)], kind="TABLE", exists=True))
 
     # -- materializations: a view repointed to a new physical table -------------------------------------
@@ -198,8 +202,7 @@ class SparkAdapter(WarehouseAdapter):
             self.execute(exp.Drop(tables=[table.copy()], kind="TABLE", exists=True))
         self.execute(exp.Create(this=table.copy(), kind="VIEW", replace=True,
                                 expression=exp.select("*").from_(physical)))
-        for name in older:
-            self.execute(exp.Drop(tables=[relation_table(name, table.db or None)], kind="TABLE", exists=True))
+        self._drop_physical(table, older)
 
     def replace_view(self, table: exp.Table, query: exp.Query, check: ColumnCheck | None = None) -> BuildResult:
         """CREATE OR REPLACE VIEW over a view (a feature table's included) is one catalog operation; a plain
@@ -213,8 +216,7 @@ class SparkAdapter(WarehouseAdapter):
             self.execute(exp.Drop(tables=[probe], kind="VIEW", exists=True))
             self.execute(exp.Drop(tables=[table.copy()], kind="TABLE", exists=True))
         self.execute(exp.Create(this=table.copy(), kind="VIEW", expression=query.copy(), replace=True))
-        for name in older:
-            self.execute(exp.Drop(tables=[relation_table(name, table.db or None)], kind="TABLE", exists=True))
+        self._drop_physical(table, older)
         if check is not None:
             check(self.columns(table))
         return BuildResult(None)
@@ -293,9 +295,8 @@ def _session(config: "ProjectConfig", settings: dict[str, Any], conf: dict[str, 
                 raise AdapterError(
                     f"this process already runs a Spark session over {folder}; one cannot open {warehouse}",
                     hint="one local Spark session per process: use one warehouse_dir for every Spark target")
-            for key, value in conf.items():
-                if key in _FIXED_CONF:
-                    session.conf.set(key, value)
+            for key, value in _FIXED_CONF.items():
+                session.conf.set(key, value)
             return session
         _import_pyspark()
         from pyspark.sql import SparkSession

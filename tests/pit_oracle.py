@@ -18,8 +18,9 @@ FEATURE_ROW = st.tuples(
 )
 OTHER_ROW = st.tuples(st.integers(0, 2), STAMP, st.one_of(st.none(), st.floats(-1, 1, allow_nan=False)))
 SPINE_ROW = st.tuples(st.one_of(st.none(), st.integers(0, 3)), st.integers(0, 2),
-                      st.builds(lambda m, u: BASE + timedelta(minutes=m, microseconds=u),
-                                st.integers(-2, 25), st.sampled_from([0, 1, 999999])))
+                      st.one_of(st.none(),  # a spine row without a time gets NULL features
+                                st.builds(lambda m, u: BASE + timedelta(minutes=m, microseconds=u),
+                                          st.integers(-2, 25), st.sampled_from([0, 1, 999999]))))
 DURATION = st.one_of(st.none(), st.builds(lambda m, u: timedelta(minutes=m, microseconds=u),
                                           st.integers(0, 10), st.sampled_from([0, 1])))
 
@@ -30,7 +31,7 @@ def oracle(spine, features, others, ttl, delay, as_known):
         row = []
         candidates = [
             f for f in features
-            if k is not None and f[0] == k and f[1] + (delay or timedelta()) <= t
+            if k is not None and t is not None and f[0] == k and f[1] + (delay or timedelta()) <= t
             and (not as_known or (f[2] is not None and f[2] <= t))
         ]
         best = max(candidates, key=lambda f: (f[1], *((v is not None, v) for v in f[2:])), default=None)
@@ -38,7 +39,7 @@ def oracle(spine, features, others, ttl, delay, as_known):
             row += [None, None]
         else:
             row += [best[3], best[4]]
-        other = [o for o in others if o[0] == k2 and o[1] <= t]
+        other = [o for o in others if t is not None and o[0] == k2 and o[1] <= t]
         best_other = max(other, key=lambda o: (o[1], o[2] is not None, o[2]), default=None)
         row.append(None if best_other is None else best_other[2])
         out.append((k, k2, t, *row))

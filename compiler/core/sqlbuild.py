@@ -56,6 +56,12 @@ def row_number(partition: Sequence[exp.Expression], order: Sequence[exp.Ordered]
     return exp.Window(this=exp.RowNumber(), partition_by=list(partition), order=exp.Order(expressions=list(order)))
 
 
+def unique_row_id() -> exp.Expression:
+    """A unique (not consecutive) id per row, where ROW_NUMBER() needs an order (engine table:
+    unordered_row_number = False; Spark). It is computed afresh each time a query reads it."""
+    return exp.func("monotonically_increasing_id")
+
+
 def first_per_group(
     source: exp.Expression, partition: Sequence[str], order: Sequence[str], columns: Sequence[str],
     where: exp.Expression | None = None, extra: Sequence[exp.Expression] = (),

@@ -26,7 +26,14 @@ from sqlglot import exp
 
 from skewless.core.engines import engine_for_dialect
 from skewless.core.errors import SkewlessError
-from skewless.core.sqlbuild import first_per_group, greatest_first, interval, quoted_column, row_number
+from skewless.core.sqlbuild import (
+    first_per_group,
+    greatest_first,
+    interval,
+    quoted_column,
+    row_number,
+    unique_row_id,
+)
 
 ROW = "__skewless_row"
 TS = "__skewless_ts"
@@ -122,18 +129,19 @@ def _keys_equal(source: FeatureSource, feature: str, spine: str) -> list[exp.Exp
     ]
 
 
-def _within_ttl(source: FeatureSource, feature: str, spine: str, value: exp.Expression) -> exp.Expression:
-    """The value, or NULL when the matched row is older than the ttl (event time < T - ttl)."""
+def _within_ttl(source: FeatureSource, event: exp.Expression, at: exp.Expression,
+                value: exp.Expression) -> exp.Expression:
+    """The value, or NULL when the matched row (event time `event`) is older than the ttl at `at` (< T - ttl)."""
     if source.ttl is None:
         return value
-    oldest = exp.Sub(this=quoted_column(TS, spine), expression=interval(source.ttl))
-    fresh = exp.GTE(this=quoted_column(source.timestamp, feature), expression=oldest)
-    return exp.Case(ifs=[exp.If(this=fresh, true=value)])
+    oldest = exp.Sub(this=at.copy(), expression=interval(source.ttl))
+    return exp.Case(ifs=[exp.If(this=exp.GTE(this=event.copy(), expression=oldest), true=value)])
 
 
 def _feature_projections(source: FeatureSource, feature: str, spine: str) -> list[exp.Expression]:
+    event, at = quoted_column(source.timestamp, feature), quoted_column(TS, spine)
     return [
-        exp.alias_(_within_ttl(source, feature, spine, quoted_column(name, feature)), name, quoted=True)
+        exp.alias_(_within_ttl(source, event, at, quoted_column(name, feature)), name, quoted=True)
         for name in source.features
     ]
 
@@ -206,6 +214,12 @@ def _lateral(select: exp.Select, source: FeatureSource, alias: str, spine: str, 
     return select.select(*_feature_projections(source, alias, spine))
 
 
+def _stream_order() -> list[exp.Ordered]:
+    """The order of a stream of feature and spine rows: by time, a spine row after the feature rows of its
+    instant; a spine row without a time first (NULLs first), so that no feature row precedes it."""
+    return [exp.Ordered(this=quoted_column(TS), nulls_first=True), exp.Ordered(this=quoted_column(IS_SPINE))]
+
+
 def _window(select: exp.Select, source: FeatureSource, alias: str, spine: str, index: int) -> exp.Select:
     select, features = _cte(select, f"__skewless_f{index}", _deduplicated(source))
     keys = list(source.join_keys)
@@ -225,7 +239,7 @@ def _window(select: exp.Select, source: FeatureSource, alias: str, spine: str, i
     carried = exp.Window(
         this=exp.IgnoreNulls(this=exp.LastValue(this=quoted_column(MATCH))),
         partition_by=[quoted_column(k) for k in keys],
-        order=exp.Order(expressions=[exp.Ordered(this=quoted_column(TS)), exp.Ordered(this=quoted_column(IS_SPINE))]),
+        order=exp.Order(expressions=_stream_order()),
         spec=exp.WindowSpec(kind="ROWS", start="UNBOUNDED", start_side="PRECEDING", end="CURRENT ROW"),
     )
     stream = exp.union(from_features, from_spine, distinct=False)
@@ -254,32 +268,31 @@ def _carried_stream(source: FeatureSource, spine_row: exp.Expression | None = No
     `c0` its event time, `c1`... its features) in MATCH; `spine_row`, a struct of the spine's columns, rides along
     when given."""
     keys = list(source.join_keys)
-    carried = [source.timestamp, *source.features]
-    payload = exp.Struct(expressions=[
-        exp.PropertyEQ(this=exp.to_identifier(f"c{i}"), expression=quoted_column(c)) for i, c in enumerate(carried)
-    ])
+    payload = _struct("c", [source.timestamp, *source.features])
     valid = [quoted_column(c).is_(exp.null()).not_() for c in [*keys, source.timestamp]]
     if source.current_flag:
         valid.append(quoted_column(source.current_flag))
     # Rows unique per (keys, time), or flagged current at build time, have no ties to break.
     ties = [] if source.unique_per_key_ts or source.current_flag else _tie_columns(source)
-    riding = [] if spine_row is None else [SPINE_ROW]
     from_features = exp.select(
         *[quoted_column(k) for k in keys], exp.alias_(_available(source), TS, quoted=True),
         exp.alias_(exp.Literal.number(0), IS_SPINE, quoted=True),
         *[exp.alias_(quoted_column(c), f"__skewless_tie{i}", quoted=True) for i, c in enumerate(ties)],
         exp.alias_(exp.cast(exp.null(), "bigint"), ROW, quoted=True),
         exp.alias_(payload, MATCH, quoted=True),
-        *[exp.alias_(exp.null(), name, quoted=True) for name in riding],
     ).from_(source.relation.copy()).where(exp.and_(*valid))
     from_spine = exp.select(
         *[exp.alias_(quoted_column(sk), fk, quoted=True) for fk, sk in zip(keys, source.on_spine, strict=True)],
         quoted_column(TS), exp.alias_(exp.Literal.number(1), IS_SPINE, quoted=True),
         *[exp.alias_(exp.null(), f"__skewless_tie{i}", quoted=True) for i in range(len(ties))],
         quoted_column(ROW), exp.alias_(exp.null(), MATCH, quoted=True),
-        *[exp.alias_(spine_row, name, quoted=True) for name in riding],
     ).from_(exp.to_table('"__skewless_spine"'))
-    order = [exp.Ordered(this=quoted_column(TS)), exp.Ordered(this=quoted_column(IS_SPINE))]
+    outputs = [quoted_column(ROW), quoted_column(IS_SPINE), quoted_column(TS)]
+    if spine_row is not None:  # rides along: NULL on feature rows
+        from_features = from_features.select(exp.alias_(exp.null(), SPINE_ROW, quoted=True))
+        from_spine = from_spine.select(exp.alias_(spine_row, SPINE_ROW, quoted=True))
+        outputs.append(quoted_column(SPINE_ROW))
+    order = _stream_order()
     order += [exp.Ordered(this=quoted_column(f"__skewless_tie{i}"), nulls_first=True) for i in range(len(ties))]
     last = exp.Window(
         this=exp.IgnoreNulls(this=exp.LastValue(this=quoted_column(MATCH))),
@@ -287,8 +300,15 @@ def _carried_stream(source: FeatureSource, spine_row: exp.Expression | None = No
         spec=exp.WindowSpec(kind="ROWS", start="UNBOUNDED", start_side="PRECEDING", end="CURRENT ROW"),
     )
     stream = exp.union(from_features, from_spine, distinct=False)
-    return exp.select(quoted_column(ROW), quoted_column(IS_SPINE), quoted_column(TS), *map(quoted_column, riding),
-                      exp.alias_(last, MATCH, quoted=True)).from_(stream.subquery("stream"))
+    return exp.select(*outputs, exp.alias_(last, MATCH, quoted=True)).from_(stream.subquery("stream"))
+
+
+def _struct(prefix: str, columns: Sequence[str]) -> exp.Struct:
+    """STRUCT(col AS <prefix>0, ...): fields named by position, whatever the columns are called."""
+    return exp.Struct(expressions=[
+        exp.PropertyEQ(this=exp.to_identifier(f"{prefix}{i}"), expression=quoted_column(c))
+        for i, c in enumerate(columns)
+    ])
 
 
 def _field(struct: str, name: str) -> exp.Dot:
@@ -299,21 +319,10 @@ def _carry_alone(query: PitQuery, ordered: bool) -> exp.Select:
     """One source: the spine's columns ride through the stream too, so the result is read off the stream with
     no join back to the spine."""
     source = query.sources[0]
-    spine_row = exp.Struct(expressions=[
-        exp.PropertyEQ(this=exp.to_identifier(f"s{i}"), expression=quoted_column(c))
-        for i, c in enumerate(query.spine_columns)
-    ])
-    matched = _carried_stream(source, spine_row)
-    event = _field(MATCH, "c0")
-    fresh = None
-    if source.ttl is not None:
-        fresh = exp.GTE(this=event, expression=exp.Sub(this=quoted_column(TS), expression=interval(source.ttl)))
-    features = []
-    for i, name in enumerate(source.features, start=1):
-        value: exp.Expression = _field(MATCH, f"c{i}")
-        if fresh is not None:
-            value = exp.Case(ifs=[exp.If(this=fresh.copy(), true=value)])
-        features.append(exp.alias_(value, name, quoted=True))
+    matched = _carried_stream(source, _struct("s", query.spine_columns))
+    event, at = _field(MATCH, "c0"), quoted_column(TS)
+    features = [exp.alias_(_within_ttl(source, event, at, _field(MATCH, f"c{i}")), name, quoted=True)
+                for i, name in enumerate(source.features, start=1)]
     select = exp.select(
         *[exp.alias_(_field(SPINE_ROW, f"s{i}"), c, quoted=True) for i, c in enumerate(query.spine_columns)],
         *features,
@@ -385,7 +394,7 @@ def spine_query(source: exp.Query | exp.Table, columns: Sequence[str], timestamp
     elif engine_for_dialect(dialect).unordered_row_number:
         row = exp.Window(this=exp.RowNumber())
     else:  # unique, not consecutive: all the join needs to tell duplicate spine rows apart
-        row = exp.func("monotonically_increasing_id")
+        row = unique_row_id()
     return exp.select(
         *[quoted_column(c) for c in columns],
         exp.alias_(row, ROW, quoted=True),

@@ -14,7 +14,7 @@ import sqlglot
 from sqlglot import exp
 
 from skewless.core.errors import SkewlessError
-from skewless.core.sqlbuild import quoted_column, relation_table
+from skewless.core.sqlbuild import quoted_column, relation_table, unique_row_id
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -132,7 +132,7 @@ def sql_spine(adapter: "WarehouseAdapter", text: str, dialect: str, timestamp: s
         raise SkewlessError(f"the spine may not have a column named {ROW_ID}")
     table = relation_table(f"skewless_spine_{uuid.uuid4().hex[:12]}", adapter.default_schema)
     numbered = exp.select(*[quoted_column(c) for c in columns],
-                          exp.alias_(exp.func("monotonically_increasing_id"), ROW_ID, quoted=True))
+                          exp.alias_(unique_row_id(), ROW_ID, quoted=True))
     adapter.create_table_as(table, numbered.from_(
         source.subquery("spine_source") if isinstance(source, exp.Query) else source.copy()))
     return SpineInput(table, columns, chosen, row_id=ROW_ID, cleanup=lambda: adapter.drop(table, "table"))

@@ -70,7 +70,7 @@ WITH `__skewless_spine` AS (
       `__skewless_row`,
       LAST_VALUE(`__skewless_match`) IGNORE NULLS OVER (
         PARTITION BY `user_id`
-        ORDER BY `__skewless_ts` NULLS LAST, `__skewless_is_spine` NULLS LAST
+        ORDER BY `__skewless_ts`, `__skewless_is_spine` NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
       ) AS `__skewless_match`
     FROM (
@@ -112,7 +112,7 @@ WITH `__skewless_spine` AS (
       `__skewless_row`,
       LAST_VALUE(`__skewless_match`) IGNORE NULLS OVER (
         PARTITION BY `user_id`
-        ORDER BY `__skewless_ts` NULLS LAST, `__skewless_is_spine` NULLS LAST
+        ORDER BY `__skewless_ts`, `__skewless_is_spine` NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
       ) AS `__skewless_match`
     FROM (
@@ -152,7 +152,7 @@ WITH `__skewless_spine` AS (
       `__skewless_row`,
       LAST_VALUE(`__skewless_match`) IGNORE NULLS OVER (
         PARTITION BY `user_id`
-        ORDER BY `__skewless_ts` NULLS LAST, `__skewless_is_spine` NULLS LAST
+        ORDER BY `__skewless_ts`, `__skewless_is_spine` NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
       ) AS `__skewless_match`
     FROM (
@@ -191,7 +191,7 @@ WITH `__skewless_spine` AS (
       `__skewless_row`,
       LAST_VALUE(`__skewless_match`) IGNORE NULLS OVER (
         PARTITION BY `user_id`
-        ORDER BY `__skewless_ts` NULLS LAST, `__skewless_is_spine` NULLS LAST
+        ORDER BY `__skewless_ts`, `__skewless_is_spine` NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
       ) AS `__skewless_match`
     FROM (
@@ -230,7 +230,7 @@ WITH `__skewless_spine` AS (
       `__skewless_row`,
       LAST_VALUE(`__skewless_match`) IGNORE NULLS OVER (
         PARTITION BY `merchant_id`
-        ORDER BY `__skewless_ts` NULLS LAST, `__skewless_is_spine` NULLS LAST
+        ORDER BY `__skewless_ts`, `__skewless_is_spine` NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
       ) AS `__skewless_match`
     FROM (
@@ -269,7 +269,7 @@ WITH `__skewless_spine` AS (
       `__skewless_row`,
       LAST_VALUE(`__skewless_match`) IGNORE NULLS OVER (
         PARTITION BY `merchant_id`
-        ORDER BY `__skewless_ts` NULLS LAST, `__skewless_is_spine` NULLS LAST
+        ORDER BY `__skewless_ts`, `__skewless_is_spine` NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
       ) AS `__skewless_match`
     FROM (
@@ -309,7 +309,7 @@ WITH `__skewless_spine` AS (
       `__skewless_row`,
       LAST_VALUE(`__skewless_match`) IGNORE NULLS OVER (
         PARTITION BY `user_id`
-        ORDER BY `__skewless_ts` NULLS LAST, `__skewless_is_spine` NULLS LAST
+        ORDER BY `__skewless_ts`, `__skewless_is_spine` NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
       ) AS `__skewless_match`
     FROM (
@@ -348,7 +348,7 @@ WITH `__skewless_spine` AS (
       `__skewless_row`,
       LAST_VALUE(`__skewless_match`) IGNORE NULLS OVER (
         PARTITION BY `merchant_id`
-        ORDER BY `__skewless_ts` NULLS LAST, `__skewless_is_spine` NULLS LAST
+        ORDER BY `__skewless_ts`, `__skewless_is_spine` NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
       ) AS `__skewless_match`
     FROM (

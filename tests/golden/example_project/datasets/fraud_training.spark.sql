@@ -66,7 +66,7 @@ WITH `__skewless_spine` AS (
       `__skewless_ts`,
       LAST_VALUE(`__skewless_match`) IGNORE NULLS OVER (
         PARTITION BY `user_id`
-        ORDER BY `__skewless_ts` NULLS LAST, `__skewless_is_spine` NULLS LAST
+        ORDER BY `__skewless_ts`, `__skewless_is_spine` NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
       ) AS `__skewless_match`
     FROM (
@@ -106,7 +106,7 @@ WITH `__skewless_spine` AS (
       `__skewless_ts`,
       LAST_VALUE(`__skewless_match`) IGNORE NULLS OVER (
         PARTITION BY `user_id`
-        ORDER BY `__skewless_ts` NULLS LAST, `__skewless_is_spine` NULLS LAST
+        ORDER BY `__skewless_ts`, `__skewless_is_spine` NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
       ) AS `__skewless_match`
     FROM (
@@ -150,7 +150,7 @@ WITH `__skewless_spine` AS (
       `__skewless_ts`,
       LAST_VALUE(`__skewless_match`) IGNORE NULLS OVER (
         PARTITION BY `user_id`
-        ORDER BY `__skewless_ts` NULLS LAST, `__skewless_is_spine` NULLS LAST
+        ORDER BY `__skewless_ts`, `__skewless_is_spine` NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
       ) AS `__skewless_match`
     FROM (
@@ -191,7 +191,7 @@ WITH `__skewless_spine` AS (
       `__skewless_ts`,
       LAST_VALUE(`__skewless_match`) IGNORE NULLS OVER (
         PARTITION BY `user_id`
-        ORDER BY `__skewless_ts` NULLS LAST, `__skewless_is_spine` NULLS LAST
+        ORDER BY `__skewless_ts`, `__skewless_is_spine` NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
       ) AS `__skewless_match`
     FROM (
@@ -228,7 +228,7 @@ WITH `__skewless_spine` AS (
       `__skewless_ts`,
       LAST_VALUE(`__skewless_match`) IGNORE NULLS OVER (
         PARTITION BY `merchant_id`
-        ORDER BY `__skewless_ts` NULLS LAST, `__skewless_is_spine` NULLS LAST
+        ORDER BY `__skewless_ts`, `__skewless_is_spine` NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
       ) AS `__skewless_match`
     FROM (
@@ -265,7 +265,7 @@ WITH `__skewless_spine` AS (
       `__skewless_ts`,
       LAST_VALUE(`__skewless_match`) IGNORE NULLS OVER (
         PARTITION BY `merchant_id`
-        ORDER BY `__skewless_ts` NULLS LAST, `__skewless_is_spine` NULLS LAST
+        ORDER BY `__skewless_ts`, `__skewless_is_spine` NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
       ) AS `__skewless_match`
     FROM (
@@ -303,7 +303,7 @@ WITH `__skewless_spine` AS (
       `__skewless_ts`,
       LAST_VALUE(`__skewless_match`) IGNORE NULLS OVER (
         PARTITION BY `user_id`
-        ORDER BY `__skewless_ts` NULLS LAST, `__skewless_is_spine` NULLS LAST
+        ORDER BY `__skewless_ts`, `__skewless_is_spine` NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
       ) AS `__skewless_match`
     FROM (
@@ -340,7 +340,7 @@ WITH `__skewless_spine` AS (
       `__skewless_ts`,
       LAST_VALUE(`__skewless_match`) IGNORE NULLS OVER (
         PARTITION BY `merchant_id`
-        ORDER BY `__skewless_ts` NULLS LAST, `__skewless_is_spine` NULLS LAST
+        ORDER BY `__skewless_ts`, `__skewless_is_spine` NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
       ) AS `__skewless_match`
     FROM (
