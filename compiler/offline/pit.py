@@ -35,6 +35,8 @@ from skewless.core.sqlbuild import (
     unique_row_id,
 )
 
+from . import windowed
+
 ROW = "__skewless_row"
 TS = "__skewless_ts"
 MATCH = "__skewless_match"
@@ -70,7 +72,7 @@ class PitQuery:
 
     spine: exp.Query
     spine_columns: tuple[str, ...]
-    sources: tuple[FeatureSource, ...]
+    sources: tuple["FeatureSource | windowed.WindowSource", ...]
     as_known: bool = False
     extra_projections: tuple[exp.Expression, ...] = field(default_factory=tuple)  # e.g. on-demand features
 
@@ -92,7 +94,8 @@ def build(query: PitQuery, dialect: str, style: str | None = None, ordered: bool
     style = style or style_for(dialect, query.as_known)
     if query.as_known and style not in ("lateral", "ranked"):
         raise SkewlessError(f"as_known needs the lateral or ranked formulation, not {style!r}")
-    if style == "carry" and len(query.sources) == 1 and not query.extra_projections:
+    if (style == "carry" and len(query.sources) == 1 and isinstance(query.sources[0], FeatureSource)
+            and not query.extra_projections):
         return _carry_alone(query, ordered)
     spine_alias = "spine"
     select = exp.select(*[quoted_column(c, spine_alias) for c in query.spine_columns])
@@ -100,7 +103,10 @@ def build(query: PitQuery, dialect: str, style: str | None = None, ordered: bool
     select = select.from_(exp.alias_(exp.to_table('"__skewless_spine"'), spine_alias, table=True))
     for index, source in enumerate(query.sources):
         alias = f"f{index}"
-        select = _attach(select, source, alias, spine_alias, style, query.as_known, index)
+        if isinstance(source, windowed.WindowSource):  # one formulation on every engine: a range join
+            select = windowed.attach(select, source, alias, spine_alias, TS, ROW, query.as_known, index)
+        else:
+            select = _attach(select, source, alias, spine_alias, style, query.as_known, index)
     for projection in query.extra_projections:
         select = select.select(projection)
     return select.order_by(quoted_column(ROW, spine_alias)) if ordered else select

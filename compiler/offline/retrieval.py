@@ -14,6 +14,7 @@ from skewless.project.compile import CompiledProject
 
 from . import pit
 from .spines import SpineInput
+from .windowed import WindowSource
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -23,7 +24,8 @@ if TYPE_CHECKING:
     from skewless.ondemand.model import OnDemandFeature
 
 
-def feature_sources(compiled: CompiledProject, features: Sequence[str]) -> list[pit.FeatureSource]:
+def feature_sources(compiled: CompiledProject, features: Sequence[str]
+                    ) -> list["pit.FeatureSource | WindowSource"]:
     """One source per model, in the order their features were first asked for."""
     by_name = compiled.features()
     grouped: dict[str, list[str]] = {}
@@ -35,6 +37,15 @@ def feature_sources(compiled: CompiledProject, features: Sequence[str]) -> list[
         if node.relation is None:
             raise CompileError(f"model {model!r} is ephemeral: its features exist only inside other models",
                                hint="materialize it as a feature_table or view to use it in training sets")
+        if node.window is not None:
+            assert node.config.entity is not None and node.config.timestamp is not None
+            generated = {f.name: f for f in node.window.features(node.config.entity)}
+            sources.append(WindowSource(
+                relation=node.relation, join_keys=node.join_keys, timestamp=node.config.timestamp,
+                spec=node.window, features=tuple(generated[n] for n in names),
+                created_timestamp=node.config.created_timestamp, delay=node.config.delay,
+            ))
+            continue
         sources.append(pit.FeatureSource(
             relation=node.relation,
             join_keys=node.join_keys,

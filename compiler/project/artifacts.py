@@ -89,6 +89,7 @@ def manifest(compiled: CompiledProject, services: dict[str, list[str]] | None = 
                 for c in node.columns.values()
             },
             "features": node.features,
+            "window_agg": node.window.to_json() if node.window is not None else None,
             "compiled_path": f"compiled/{node.rel_path}",
         }
         if name in online:
@@ -99,7 +100,7 @@ def manifest(compiled: CompiledProject, services: dict[str, list[str]] | None = 
             }
         on_demand = {f.name: f for f in node.on_demand.features} if node.on_demand is not None else {}
         for feature in node.features:
-            column = node.columns[feature]
+            column = node.feature_column(feature)
             features[feature] = {
                 "name": feature,
                 "model": node.unique_id,

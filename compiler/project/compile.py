@@ -18,6 +18,7 @@ from skewless.core.errors import CompileError, Location, did_you_mean, snippet_a
 from skewless.core.features import FeatureIndex, FeatureInfo
 from skewless.core.graph import CycleError, Graph
 from skewless.core.sqlbuild import explicit_zoned_timestamps, interval, quoted_column, relation_table
+from skewless.core.windowagg import parse_spec
 from skewless.core.windows import numeric_range_frames
 from skewless.core.yamlfile import MarkedDict, expect_mapping, load_yaml
 
@@ -340,6 +341,8 @@ class Project:
             body=body,
         )
         self._check_entity(node, file, result)
+        if result.window is not None:
+            self._plan_window(node, file, result, _column_docs(doc))
         unique_key = node.config.unique_key or ()
         missing = [c for c in unique_key if c not in node.columns] if node.columns_known else []
         if node.config.materialized == "incremental" and missing:
@@ -369,6 +372,42 @@ class Project:
         if (config.dialect or self.config.dialect) != self.dialect:
             self._check_transpiles(node)
         return node
+
+    def _plan_window(self, node: ModelNode, file: _ModelFile, result: RenderResult,
+                     described: Mapping[str, str | None]) -> None:
+        """A window_agg() model: its relation keeps the events (keys, time, the columns aggregated), and its
+        features are the declared windows over them, computed at each instant asked (core/tiles.py)."""
+        config = node.config
+        where = _where(file, result.window_line, "window_agg")
+        if config.entity is None:
+            raise CompileError("window_agg() needs an entity: its features are windows per entity",
+                               location=_where(file, result.config_line, "config("),
+                               hint="add entity='...' and timestamp='...' to config()")
+        if config.ttl is not None:
+            raise CompileError("a window_agg() model takes no ttl: each window bounds the events it reads, and an "
+                               "empty window gives 0 (counts) or NULL", location=_where(file, result.config_line,
+                                                                                         "ttl"),
+                               hint="remove ttl= from the config")
+        if config.materialized == "ephemeral":
+            raise CompileError("a window_agg() model cannot be ephemeral: training sets read its events",
+                               location=_where(file, result.config_line, "materialized"),
+                               hint="use materialized='feature_table' (the default), 'incremental' or 'view'")
+        types = {name: column.type for name, column in node.columns.items()} if node.columns_known else None
+        try:
+            spec = parse_spec(result.window, types)
+        except ValueError as error:
+            raise CompileError(f"window_agg(): {error}", location=where) from None
+        kept = [*node.join_keys, config.timestamp, *([config.created_timestamp] if config.created_timestamp else []),
+                *[c for c, _ in spec.input_types]]
+        kept = list(dict.fromkeys(c for c in kept if c))
+        assert node.body is not None
+        node.query = exp.select(*[quoted_column(c) for c in kept]).from_(node.query.subquery("events"))
+        node.body = exp.select(*[quoted_column(c) for c in kept]).from_(node.body.subquery("events"))
+        if node.columns_known:
+            node.columns = {c: node.columns[c] for c in kept}
+        node.window = spec
+        node.features = [f.name for f in spec.features(config.entity)]
+        node.feature_docs = {f: described.get(f) for f in node.features}
 
     def _check_transpiles(self, node: ModelNode) -> None:
         """A model written in one dialect and run in another: what the target cannot express is a compile error
@@ -405,7 +444,7 @@ class Project:
         if config.inputs is not None:
             declared = {k: None for k in config.inputs}
             declared.update(parse_types({k: v for k, v in config.inputs.items() if v}, "input", where))
-        feature_types = {f: n.columns[f].type for f, n in compiled.features().items() if n.on_demand is None}
+        feature_types = {f: n.feature_column(f).type for f, n in compiled.features().items() if n.on_demand is None}
         model = compile_model(file.name, query, self.dialect, request, declared, feature_types, file.path, file.text)
         described = _column_docs(doc)
         columns = {f.name: Column(f.name, str(f.type), described.get(f.name)) for f in model.features}
@@ -572,6 +611,8 @@ def _plan_feature_table(node: ModelNode) -> None:
     since as-known training sets need the versions that were later corrected. See ModelNode.build_query."""
     config = node.config
     if config.materialized not in ("feature_table", "incremental") or not node.columns_known:
+        return
+    if node.window is not None:  # every event counts: duplicates are not folded
         return
     if config.entity is None or config.timestamp is None:
         return

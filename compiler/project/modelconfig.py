@@ -17,7 +17,7 @@ KINDS = ("feature", "on_demand")
 KNOWN_KEYS = {
     "entity", "timestamp", "created_timestamp", "materialized", "ttl", "online", "owner", "tags",
     "description", "enabled", "kind", "unique_key", "lookback", "schema", "alias", "meta", "delay",
-    "request_fields", "inputs", "dialect",
+    "request_fields", "inputs", "dialect", "stream",
 }
 
 
@@ -45,6 +45,7 @@ class ModelConfig:
     request_fields: Mapping[str, str] = field(default_factory=dict)  # on-demand: name -> type, sent per request
     inputs: Mapping[str, str | None] | None = None  # on-demand: features read (type None: the feature's own)
     dialect: str | None = None  # the SQL dialect this model is written in (None: the project's)
+    stream: str | None = None  # window_agg() models: the event stream `skewless stream` keeps them current from
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -67,6 +68,7 @@ class ModelConfig:
             "delay": format_duration(self.delay) if self.delay is not None else None,
             "request_fields": dict(self.request_fields),
             "inputs": dict(self.inputs) if self.inputs is not None else None,
+            "stream": self.stream,
         }
 
 
@@ -134,6 +136,7 @@ _PARSERS = {
     "request_fields": _type_map,
     "inputs": _inputs,
     "dialect": lambda v, k: None if v is None else sql_dialect(v),
+    "stream": _optional_str,
 }
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,6 +14,7 @@ from skewless.core.sqlbuild import first_per_group, greatest_first, quoted_colum
 from .modelconfig import ModelConfig
 
 if TYPE_CHECKING:
+    from skewless.core.windowagg import WindowAgg
     from skewless.ondemand.model import OnDemandModel
 
 CURRENT = "__skewless_current"
@@ -55,6 +56,18 @@ class ModelNode:
     body: exp.Query | None = None  # the SELECT before ephemeral parents are inlined (what a child inlines)
     prepare: Prepare | None = None
     on_demand: "OnDemandModel | None" = None  # kind='on_demand': computed per request, never stored
+    # window_agg(): the relation holds the events; the features are windows over them at each instant asked
+    window: "WindowAgg | None" = None
+    feature_docs: dict[str, str | None] = field(default_factory=dict)  # a window feature's description
+
+    def feature_column(self, feature: str) -> Column:
+        """A feature's name, type and description (a window feature is no column of the relation)."""
+        if self.window is not None and self.config.entity is not None:
+            for generated in self.window.features(self.config.entity):
+                if generated.name == feature:
+                    return Column(generated.name, generated.type, self.feature_docs.get(feature))
+        return self.columns[feature]
+
 
     @property
     def builds(self) -> bool:

@@ -18,6 +18,8 @@ def online_models(compiled: CompiledProject) -> dict[str, OnlineModel]:
         node = compiled.nodes[name]
         if not node.config.online or node.relation is None or node.config.entity is None:
             continue
+        if node.window is not None:  # served from tiles (online/tiles.py), not one row per entity
+            continue
         definition = "\n".join(
             compiled.sql(n) for n in [*sorted(compiled.graph.ancestors(name)), name]
             if compiled.nodes[n].relation is not None

@@ -56,6 +56,8 @@ class RenderResult:
     relations: dict[str, RelationRef]
     refs: list[RelationRef]
     sources: list[RelationRef]
+    window: dict[str, Any] | None = None  # window_agg()'s arguments, checked by the compiler
+    window_line: int | None = None
 
 
 @dataclass
@@ -69,6 +71,8 @@ class _State:
     relations: dict[str, RelationRef] = field(default_factory=dict)
     asked_incremental: bool = False
     fast_line: int | None = None  # the tag being evaluated by the fast path
+    window: dict[str, Any] | None = None
+    window_line: int | None = None
 
 
 @dataclass(frozen=True)
@@ -234,7 +238,9 @@ class Renderer:
             "adapter": _Adapter(self),
             "skewless": _Namespace(),
             "exceptions": _Exceptions(),
+            "window_agg": self._window_agg,
         }
+        self.namespace["skewless"].window_agg = self._window_agg
         self.macros: dict[str, Any] = {}
         self._load_macros(macro_dirs)
 
@@ -376,6 +382,28 @@ class Renderer:
             state.config_line = _caller_line(state)
         return ""
 
+    def _window_agg(self, relation: str, aggs: Any = None, windows: Any = None, hop: Any = "5m",
+                    allowed_lateness: Any = "0s", where: Any = None) -> str:
+        """`window_agg(source(...), aggs=[...], windows=[...], hop=..., allowed_lateness=..., where=...)`: the
+        events to aggregate; the compiler reads the arguments (core/windowagg.py) and names the features."""
+        state = self._require_state("window_agg")
+        if state.window is not None:
+            raise CompileError("a model calls window_agg() once", hint="declare every aggregation in one call")
+        if not isinstance(relation, str) or relation not in state.relations:
+            raise CompileError("window_agg() aggregates a relation: pass source('...', '...') or ref('...') first",
+                               hint="e.g. window_agg(source('shop', 'transactions'), aggs=[('amount', 'sum')], "
+                                    "windows=['1h', '7d'])")
+        arguments = {"aggs": aggs, "windows": windows, "hop": hop, "allowed_lateness": allowed_lateness,
+                     "where": where}
+        for key, value in arguments.items():
+            name = _undefined_in(value)
+            if name is not None:
+                raise CompileError(f"window_agg({key}=...) uses {name!r}, which is not defined",
+                                   hint="quote text ('...'); Jinja writes none, true and false in lower case")
+        state.window = arguments
+        state.window_line = _caller_line(state)
+        return f"select * from {relation}" + (f" where {where}" if isinstance(where, str) and where else "")
+
     def _var(self, name: str, default: Any = None) -> Any:
         if name in self._variables:
             return self._variables[name]
@@ -422,7 +450,8 @@ class Renderer:
             relations = second.relations
         refs = [r for r in relations.values() if r.kind == "ref"]
         sources = [r for r in relations.values() if r.kind == "source"]
-        return RenderResult(first.sql, incremental_sql, first.config, first.config_line, relations, refs, sources)
+        return RenderResult(first.sql, incremental_sql, first.config, first.config_line, relations, refs, sources,
+                            first.window, first.window_line)
 
     def _render(
         self, template: jinja2.Template | list[str | Tag], path: Path, *, incremental: bool,
@@ -469,7 +498,8 @@ class Renderer:
             self.env.stop()
             self._state = None
             self.namespace.pop("this", None)
-        return _Rendered(sql, state.config, state.config_line, state.relations, state.asked_incremental)
+        return _Rendered(sql, state.config, state.config_line, state.relations, state.asked_incremental,
+                         state.window, state.window_line)
 
     def _generate(self, template: jinja2.Template) -> str:
         """Render piece by piece, so that output past the size limit stops the loop producing it."""
@@ -518,6 +548,8 @@ class _Rendered:
     config_line: int | None
     relations: dict[str, RelationRef]
     asked_incremental: bool
+    window: dict[str, Any] | None = None
+    window_line: int | None = None
 
 
 def _undefined_in(value: Any) -> str | None:
