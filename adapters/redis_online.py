@@ -17,7 +17,7 @@ from redis.crc import key_slot
 
 from skewless.core.errors import AdapterError, ProjectError
 from skewless.core.secrets import mask_secrets
-from skewless.online.store import OnlineStore, ReadRequest, WriteRow
+from skewless.online.store import OnlineStore, ReadRequest, ReplaceRow, WriteRow
 
 try:
     from hiredis import pack_command as _pack
@@ -57,6 +57,52 @@ for i, key in ipairs(KEYS) do
   end
 end
 return written
+"""
+
+
+# KEYS: entity keys. ARGV: the generation, then per key: the field prefix, expire-at (ms, 0 = none), how many
+# fields, then name and value of each. The key's fields with that prefix become exactly those given, unless the
+# prefix's generation mark (`<prefix>#gen`) is newer. (Window tiles: a run recomputes an entity's tiles whole.)
+REPLACE_SCRIPT = """
+local replaced = 0
+local now = redis.call('TIME')
+local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local generation = ARGV[1]
+local at = 2
+for _, key in ipairs(KEYS) do
+  local prefix = ARGV[at]
+  local expire_at = tonumber(ARGV[at + 1])
+  local count = tonumber(ARGV[at + 2])
+  local first = at + 3
+  at = first + 2 * count
+  local gen_field = prefix .. '#gen'
+  local current = redis.call('HGET', key, gen_field)
+  if not current or tonumber(current) <= tonumber(generation) then
+    replaced = replaced + 1
+    local keep = {}
+    for j = first, at - 1, 2 do keep[ARGV[j]] = true end
+    local stale = {}
+    for _, name in ipairs(redis.call('HKEYS', key)) do
+      if string.sub(name, 1, #prefix) == prefix and not keep[name] and name ~= gen_field then
+        stale[#stale + 1] = name
+      end
+    end
+    if #stale > 0 then redis.call('HDEL', key, unpack(stale)) end
+    if count > 0 then
+      local pttl = redis.call('PTTL', key)
+      redis.call('HSET', key, unpack(ARGV, first, at - 1))
+      redis.call('HSET', key, gen_field, generation)
+      if expire_at == 0 then
+        redis.call('PERSIST', key)
+      elseif pttl == -2 or (pttl >= 0 and expire_at > now_ms + pttl) then
+        redis.call('PEXPIREAT', key, expire_at)
+      end
+    elseif redis.call('EXISTS', key) == 1 then
+      redis.call('HSET', key, gen_field, generation)
+    end
+  end
+end
+return replaced
 """
 
 
@@ -122,6 +168,7 @@ class RedisOnlineStore(OnlineStore):
                 self.client = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=30)
             self._write = self.client.register_script(WRITE_SCRIPT)
             self._read = self.client.register_script(READ_SCRIPT)
+            self._replace = self.client.register_script(REPLACE_SCRIPT)
             # No ping here: a server started while Redis is down must come up and answer 503 until it returns.
         except redis.RedisError as error:
             raise self._error(error) from None
@@ -215,6 +262,30 @@ class RedisOnlineStore(OnlineStore):
                         raise reply
                     written += int(reply)
         return written
+
+    def replace_fields(self, rows: Iterable[ReplaceRow], generation: int) -> int:
+        """One script call per batch of keys on one server; per key in a cluster (its keys' slots differ)."""
+        replaced = 0
+        try:
+            batch: list[ReplaceRow] = []
+            for row in rows:
+                batch.append(row)
+                if self.cluster or sum(len(r[2]) for r in batch) >= self.batch_size:
+                    replaced += self._replace_batch(batch, generation)
+                    batch = []
+            if batch:
+                replaced += self._replace_batch(batch, generation)
+        except redis.RedisError as error:
+            raise self._error(error) from None
+        return replaced
+
+    def _replace_batch(self, batch: Sequence[ReplaceRow], generation: int) -> int:
+        args: list[Any] = [generation]
+        for _, prefix, fields, expire_at in batch:
+            args.extend((prefix, expire_at, len(fields)))
+            for name, value in fields:
+                args.extend((name, value))
+        return int(self._replace(keys=[row[0] for row in batch], args=args))
 
     def read(self, requests: Sequence[ReadRequest]) -> list[list[bytes | None]]:
         """The requested fields of each key, in one round trip: one HMGET for one key, a server-side script for

@@ -74,6 +74,26 @@ def test_removals_are_generational_too(store):
     assert value_of(store, b"sk1:{conformance:user:3}") is None
 
 
+def test_replace_fields_makes_a_prefix_hold_exactly_the_fields_given(store):
+    key = b"sk1:{conformance:user:2}"
+    other = b"sk1:{conformance:user:3}"
+    assert store.write([(key, b"plain@v1", b"kept", 0)], generation=1) == 1
+    assert store.replace_fields([(key, b"win@v1~", [(b"win@v1~0:1", b"a"), (b"win@v1~0:2", b"b")], 0),
+                                 (other, b"win@v1~", [(b"win@v1~1:7", b"c")], 0)], generation=5) == 2
+    assert store.read([(key, [b"win@v1~0:1", b"win@v1~0:2"]), (other, [b"win@v1~1:7"])]) == [[b"a", b"b"], [b"c"]]
+    # A newer run's recomputation: tiles it does not produce are gone, the other fields of the key are kept.
+    assert store.replace_fields([(key, b"win@v1~", [(b"win@v1~0:2", b"B"), (b"win@v1~0:3", b"C")], 0)],
+                                generation=6) == 1
+    assert store.read([(key, [b"win@v1~0:1", b"win@v1~0:2", b"win@v1~0:3", b"plain@v1"])]) == [
+        [None, b"B", b"C", b"kept"]]
+    # An older run is refused, whole.
+    assert store.replace_fields([(key, b"win@v1~", [(b"win@v1~0:1", b"old")], 0)], generation=5) == 0
+    assert store.read([(key, [b"win@v1~0:1", b"win@v1~0:2"])]) == [[None, b"B"]]
+    # No fields: the prefix is emptied.
+    assert store.replace_fields([(other, b"win@v1~", [], 0)], generation=7) == 1
+    assert store.read([(other, [b"win@v1~1:7"])]) == [[None]]
+
+
 def test_reads_many_keys_in_order_with_missing_ones(store):
     keys = [f"sk1:{{conformance:user:{i}}}".encode() for i in range(12)]
     store.write([row(k, 1_000, None, float(i)) for i, k in enumerate(keys) if i % 3], generation=1)

@@ -96,3 +96,24 @@ def explicit_zoned_timestamps(tree: exp.Expression) -> exp.Expression:
         return node
 
     return tree.transform(rewrite, copy=True)
+
+
+def epoch_micros(value: exp.Expression) -> exp.Expression:
+    """Microseconds since the Unix epoch of a (UTC, naive) timestamp, in any dialect."""
+    epoch = exp.cast(exp.Literal.string("1970-01-01 00:00:00"), exp.DataType.Type.TIMESTAMP)
+    return exp.DateDiff(this=value, expression=epoch, unit=exp.var("MICROSECOND"))
+
+
+def floor_to(value: exp.Expression, step: int) -> exp.Expression:
+    """`value` rounded down to a multiple of `step` (integers; right for negative values too, whatever the sign
+    convention of the engine's modulo)."""
+    step_literal = exp.Literal.number(step)
+    remainder = exp.Mod(this=exp.paren(exp.Add(this=exp.Mod(this=exp.paren(value), expression=step_literal),
+                                               expression=step_literal.copy())),
+                        expression=step_literal.copy())
+    return exp.Sub(this=exp.paren(value.copy()), expression=remainder)
+
+
+def ceil_to(value: exp.Expression, step: int) -> exp.Expression:
+    """`value` rounded up to a multiple of `step` (integers): the end of the tile (k*step, (k+1)*step] holding it."""
+    return floor_to(exp.Add(this=exp.paren(value), expression=exp.Literal.number(step - 1)), step)

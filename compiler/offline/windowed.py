@@ -15,7 +15,7 @@ from datetime import timedelta
 
 from sqlglot import exp
 
-from skewless.core.sqlbuild import interval, quoted_column
+from skewless.core.sqlbuild import epoch_micros, floor_to, interval, quoted_column
 from skewless.core.windowagg import WindowAgg, WindowFeature
 
 SPINE_CTE = "__skewless_spine"
@@ -39,22 +39,6 @@ class WindowSource:
     @property
     def on_spine(self) -> tuple[str, ...]:
         return self.spine_keys or self.join_keys
-
-
-def epoch_micros(value: exp.Expression) -> exp.Expression:
-    """Microseconds since the Unix epoch of a (UTC, naive) timestamp, in any dialect."""
-    epoch = exp.cast(exp.Literal.string("1970-01-01 00:00:00"), exp.DataType.Type.TIMESTAMP)
-    return exp.DateDiff(this=value, expression=epoch, unit=exp.var("MICROSECOND"))
-
-
-def floor_to(value: exp.Expression, step: int) -> exp.Expression:
-    """`value` rounded down to a multiple of `step` (integers; right for negative values too, whatever the sign
-    convention of the engine's modulo)."""
-    step_literal = exp.Literal.number(step)
-    remainder = exp.Mod(this=exp.paren(exp.Add(this=exp.Mod(this=exp.paren(value), expression=step_literal),
-                                               expression=step_literal.copy())),
-                        expression=step_literal.copy())
-    return exp.Sub(this=exp.paren(value.copy()), expression=remainder)
 
 
 def attach(select: exp.Select, source: WindowSource, alias: str, spine: str, ts_column: str, row_column: str,

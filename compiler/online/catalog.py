@@ -16,6 +16,7 @@ from sqlglot import exp
 from skewless.core.durations import parse_duration
 from skewless.core.errors import SkewlessError, did_you_mean
 from skewless.core.features import FeatureIndex, FeatureInfo, UnknownFeature
+from skewless.core.windowagg import WindowAgg
 from skewless.ondemand.model import OnDemandFeature, OnlineExpression, feature_from_json
 
 from . import format as fmt
@@ -35,10 +36,16 @@ class OnlineModel:
     version: str
     relation: exp.Table
     delay: timedelta | None = None  # a row is servable from event time + delay (the writer waits for it)
+    window: WindowAgg | None = None  # window_agg(): served from tiles merged at read time (online/tiles.py)
 
     @property
     def field(self) -> bytes:
         return fmt.field_name(self.name, self.version)
+
+    @property
+    def tile_prefix(self) -> bytes:
+        """What every tile field of a window_agg model starts with."""
+        return self.field + b"~"
 
 
 @dataclass
@@ -94,6 +101,7 @@ class ServingCatalog:
                 features=tuple(node["features"]), ttl=parse_duration(config["ttl"]) if config["ttl"] else None,
                 version=online["schema_version"], relation=exp.to_table(node["relation"], dialect=dialect),
                 delay=parse_duration(config["delay"]) if config.get("delay") else None,
+                window=WindowAgg.from_json(node["window_agg"]) if node.get("window_agg") else None,
             )
         on_demand = {
             name: feature_from_json(name, {**entry["on_demand"], "model": entry["model"], "type": entry["type"]},

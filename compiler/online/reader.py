@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from skewless.core.errors import AdapterError, SkewlessError
 
 from . import format as fmt
+from . import tiles
 from .catalog import OnlineModel
 from .keys import typed_keys
 
@@ -30,6 +31,7 @@ class _EntityRead(NamedTuple):
     join_keys: tuple[str, ...]
     models: tuple[OnlineModel, ...]
     fields: list[bytes]
+    windowed: bool = False  # a window_agg model among them: its fields depend on the read's instant
 
 
 @dataclass(frozen=True)
@@ -87,7 +89,8 @@ class OnlineReader:
         for entity in dict.fromkeys(m.entity for m in models):
             entity_models = tuple(m for m in models if m.entity == entity)
             groups.append(_EntityRead(entity, entity_models[0].join_keys, entity_models,
-                                      [m.field for m in entity_models]))
+                                      [m.field for m in entity_models],
+                                      any(m.window is not None for m in entity_models)))
         picks = []
         for feature in stored:
             model = catalog.by_feature[feature]
@@ -155,6 +158,45 @@ class OnlineReader:
         return result
 
     @staticmethod
+    def _window_fields(plan: _ReadPlan, index: int, group: _EntityRead, now_us: int
+                       ) -> tuple[list[bytes], list[Any]]:
+        """The fields to read for a group holding window_agg models at this instant, and per model where its
+        fields start (plain models) or (start, the tile read) (window models)."""
+        fields: list[bytes] = []
+        places: list[Any] = []
+        for position, model in enumerate(group.models):
+            if model.window is None:
+                places.append(len(fields))
+                fields.append(model.field)
+                continue
+            asked = {f for f, g, p, _ in plan.picks if g == index and p == position}
+            features = [f for f in model.window.features(model.entity) if f.name in asked]
+            at = now_us - (model.delay // timedelta(microseconds=1) if model.delay else 0)
+            read = tiles.read_plan(model.window, model.tile_prefix, features, at)
+            places.append((len(fields), read))
+            fields.extend(read.fields)
+        return fields, places
+
+    @staticmethod
+    def _merge_tiles(model: OnlineModel, place: tuple[int, "tiles.TileRead"], replies: Sequence[list[bytes | None]],
+                     requests: Sequence[tuple[bytes, Any]]) -> dict[str, list[Any]]:
+        """Each asked window feature's values, merged from the tiles read for each entity row."""
+        start, read = place
+        assert model.window is not None
+        layout = tiles.Layout.of(model.window)
+        merged: dict[str, list[Any]] = {feature.name: [] for feature, _ in read.picks}
+        for reply, (key, _) in zip(replies, requests, strict=False):
+            try:
+                values = tiles.merge(model.window, layout, read, reply[start:start + len(read.fields)])
+            except (ValueError, struct.error, IndexError) as error:
+                raise AdapterError(
+                    f"the online tiles of model {model.name!r} at key {key.decode(errors='replace')!r} cannot be "
+                    f"read: {error}", hint="run `skewless run` to write them again") from None
+            for (feature, _), value in zip(read.picks, values, strict=True):
+                merged[feature.name].append(value)
+        return merged
+
+    @staticmethod
     def _corrupt(model: OnlineModel, raws: Sequence[bytes | None], requests: Sequence[tuple[bytes, Any]]
                  ) -> AdapterError:
         """The error for a stored value that is not in the format: which key and model, and how to mend it."""
@@ -171,27 +213,39 @@ class OnlineReader:
         self, columns: Mapping[str, Sequence[Any]], count: int, plan: _ReadPlan, now: datetime | None,
     ) -> dict[str, list[Any]]:
         """Each stored feature's values: one key per row and entity, all read in one round trip."""
+        now_us = fmt.micros(now) if now is not None else time.time_ns() // 1000
+        group_fields = [group.fields if not group.windowed else self._window_fields(plan, index, group, now_us)
+                        for index, group in enumerate(plan.groups)]
         requests: list[tuple[bytes, list[bytes]]] = []
-        for group in plan.groups:
+        for group, fields in zip(plan.groups, group_fields, strict=True):
             keys = fmt.entity_keys(self.project, group.entity, [columns[k] for k in group.join_keys])
-            requests.extend((key, group.fields) for key in keys)
+            requests.extend((key, fields if isinstance(fields, list) else fields[0]) for key in keys)
         if not requests:  # no entity rows (or only on-demand features): an empty column per stored feature
             return {feature: [None] * count for feature, *_ in plan.picks}
         replies = self.store.read(requests)
-        now_us = fmt.micros(now) if now is not None else time.time_ns() // 1000
-        decoded: dict[tuple[int, int], list[list[Any] | None]] = {}
+        decoded: dict[tuple[int, int], Any] = {}
         columns: dict[str, list[Any]] = {}
         for feature, group, position, at in plan.picks:
             rows = decoded.get((group, position))
+            model = plan.groups[group].models[position]
+            group_replies = replies[group * count:(group + 1) * count]
             if rows is None:
-                ttl = plan.groups[group].models[position].ttl
-                oldest = None if ttl is None else now_us - ttl // timedelta(microseconds=1)
-                raws = [reply[position] for reply in replies[group * count:(group + 1) * count]]
-                try:
-                    rows = fmt.decode_values(raws, oldest)
-                except (ValueError, struct.error, UnicodeDecodeError):
-                    raise self._corrupt(plan.groups[group].models[position], raws, requests[group * count:]) \
-                        from None
+                fields = group_fields[group]
+                if model.window is not None:
+                    assert isinstance(fields, tuple)
+                    rows = self._merge_tiles(model, fields[1][position], group_replies, requests[group * count:])
+                else:
+                    slot = position if isinstance(fields, list) else fields[1][position]
+                    ttl = model.ttl
+                    oldest = None if ttl is None else now_us - ttl // timedelta(microseconds=1)
+                    raws = [reply[slot] for reply in group_replies]
+                    try:
+                        rows = fmt.decode_values(raws, oldest)
+                    except (ValueError, struct.error, UnicodeDecodeError):
+                        raise self._corrupt(model, raws, requests[group * count:]) from None
                 decoded[(group, position)] = rows
-            columns[feature] = [None if values is None else values[at] for values in rows]
+            if model.window is not None:
+                columns[feature] = rows[feature]
+            else:
+                columns[feature] = [None if values is None else values[at] for values in rows]
         return columns

@@ -18,6 +18,8 @@ from skewless.core.errors import ProjectError, did_you_mean
 
 WriteRow = tuple[bytes, bytes, bytes, int]  # entity key, field, value (b"": remove), expire-at in ms (0: none)
 ReadRequest = tuple[bytes, Sequence[bytes]]  # entity key, the fields to read from it
+# entity key, a field prefix, the fields that are to hold it (name, value), expire-at in ms (0: none)
+ReplaceRow = tuple[bytes, bytes, Sequence[tuple[bytes, bytes]], int]
 
 
 class OnlineStore(ABC):
@@ -34,6 +36,12 @@ class OnlineStore(ABC):
         that run read the warehouse (microseconds). A field last written by a newer generation is left alone, so a
         run racing a newer one never goes back in time; the same or a newer generation replaces it, whatever its
         event time: the warehouse's corrected truth wins. Returns how many rows were applied."""
+
+    @abstractmethod
+    def replace_fields(self, rows: Iterable[ReplaceRow], generation: int) -> int:
+        """For each row, make the key's fields that start with the prefix exactly the given ones (others with that
+        prefix are removed), unless a newer generation replaced them (its mark: the field `prefix + b"#gen"`).
+        Keeps the key until at least expire-at. Returns how many rows were applied. (Window tiles.)"""
 
     @abstractmethod
     def read(self, requests: Sequence[ReadRequest]) -> list[list[bytes | None]]:

@@ -61,7 +61,13 @@ class OnlineWriter:
         self._ensure_state_table()
         report = {}
         for name in names:
-            report[name] = self._write_model(self.models[name], resend)
+            model = self.models[name]
+            if model.window is not None:  # tiles, recomputed whole for each entity (online/tile_writer.py)
+                from .tile_writer import TileWriter
+
+                report[name] = TileWriter(self.warehouse, self.store, self.project, self.now).write(model)
+            else:
+                report[name] = self._write_model(model, resend)
         return report
 
     # -- warehouse side ----------------------------------------------------------------------------

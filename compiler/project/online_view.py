@@ -3,6 +3,7 @@ serving catalog. The online package reads these types and never imports the comp
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 
 from skewless.online import format as fmt
@@ -18,12 +19,12 @@ def online_models(compiled: CompiledProject) -> dict[str, OnlineModel]:
         node = compiled.nodes[name]
         if not node.config.online or node.relation is None or node.config.entity is None:
             continue
-        if node.window is not None:  # served from tiles (online/tiles.py), not one row per entity
-            continue
         definition = "\n".join(
             compiled.sql(n) for n in [*sorted(compiled.graph.ancestors(name)), name]
             if compiled.nodes[n].relation is not None
         )
+        if node.window is not None:  # the hop and windows give the tiles their meaning
+            definition += "\n" + json.dumps(node.window.to_json(), sort_keys=True)
         assert node.config.timestamp is not None
         models[name] = OnlineModel(
             name=name,
@@ -36,6 +37,7 @@ def online_models(compiled: CompiledProject) -> dict[str, OnlineModel]:
             version=fmt.schema_version(name, node.join_keys, node.config.timestamp, node.features, definition),
             relation=node.relation,
             delay=node.config.delay,
+            window=node.window,
         )
     return models
 

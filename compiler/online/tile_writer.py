@@ -1,0 +1,164 @@
+"""The post-hook of a window_agg model: its tiles, computed in SQL from the events in the warehouse (every level,
+as far back as a read can reach), written as blocks to each entity's hash. A run replaces the model's tiles of
+each entity it writes (a recomputed tile overwrites, never adds twice), refusing to go back past a newer run's
+generation (online/store.py)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlglot import exp
+
+from skewless.core.sqlbuild import ceil_to, epoch_micros, quoted_column
+from skewless.core.windowagg import WindowAgg
+
+from . import format as fmt
+from . import tiles
+from .catalog import OnlineModel
+
+if TYPE_CHECKING:
+    from skewless.adapters.base import WarehouseAdapter
+    from skewless.online.store import OnlineStore
+
+US = "__skewless_us"
+TILE = "__skewless_tile"
+NEWEST = "__skewless_lts_"
+
+
+def tile_query(model: OnlineModel, spec: WindowAgg, level: int, after: datetime, until: datetime) -> exp.Select:
+    """Partial aggregates per (entity, tile of `level`) over the events in (after, until], with the layout's words
+    as columns w0, w1, ... (online/tiles.py)."""
+    layout = tiles.Layout.of(spec)
+    keys = [quoted_column(k) for k in model.join_keys]
+    events = (
+        exp.select(*keys, exp.alias_(epoch_micros(quoted_column(model.timestamp)), US, quoted=True),
+                   exp.alias_(ceil_to(epoch_micros(quoted_column(model.timestamp)), level), TILE, quoted=True),
+                   *[quoted_column(c) for c, _ in spec.input_types])
+        .from_(model.relation.copy())
+        .where(exp.and_(
+            exp.GT(this=quoted_column(model.timestamp), expression=_timestamp(after)),
+            exp.LTE(this=quoted_column(model.timestamp), expression=_timestamp(until)),
+            *[k.copy().is_(exp.null()).not_() for k in keys],
+        ))
+    )
+    partition = [*[k.copy() for k in keys], quoted_column(TILE)]
+    newest = [
+        exp.alias_(exp.Window(this=exp.Max(this=_when(quoted_column(c).is_(exp.null()).not_(), quoted_column(US))),
+                              partition_by=[p.copy() for p in partition]), NEWEST + c, quoted=True)
+        for c in spec.value_columns
+    ]
+    ranked = exp.select("*", *newest).from_(events.subquery("events"))
+    words: list[exp.Expression] = []
+    for name in layout.names:
+        part, _, column = name.partition(":")
+        value = quoted_column(column) if column else None
+        if part == "n":
+            words.append(exp.Count(this=exp.Star()) if value is None else exp.Count(this=value))
+        elif part == "sum":
+            kind = "DOUBLE" if layout.position(name) in layout.floats else "BIGINT"
+            words.append(exp.cast(exp.Sum(this=value), kind))
+        elif part == "min":
+            words.append(exp.Min(this=value))
+        elif part == "max":
+            words.append(exp.Max(this=value))
+        elif part == "lts":
+            words.append(exp.Max(this=quoted_column(NEWEST + column)))
+        else:  # last: the value at the newest time; a tie goes to the greatest
+            assert value is not None
+            words.append(exp.Max(this=_when(exp.EQ(this=quoted_column(US), expression=quoted_column(NEWEST + column)),
+                                            value)))
+    return (
+        exp.select(*[k.copy() for k in keys], quoted_column(TILE),
+                   *[exp.alias_(w, f"w{i}", quoted=True) for i, w in enumerate(words)])
+        .from_(ranked.subquery("ranked"))
+        .group_by(*[p.copy() for p in partition])
+    )
+
+
+def distinct_query(model: OnlineModel, spec: WindowAgg, level: int, after: datetime, until: datetime,
+                   column: str) -> exp.Select:
+    """The distinct non-NULL values of `column` per (entity, tile of `level`)."""
+    keys = [quoted_column(k) for k in model.join_keys]
+    return (
+        exp.select(*keys, exp.alias_(ceil_to(epoch_micros(quoted_column(model.timestamp)), level), TILE, quoted=True),
+                   quoted_column(column)).distinct()
+        .from_(model.relation.copy())
+        .where(exp.and_(
+            exp.GT(this=quoted_column(model.timestamp), expression=_timestamp(after)),
+            exp.LTE(this=quoted_column(model.timestamp), expression=_timestamp(until)),
+            quoted_column(column).is_(exp.null()).not_(),
+            *[k.copy().is_(exp.null()).not_() for k in keys],
+        ))
+    )
+
+
+class TileWriter:
+    """Writes window_agg models' tiles as of `now` (events dated after `now`, less the model's delay, wait)."""
+
+    def __init__(self, warehouse: "WarehouseAdapter", store: "OnlineStore", project: str, now: datetime) -> None:
+        self.warehouse = warehouse
+        self.store = store
+        self.project = project
+        self.now = now
+
+    def write(self, model: OnlineModel) -> dict[str, int]:
+        spec = model.window
+        assert spec is not None
+        tiling = spec.tiling
+        layout = tiles.Layout.of(spec)
+        until = self.now - (model.delay or timedelta(0))
+        prefix = model.tile_prefix
+        value_blocks: dict[tuple[Any, ...], dict[bytes, dict[int, list[Any]]]] = defaultdict(dict)
+        distinct_blocks: dict[tuple[Any, ...], dict[bytes, dict[tuple[int, int], list[int]]]] = defaultdict(dict)
+        expiry: dict[tuple[Any, ...], int] = defaultdict(int)
+        keys = model.join_keys
+        for index, level in enumerate(tiling.levels):
+            retention = tiling.retention(level, spec.windows)
+            after = until - timedelta(microseconds=retention + level)
+            for batch in self.warehouse.fetch_arrow_batches(tile_query(model, spec, level, after, until), log=False):
+                data = batch.to_pydict()
+                entity_keys = list(zip(*[data[k] for k in keys], strict=True))
+                words = [data[f"w{i}"] for i in range(layout.width)]
+                for row, (entity, end) in enumerate(zip(entity_keys, data[TILE], strict=True)):
+                    block, slot = tiling.block_of(level, end)
+                    field = tiles.value_field(prefix, index, block)
+                    value_blocks[entity].setdefault(field, {})[slot] = [
+                        _word(w[row], position in layout.floats) for position, w in enumerate(words)]
+                    expiry[entity] = max(expiry[entity], end + retention)
+            for position, column in enumerate(spec.distinct_columns):
+                query = distinct_query(model, spec, level, after, until, column)
+                for batch in self.warehouse.fetch_arrow_batches(query, log=False):
+                    data = batch.to_pydict()
+                    entity_keys = list(zip(*[data[k] for k in keys], strict=True))
+                    for entity, end, value in zip(entity_keys, data[TILE], data[column], strict=True):
+                        block, slot = tiling.block_of(level, end)
+                        field = tiles.distinct_field(prefix, index, block)
+                        distinct_blocks[entity].setdefault(field, {}).setdefault((slot, position), []).append(
+                            tiles.value_hash(value))
+        rows = []
+        entities = list(value_blocks)
+        redis_keys = fmt.entity_keys(self.project, model.entity, [list(c) for c in zip(*entities, strict=True)]) \
+            if entities else []
+        for entity, key in zip(entities, redis_keys, strict=True):
+            fields = [(field, tiles.encode_values(layout, slots)) for field, slots in value_blocks[entity].items()]
+            fields += [(field, tiles.encode_distinct(entries))
+                       for field, entries in distinct_blocks.get(entity, {}).items()]
+            rows.append((key, prefix, fields, expiry[entity] // 1000 + 1))
+        written = self.store.replace_fields(rows, fmt.micros(self.now))
+        return {"sent": len(rows), "written": written}
+
+
+def _word(value: Any, is_float: bool) -> int | float:
+    if value is None:
+        return 0.0 if is_float else 0
+    return float(value) if is_float else int(value)
+
+
+def _when(condition: exp.Expression, value: exp.Expression) -> exp.Expression:
+    return exp.Case(ifs=[exp.If(this=condition, true=value)])
+
+
+def _timestamp(value: datetime) -> exp.Expression:
+    return exp.cast(exp.Literal.string(value.isoformat(sep=" ")), "timestamp")

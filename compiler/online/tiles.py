@@ -1,0 +1,222 @@
+"""Window features online: partial aggregates per tile, kept in blocks in the entity's hash, merged at read time
+so that a window slides while no event arrives (the rule and the tile arithmetic: core/tiles.py).
+
+Fields (in the entity's hash, beside its other models):
+    <model>@<version>~<level>:<block>    the value slots of the block's tiles
+    <model>@<version>~<level>d:<block>   the distinct-value hashes of the block's tiles (count_distinct)
+    <model>@<version>~#gen               the generation of the batch run that last replaced the model's tiles
+`level` is the level's index (0 = the hop). A value block: 0x01, then per tile holding events: its slot (1 byte)
+and one 8-byte little-endian word per entry of the layout (int64, or float64 for a float column's values):
+rows, then per counted column its non-NULL count, then per value column sum, min, max, the newest event time
+with a value (µs) and that value (a tie on time: the greatest). A distinct block: 0x01, then per (slot, column):
+slot (1 byte), column index (1 byte), count (4 bytes), that many 8-byte hashes (the first 8 bytes of SHA-1 of the
+value's canonical text): counted exactly up to a hash collision (p < n² / 2^65 for n values).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import struct
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from skewless.core.tiles import Tiling
+from skewless.core.windowagg import WindowAgg, WindowFeature, numeric_family
+
+BLOCK_VERSION = 1
+_SLOT = struct.Struct("<B")
+_DISTINCT_HEAD = struct.Struct("<BBI")
+_HASH = struct.Struct("<Q")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The words of one tile's slot, from the model's aggregations."""
+
+    names: tuple[str, ...]
+    floats: frozenset[int]  # positions holding float64
+
+    @classmethod
+    def of(cls, spec: WindowAgg) -> "Layout":
+        names = ["n"] + [f"n:{c}" for c in spec.counted_columns]
+        floats = set()
+        for column in spec.value_columns:
+            is_float = numeric_family(spec.input_type(column)) == "float"
+            for part in ("sum", "min", "max", "lts", "last"):
+                if is_float and part != "lts":
+                    floats.add(len(names))
+                names.append(f"{part}:{column}")
+        return cls(tuple(names), frozenset(floats))
+
+    @property
+    def width(self) -> int:
+        return len(self.names)
+
+    def position(self, name: str) -> int:
+        return self.names.index(name)
+
+    def pack(self, words: Sequence[int | float]) -> bytes:
+        return b"".join(struct.pack("<d" if i in self.floats else "<q", w) for i, w in enumerate(words))
+
+    def unpack(self, raw: bytes, offset: int) -> list[int | float]:
+        return [struct.unpack_from("<d" if i in self.floats else "<q", raw, offset + 8 * i)[0]
+                for i in range(self.width)]
+
+
+def value_field(prefix: bytes, level: int, block: int) -> bytes:
+    return prefix + f"{level}:{block}".encode()
+
+
+def distinct_field(prefix: bytes, level: int, block: int) -> bytes:
+    return prefix + f"{level}d:{block}".encode()
+
+
+def gen_field(prefix: bytes) -> bytes:
+    return prefix + b"#gen"
+
+
+def encode_values(layout: Layout, slots: dict[int, Sequence[int | float]]) -> bytes:
+    parts = [bytes([BLOCK_VERSION])]
+    for slot in sorted(slots):
+        parts.append(_SLOT.pack(slot))
+        parts.append(layout.pack(slots[slot]))
+    return b"".join(parts)
+
+
+def decode_values(layout: Layout, raw: bytes) -> dict[int, list[int | float]]:
+    if raw[0] != BLOCK_VERSION:
+        raise ValueError(f"unknown tile block version {raw[0]}")
+    size = 1 + 8 * layout.width
+    if (len(raw) - 1) % size:
+        raise ValueError("a tile block of the wrong length")
+    return {raw[at]: layout.unpack(raw, at + 1) for at in range(1, len(raw), size)}
+
+
+def encode_distinct(entries: dict[tuple[int, int], Iterable[int]]) -> bytes:
+    parts = [bytes([BLOCK_VERSION])]
+    for (slot, column), hashes in sorted(entries.items()):
+        values = sorted(set(hashes))
+        parts.append(_DISTINCT_HEAD.pack(slot, column, len(values)))
+        parts.extend(_HASH.pack(h) for h in values)
+    return b"".join(parts)
+
+
+def decode_distinct(raw: bytes) -> dict[tuple[int, int], list[int]]:
+    if raw[0] != BLOCK_VERSION:
+        raise ValueError(f"unknown tile block version {raw[0]}")
+    entries = {}
+    at = 1
+    while at < len(raw):
+        slot, column, count = _DISTINCT_HEAD.unpack_from(raw, at)
+        at += _DISTINCT_HEAD.size
+        entries[(slot, column)] = list(struct.unpack_from(f"<{count}Q", raw, at))
+        at += 8 * count
+    return entries
+
+
+def value_hash(value: Any) -> int:
+    """The hash count_distinct counts: of a canonical text, so that one SQL value is one hash whichever path
+    (batch or stream) saw it: 42 and 42.0 are one value, as SQL compares them; -0.0 is 0.0."""
+    if isinstance(value, bool):
+        text = "b:" + ("1" if value else "0")
+    elif isinstance(value, int):
+        text = f"n:{value}"
+    elif isinstance(value, float):
+        if value.is_integer():
+            text = f"n:{int(value)}"
+        elif math.isnan(value):
+            text = "n:nan"
+        else:
+            text = f"n:{value!r}"
+    elif isinstance(value, (datetime, date)):
+        text = "t:" + value.isoformat()
+    else:
+        text = "s:" + str(value)
+    return _HASH.unpack(hashlib.sha1(text.encode()).digest()[:8])[0]
+
+
+# -- reading ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TileRead:
+    """What to fetch for a model's window features at one instant, and how to merge it."""
+
+    fields: tuple[bytes, ...]
+    picks: tuple[tuple[WindowFeature, tuple[tuple[int, int], ...]], ...]  # feature -> (field index, slot) tiles
+    distinct_offset: int  # fields from here on are distinct blocks (same order as the value blocks)
+
+
+def read_plan(spec: WindowAgg, prefix: bytes, features: Sequence[WindowFeature], at: int) -> TileRead:
+    tiling: Tiling = spec.tiling
+    levels = tiling.levels
+    blocks: dict[tuple[int, int], int] = {}
+    picks = []
+    for feature in features:
+        tiles = []
+        for level, end in tiling.read_cover(at, feature.window):
+            block, slot = tiling.block_of(level, end)
+            index = blocks.setdefault((levels.index(level), block), len(blocks))
+            tiles.append((index, slot))
+        picks.append((feature, tuple(tiles)))
+    fields = [value_field(prefix, level, block) for level, block in blocks]
+    distinct = bool(spec.distinct_columns)
+    if distinct:
+        fields += [distinct_field(prefix, level, block) for level, block in blocks]
+    return TileRead(tuple(fields), tuple(picks), len(blocks) if distinct else len(fields))
+
+
+def merge(spec: WindowAgg, layout: Layout, read: TileRead, raws: Sequence[bytes | None]) -> list[Any]:
+    """The read's features, in order, for one entity, from the fetched blocks (None: absent)."""
+    values = [None if raw is None else decode_values(layout, raw) for raw in raws[:read.distinct_offset]]
+    distinct = [None if raw is None else decode_distinct(raw) for raw in raws[read.distinct_offset:]]
+    distinct_columns = spec.distinct_columns
+    result: list[Any] = []
+    for feature, tiles in read.picks:
+        aggregation = feature.aggregation
+        function, column = aggregation.function, aggregation.column
+        if function == "count_distinct":
+            assert column is not None
+            position = distinct_columns.index(column)
+            seen: set[int] = set()
+            for index, slot in tiles:
+                block = distinct[index] if distinct else None
+                if block is not None:
+                    seen.update(block.get((slot, position), ()))
+            result.append(len(seen))
+            continue
+        slots = [block[slot] for index, slot in tiles
+                 if (block := values[index]) is not None and slot in block]
+        if column is None:
+            result.append(sum(s[0] for s in slots))
+            continue
+        counted = layout.position(f"n:{column}")
+        slots = [s for s in slots if s[counted]]
+        if function == "count":
+            result.append(sum(s[counted] for s in slots))
+        elif not slots:
+            result.append(None)
+        elif function == "sum":
+            result.append(_total(slots, layout.position(f"sum:{column}")))
+        elif function == "avg":
+            result.append(float(_total(slots, layout.position(f"sum:{column}"))) / sum(s[counted] for s in slots))
+        elif function == "min":
+            result.append(min(s[layout.position(f"min:{column}")] for s in slots))
+        elif function == "max":
+            result.append(max(s[layout.position(f"max:{column}")] for s in slots))
+        elif function == "last":
+            newest = max(slots, key=lambda s: s[layout.position(f"lts:{column}")])
+            result.append(newest[layout.position(f"last:{column}")])
+    return result
+
+
+def _total(slots: Sequence[Sequence[int | float]], position: int) -> int | float:
+    """Tiles' partial sums added oldest first (the order the stream and a training set's engine may differ in
+    for floats: see the README's bound)."""
+    total = slots[0][position]
+    for s in slots[1:]:
+        total += s[position]
+    return total
