@@ -17,7 +17,9 @@ from redis.crc import key_slot
 
 from skewless.core.errors import AdapterError, ProjectError
 from skewless.core.secrets import mask_secrets
-from skewless.online.store import OnlineStore, ReadRequest, ReplaceRow, WriteRow
+from skewless.online.store import EventStream, EventUnit, OnlineStore, ReadRequest, ReplaceRow, WriteRow
+
+from . import redis_stream
 
 try:
     from hiredis import pack_command as _pack
@@ -169,6 +171,8 @@ class RedisOnlineStore(OnlineStore):
             self._write = self.client.register_script(WRITE_SCRIPT)
             self._read = self.client.register_script(READ_SCRIPT)
             self._replace = self.client.register_script(REPLACE_SCRIPT)
+            self._apply = self.client.register_script(redis_stream.APPLY_SCRIPT)
+            self._replace_closed = self.client.register_script(redis_stream.REPLACE_CLOSED_SCRIPT)
             # No ping here: a server started while Redis is down must come up and answer 503 until it returns.
         except redis.RedisError as error:
             raise self._error(error) from None
@@ -286,6 +290,73 @@ class RedisOnlineStore(OnlineStore):
             for name, value in fields:
                 args.extend((name, value))
         return int(self._replace(keys=[row[0] for row in batch], args=args))
+
+    def apply_events(self, units: Sequence[EventUnit], low_watermark: str) -> tuple[int, int]:
+        """Script calls of up to batch_size units on one server; one per unit in a cluster (each its own slot)."""
+        applied = skipped = 0
+        try:
+            step = 1 if self.cluster else max(1, self.batch_size // 10)
+            for start in range(0, len(units), step):
+                done, again = redis_stream.apply_events(self._apply, units[start:start + step], low_watermark)
+                applied += done
+                skipped += again
+        except redis.RedisError as error:
+            raise self._error(error) from None
+        return applied, skipped
+
+    def replace_closed(self, rows: Iterable[ReplaceRow], cutoff: int, geometry: Sequence[tuple[int, int]],
+                       width: int, generation: int) -> int:
+        """One script call per batch of keys on one server; per key in a cluster."""
+        head: list[Any] = [generation, cutoff, width, len(geometry)]
+        for size, span in geometry:
+            head.extend((size, span))
+        replaced = 0
+        try:
+            batch: list[ReplaceRow] = []
+            for row in [*rows, None]:
+                if row is not None:
+                    batch.append(row)
+                if batch and (row is None or self.cluster or sum(len(r[2]) for r in batch) >= self.batch_size):
+                    args = list(head)
+                    for _, prefix, fields, expire_at in batch:
+                        args.extend((prefix, expire_at, len(fields)))
+                        for name, value in fields:
+                            args.extend((name, value))
+                    replaced += int(self._replace_closed(keys=[r[0] for r in batch], args=args))
+                    batch = []
+        except redis.RedisError as error:
+            raise self._error(error) from None
+        return replaced
+
+    def cutoffs(self, stream: str, models: Sequence[str]) -> dict[str, int]:
+        try:
+            return redis_stream.cutoffs(self.client, stream, models)
+        except redis.RedisError as error:
+            raise self._error(error) from None
+
+    def set_cutoff(self, stream: str, model: str, cutoff: int) -> None:
+        try:
+            self.client.hset(stream + ":cutoffs", model, cutoff)
+        except redis.RedisError as error:
+            raise self._error(error) from None
+
+    def stream_health(self, stream: str, group: str) -> dict[str, Any]:
+        try:
+            return redis_stream.stream_health(self.client, stream, group)
+        except redis.RedisError as error:
+            raise self._error(error) from None
+
+    def append_events(self, stream: str, rows: Sequence[Mapping[str, str]]) -> list[str]:
+        try:
+            return redis_stream.append_events(self.client, stream, rows)
+        except redis.RedisError as error:
+            raise self._error(error) from None
+
+    def open_stream(self, stream: str, group: str, consumer: str) -> EventStream:
+        try:
+            return redis_stream.RedisEventStream(self.client, stream, group, consumer)
+        except redis.RedisError as error:
+            raise self._error(error) from None
 
     def read(self, requests: Sequence[ReadRequest]) -> list[list[bytes | None]]:
         """The requested fields of each key, in one round trip: one HMGET for one key, a server-side script for

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from skewless.online.catalog import ServingCatalog
     from skewless.online.reader import OnlineReader
     from skewless.online.store import OnlineStore
+    from skewless.online.stream import StreamConsumer
     from skewless.online.writer import OnlineWriter
     from skewless.project.config import Entity, ProjectConfig
     from skewless.serving.server import FeatureServer, Limits
@@ -285,6 +286,40 @@ class FeatureStore:
         reader = self._online_reader()
         names = reader.catalog.resolve([features] if isinstance(features, str) else list(features))
         return reader.read(list(entity_rows), names)
+
+    # -- streams -----------------------------------------------------------------------------------
+
+    def push(self, stream: str, rows: Iterable[Mapping[str, Any]]) -> list[str]:
+        """Append events to a stream (checked against its source's columns and types); their ids. `skewless
+        stream` applies them to the window features it feeds.
+
+        >>> fs.push("transactions", [{"user_id": 42, "amount": 9.5, "event_ts": "2026-11-27T10:00Z"}])  # doctest: +SKIP
+        """
+        from skewless.online.events import stream_key, to_text
+
+        catalog = self.serving_catalog()
+        columns = catalog.streams.get(stream)
+        if columns is None:
+            raise SkewlessError(f"no model is fed by stream {stream!r}",
+                                hint=did_you_mean(stream, catalog.streams) or
+                                "set stream='...' in a window_agg model's config")
+        fields = [to_text(row, columns, stream) for row in rows]
+        return self.online_store.append_events(stream_key(self.config.name, stream), fields)
+
+    def streams(self, select: Iterable[str] | None = None) -> list[str]:
+        """The streams that feed the selected models (every online window model by default)."""
+        compiled = self.compile(write=False)
+        names = compiled.selected(select) if select else compiled.order
+        return list(dict.fromkeys(compiled.nodes[n].config.stream for n in names
+                                  if compiled.nodes[n].config.stream and compiled.nodes[n].config.online))
+
+    def stream_consumer(self, stream: str, *, group: str = "skewless", consumer: str | None = None,
+                        batch_size: int = 500, claim_idle_ms: int = 30_000) -> "StreamConsumer":
+        """A consumer of `stream` in a consumer group, applying its events to the window features it feeds."""
+        from skewless.online.stream import StreamConsumer
+
+        return StreamConsumer(self.serving_catalog(), self.online_store, stream, group=group, consumer=consumer,
+                              batch_size=batch_size, claim_idle_ms=claim_idle_ms)
 
     def entity_rows(self, entity: str, keys: Iterable[str]) -> list[dict[str, Any]]:
         """Entity rows from key text as typed on a command line ("42", or "7,13" for a composite key).

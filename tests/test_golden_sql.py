@@ -58,3 +58,18 @@ def test_incremental_watermark_query(compiled):
     node = compiled.nodes["merchant_volume"]
     check(GOLDEN / "run" / "merchant_volume.incremental.duckdb.sql",
           node.incremental_query.sql(dialect="duckdb", pretty=True) + "\n")
+
+
+@pytest.mark.parametrize("dialect", ["duckdb", "snowflake", "postgres", "spark", "bigquery", "trino", "databricks"])
+def test_window_features_query_per_dialect(dialect):
+    """A training set of window_agg features over a spine table: the range join and one CASE per window."""
+    from sqlglot import exp
+
+    from skewless.offline.retrieval import training_query
+    from skewless.offline.spines import SpineInput
+
+    spine = SpineInput(exp.to_table("raw.transactions"), ("user_id", "event_ts"), "event_ts")
+    query = training_query(FeatureStore(EXAMPLE).compile(write=False), spine,
+                           ["user__payments__5m", "user__spend__7d", "user__last_amount__1h", "user__merchants__1d"],
+                           dialect=dialect)
+    check(GOLDEN / "datasets" / f"user_windows.{dialect}.sql", query.sql(dialect=dialect, pretty=True) + "\n")

@@ -109,10 +109,9 @@ def test_entities_without_values_read_as_null(example):
 def test_second_run_sends_nothing(example):
     again = example.run()
     assert again.ok
+    # (Window tiles are recomputed by every run, for the entities with events within reach of a read.)
     rows = {m: r["sent"] for m, r in again.hooks["online"].items() if m != "user_txn_windows"}
-    assert rows == dict.fromkeys(rows, 0)
-    # Window tiles are recomputed whole by every run (they slide with the clock), and written again.
-    assert again.hooks["online"]["user_txn_windows"]["sent"] > 0
+    assert rows == dict.fromkeys(rows, 0) and "user_txn_windows" in again.hooks["online"]
 
 
 def test_a_correction_that_withdraws_the_newest_rows_is_served(example):

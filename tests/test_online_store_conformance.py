@@ -94,6 +94,49 @@ def test_replace_fields_makes_a_prefix_hold_exactly_the_fields_given(store):
     assert store.read([(other, [b"win@v1~1:7"])]) == [[None]]
 
 
+def test_streams_deliver_to_a_group_and_apply_events_at_most_once(store):
+    stream = "sk1:stream:{conformance}:events"
+    ids = store.append_events(stream, [{"user_id": "1", "amount": "2"}, {"user_id": "1", "amount": "5"}])
+    assert len(ids) == 2
+    first = store.open_stream(stream, "group", "first")
+    entries = first.read(10, 10)
+    assert [fields for _, fields in entries] == [{"user_id": "1", "amount": "2"}, {"user_id": "1", "amount": "5"}]
+    assert first.health()["pending"] == 2
+    # A counter tile per event: (slot 0) one int64 word, added.
+    key = b"sk1:{conformance:user:1}"
+    units = [(key, entry_id, b"applied", 0, ["v", b"m@v~0:0", 0, "<i8", "a", "0", (7).to_bytes(8, "little")])
+             for entry_id, _ in entries]
+    assert store.apply_events(units, first.low_watermark()) == (2, 0)
+    assert store.apply_events(units[:1], first.low_watermark()) == (0, 1)  # delivered again: recognised
+    assert store.read([(key, [b"m@v~0:0"])]) == [[b"\x01\x00" + (14).to_bytes(8, "little")]]
+    # Not acknowledged: another consumer claims them once idle; acknowledged: nothing is pending.
+    second = store.open_stream(stream, "group", "second")
+    assert [i for i, _ in second.claim(0, 10)] == ids
+    second.ack(ids)
+    assert second.health()["pending"] == 0 and first.pending(10) == []
+    milliseconds, sequence = ids[-1].split("-")
+    assert second.low_watermark() == f"{milliseconds}-{int(sequence) + 1}"  # every id below it is acknowledged
+    assert first.advance_watermark(None) is None and first.advance_watermark(5) == 5
+    assert first.advance_watermark(3) == 5
+    store.set_cutoff(stream, "m", 600)
+    assert store.cutoffs(stream, ["m", "other"]) == {"m": 600} == first.cutoffs(["m"])
+
+
+def test_replace_closed_keeps_the_slots_after_the_cutoff(store):
+    key = b"sk1:{conformance:user:4}"
+    slot = lambda index, value: bytes([index]) + value.to_bytes(8, "little")  # noqa: E731
+    # Level 0: tiles of 10 µs in blocks of 40 µs. The stream wrote slots 0 and 3 of block 0 and slot 0 of block 1.
+    store.replace_fields([(key, b"m@v~", [(b"m@v~0:0", b"\x01" + slot(0, 1) + slot(3, 4)),
+                                          (b"m@v~0:1", b"\x01" + slot(0, 9)), (b"m@v~0:-1", b"\x01" + slot(1, 1))],
+                           0)], generation=1)
+    # run owns up to 20 µs: block 0 gets its slots 0 and 1 from run, keeps slot 3 (ends at 40); block 1 is the
+    # stream's; block -1 ended before the cutoff and run has nothing for it: removed.
+    assert store.replace_closed([(key, b"m@v~", [(b"m@v~0:0", b"\x01" + slot(0, 2) + slot(1, 3))], 0)],
+                                cutoff=20, geometry=[(10, 40)], width=1, generation=2) == 1
+    blocks = store.read([(key, [b"m@v~0:0", b"m@v~0:1", b"m@v~0:-1"])])[0]
+    assert blocks == [b"\x01" + slot(0, 2) + slot(1, 3) + slot(3, 4), b"\x01" + slot(0, 9), None]
+
+
 def test_reads_many_keys_in_order_with_missing_ones(store):
     keys = [f"sk1:{{conformance:user:{i}}}".encode() for i in range(12)]
     store.write([row(k, 1_000, None, float(i)) for i, k in enumerate(keys) if i % 3], generation=1)

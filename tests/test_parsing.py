@@ -39,7 +39,9 @@ def test_non_select_rejected():
 
 # -- the class: every way of breaking a model's SQL gets a located message in the user's terms --------------------
 
-EXAMPLE_MODELS = sorted((Path(__file__).resolve().parent.parent / "example_project" / "models").rglob("*.sql"))
+# Models written as SQL (a window_agg() model has none of its own: its arguments are checked by the compiler).
+MODELS = Path(__file__).resolve().parent.parent / "example_project" / "models"
+EXAMPLE_MODELS = sorted(p for p in MODELS.rglob("*.sql") if "window_agg(" not in p.read_text())
 INTERNALS = re.compile(r"<Token|<class|TokenType|SENTINEL|sqlglot|Traceback|Error tokenizing|expressions\.")
 INSERTIONS = ["from ", "( ", ", ", "'", '"', "select ", "case ", "/* ", "+ ", "as "]
 

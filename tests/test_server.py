@@ -433,3 +433,27 @@ def test_a_null_key_matches_nothing_and_a_numeric_text_key_is_the_number(client)
     assert response.status_code == 200, response.text
     values = response.json()["results"][-1]["values"]
     assert values[0] is None and values[1] == values[2] == values[3] is not None
+
+
+def test_push_appends_checked_events_and_metrics_show_the_stream(client, example_run):
+    now = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+    event = {"txn_id": 1, "user_id": 3, "merchant_id": 7, "amount": 12.5, "channel": "web",
+             "event_ts": now.isoformat(), "created_ts": now.isoformat(), "is_fraud": False}
+    response = client.post("/push", json={"stream": "transactions", "events": [event, {**event, "txn_id": 2}]})
+    assert response.status_code == 200, response.text
+    assert len(response.json()["ids"]) == 2
+    bad = client.post("/push", json={"stream": "transactions", "events": [{**event, "amount": "lots"}]})
+    assert bad.status_code == 400 and "column 'amount': 'lots' is not a DOUBLE value" in bad.json()["error"]
+    assert client.post("/push", json={"stream": "nope", "events": [event]}).status_code == 404
+    assert client.post("/push", json={"stream": "transactions", "events": []}).status_code == 400
+    # Consumed by `skewless stream`, the window features of user 3 see both payments at once.
+    with FeatureStore(example_run) as store:
+        consumer = store.stream_consumer("transactions", consumer="server-test")
+        while consumer.step(block_ms=10):
+            pass
+        online = store.get_online_features([{"user_id": 3}], ["user__payments__5m", "user__spend__5m"])
+    assert online == {"user_id": [3], "user__payments__5m": [2], "user__spend__5m": [25.0]}
+    metrics = client.get("/metrics").text
+    assert 'skewless_stream_length{stream="transactions"} 2.0' in metrics
+    assert 'skewless_stream_pending{stream="transactions"} 0.0' in metrics
+    assert "skewless_pushed_events_total 2.0" in metrics

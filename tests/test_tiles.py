@@ -73,3 +73,16 @@ def test_window_rule_at_hop_boundaries() -> None:
 def test_hops_that_do_not_nest_are_refused(hop: int) -> None:
     with pytest.raises(ValueError):
         check_hop(hop)
+
+
+@given(reads(), st.integers(0, 400))
+@settings(max_examples=300, deadline=None)
+def test_a_cutoff_splits_the_cover_without_a_tile_across_it(read: tuple[Tiling, int, int], back: int) -> None:
+    tiling, window, at = read
+    cutoff = (at // tiling.hop - back) * tiling.hop
+    tiles = tiling.read_cover(at, window, cutoff)
+    position = tiling.start(at, window)
+    for level, end in tiles:
+        assert end - level == position and not end - level < cutoff < end
+        position = end
+    assert position == Tiling.tile_end(at, tiling.hop)

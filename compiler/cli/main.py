@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -392,6 +393,81 @@ def serve(project_dir: str, target: str | None, vars_: dict[str, Any] | None, ho
     out.print(f"Serving features of {project_dir} on http://{host}:{port} (Ctrl+C stops)")
     with _store(project_dir, target, vars_) as store:
         store.serve(host, port, workers, Limits(max_body_bytes, max_entities))
+
+
+@cli.command()
+@project_options
+@selection_options
+@click.option("--group", default="skewless", show_default=True, help="Consumer group: its consumers share the work.")
+@click.option("--consumer", metavar="NAME", help="This consumer's name in the group (default: host-pid). A "
+              "restarted consumer of the same name picks up what it was doing.")
+@click.option("--batch-size", default=500, show_default=True, type=click.IntRange(1), help="Events per read.")
+@click.option("--claim-idle", default=30.0, show_default=True, type=click.FloatRange(0.001),
+              help="Seconds after which another consumer's unacknowledged events are taken over.")
+@click.option("--report-every", default=5.0, show_default=True, type=click.FloatRange(0.1),
+              help="Seconds between progress lines.")
+@click.option("--until-idle", is_flag=True, help="Stop when the streams have nothing left to read (a backfill).")
+@handle_errors
+def stream(project_dir: str, target: str | None, vars_: dict[str, Any] | None, select: tuple[str, ...],
+           exclude: tuple[str, ...], group: str, consumer: str | None, batch_size: int, claim_idle: float,
+           report_every: float, until_idle: bool) -> None:
+    """Keep window features current from their event streams.
+
+    Reads the events of each stream that feeds a selected online window_agg model (config stream='NAME') from
+    the Redis Stream sk1:stream:{PROJECT}:NAME through a consumer group, applies them to the models' tiles,
+    and acknowledges them: a consumer killed at any point and restarted loses no event and counts none twice.
+    Late events (past allowed_lateness, or in tiles `run` has closed) are counted and kept in
+    sk1:stream:{PROJECT}:NAME:late. Producers append with FeatureStore.push, POST /push, or XADD.
+
+    \b
+    Examples:
+      skewless stream
+      skewless stream -s user_txn_windows --consumer worker-1
+      skewless stream --until-idle          # apply what is there, then stop
+    """
+    import signal
+
+    from .console import err, out
+
+    stopping: list[int] = []
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, lambda signum, frame: stopping.append(signum))
+    with _store(project_dir, target, vars_) as store:
+        names = store.streams(list(select) or None)
+        if exclude:
+            excluded = set(store.streams(list(exclude)))
+            names = [n for n in names if n not in excluded]
+        if not names:
+            raise click.UsageError("no selected online window_agg model has stream='...'")
+        consumers = [store.stream_consumer(n, group=group, consumer=consumer, batch_size=batch_size,
+                                           claim_idle_ms=int(claim_idle * 1000)) for n in names]
+        out.print(f"Consuming {', '.join(names)} as {consumers[0].consumer} in group {group} (Ctrl+C stops)")
+        block_ms = 500 if len(consumers) == 1 else 50
+        last = time.monotonic()
+        while not stopping:
+            processed = sum(c.step(block_ms) for c in consumers)
+            if until_idle and processed == 0:
+                break
+            if time.monotonic() - last >= report_every:
+                last = time.monotonic()
+                for c in consumers:
+                    c.stats.health = c.events.health()
+                    err.print(_stream_line(c.stream, c.stats.to_json()))
+        for c in consumers:
+            c.stats.health = c.events.health()
+            out.print(_stream_line(c.stream, c.stats.to_json()))
+
+
+def _stream_line(name: str, stats: dict[str, Any]) -> str:
+    oldest = stats.get("oldest_pending_ms")
+    lag = stats.get("lag")
+    return (f"  {_escape(name)}: {stats['events']:,} events ({stats['events_per_second']:,.0f}/s), "
+            f"{stats['applied']:,} applied, {stats['duplicates']:,} already applied, {stats['late']:,} late, "
+            f"{stats['invalid']:,} invalid; pending {stats.get('pending', 0):,}"
+            + (f", lag {lag:,}" if lag is not None else "")
+            + (f", oldest pending {oldest / 1000:.1f}s" if oldest is not None else "")
+            + (f"; XADD to applied p50 {stats['delay_ms_p50']} ms, p99 {stats['delay_ms_p99']} ms"
+               if stats.get("delay_ms_p50") is not None else ""))
 
 
 def _cell(value: Any) -> str:

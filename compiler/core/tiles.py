@@ -86,10 +86,14 @@ class Tiling:
             tiles.append((level, position))
         return tiles
 
-    def read_cover(self, at: int, window: int) -> list[tuple[int, int]]:
+    def read_cover(self, at: int, window: int, cutoff: int | None = None) -> list[tuple[int, int]]:
         """The tiles whose events make window W's value at `at` (the last one holds events after `at` only when
-        they are dated in the future)."""
-        return self.cover(self.start(at, window), self.tile_end(at, self.hop))
+        they are dated in the future). With a `cutoff` (a hop boundary: `run` wrote the tiles ending at or before
+        it, the stream those after it), no tile spans the cutoff: each side is covered on its own."""
+        start, end = self.start(at, window), self.tile_end(at, self.hop)
+        if cutoff is not None and start < cutoff < end:
+            return self.cover(start, cutoff) + self.cover(cutoff, end)
+        return self.cover(start, end)
 
     # -- blocks: how tiles are grouped online ------------------------------------------------------------
 

@@ -37,6 +37,7 @@ class OnlineModel:
     relation: exp.Table
     delay: timedelta | None = None  # a row is servable from event time + delay (the writer waits for it)
     window: WindowAgg | None = None  # window_agg(): served from tiles merged at read time (online/tiles.py)
+    stream: str | None = None  # the stream that keeps its tiles current (`skewless stream`)
 
     @property
     def field(self) -> bytes:
@@ -57,6 +58,7 @@ class ServingCatalog:
     services: dict[str, list[str]] = field(default_factory=dict)  # feature service -> feature names
     entities: dict[str, list[str]] = field(default_factory=dict)  # entity -> join keys
     key_types: dict[str, dict[str, str | None]] = field(default_factory=dict)  # entity -> join key -> SQL type
+    streams: dict[str, dict[str, str | None]] = field(default_factory=dict)  # stream -> its source's column types
     by_feature: dict[str, OnlineModel] = field(init=False)
     evaluators: dict[str, OnlineExpression] = field(init=False)
     index: FeatureIndex = field(init=False)
@@ -102,6 +104,7 @@ class ServingCatalog:
                 version=online["schema_version"], relation=exp.to_table(node["relation"], dialect=dialect),
                 delay=parse_duration(config["delay"]) if config.get("delay") else None,
                 window=WindowAgg.from_json(node["window_agg"]) if node.get("window_agg") else None,
+                stream=config.get("stream"),
             )
         on_demand = {
             name: feature_from_json(name, {**entry["on_demand"], "model": entry["model"], "type": entry["type"]},
@@ -112,7 +115,11 @@ class ServingCatalog:
         entities = {name: [k["name"] for k in entry["join_keys"]] for name, entry in manifest["entities"].items()}
         key_types = {name: {k["name"]: k.get("type") for k in entry["join_keys"]}
                      for name, entry in manifest["entities"].items()}
-        return cls(metadata["project"], models, on_demand, offline, services, entities, key_types)
+        streams = {
+            node["config"]["stream"]: dict(manifest["sources"][node["depends_on"]["sources"][0]]["columns"])
+            for node in manifest["nodes"].values() if node["config"].get("stream")
+        }
+        return cls(metadata["project"], models, on_demand, offline, services, entities, key_types, streams)
 
     # -- lookups -----------------------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from skewless.core.errors import AdapterError, SkewlessError
 from . import format as fmt
 from . import tiles
 from .catalog import OnlineModel
+from .events import stream_key
 from .keys import typed_keys
 
 if TYPE_CHECKING:
@@ -55,6 +56,7 @@ class OnlineReader:
         self.store = store
         self.project = catalog.project
         self._plans: dict[tuple[str, ...], _ReadPlan] = {}
+        self._cutoffs: dict[str, tuple[float, int | None]] = {}
 
     def features_of(self, entity: str) -> list[str]:
         return [f for m in self.catalog.models.values() if m.entity == entity for f in m.features]
@@ -157,8 +159,18 @@ class OnlineReader:
             result[feature] = values[feature]
         return result
 
-    @staticmethod
-    def _window_fields(plan: _ReadPlan, index: int, group: _EntityRead, now_us: int
+    def _cutoff(self, model: OnlineModel) -> int | None:
+        """The cutoff `run` last set for a streamed model (kept for a second: a stale one still reads right)."""
+        if model.stream is None:
+            return None
+        cached = self._cutoffs.get(model.name)
+        if cached is None or time.monotonic() - cached[0] > 1.0:
+            found = self.store.cutoffs(stream_key(self.project, model.stream), [model.name]).get(model.name)
+            cached = (time.monotonic(), found)
+            self._cutoffs[model.name] = cached
+        return cached[1]
+
+    def _window_fields(self, plan: _ReadPlan, index: int, group: _EntityRead, now_us: int
                        ) -> tuple[list[bytes], list[Any]]:
         """The fields to read for a group holding window_agg models at this instant, and per model where its
         fields start (plain models) or (start, the tile read) (window models)."""
@@ -172,7 +184,7 @@ class OnlineReader:
             asked = {f for f, g, p, _ in plan.picks if g == index and p == position}
             features = [f for f in model.window.features(model.entity) if f.name in asked]
             at = now_us - (model.delay // timedelta(microseconds=1) if model.delay else 0)
-            read = tiles.read_plan(model.window, model.tile_prefix, features, at)
+            read = tiles.read_plan(model.window, model.tile_prefix, features, at, self._cutoff(model))
             places.append((len(fields), read))
             fields.extend(read.fields)
         return fields, places

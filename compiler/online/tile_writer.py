@@ -17,6 +17,7 @@ from skewless.core.windowagg import WindowAgg
 from . import format as fmt
 from . import tiles
 from .catalog import OnlineModel
+from .events import stream_key
 
 if TYPE_CHECKING:
     from skewless.adapters.base import WarehouseAdapter
@@ -109,6 +110,13 @@ class TileWriter:
         tiling = spec.tiling
         layout = tiles.Layout.of(spec)
         until = self.now - (model.delay or timedelta(0))
+        retention_from = until
+        cutoff = None
+        if model.stream is not None:  # the stream owns what is newer than the cutoff: run writes up to it
+            cutoff = self._cutoff(model, spec, until)
+            if cutoff is None:
+                return {"sent": 0, "written": 0}
+            until = fmt.EPOCH.replace(tzinfo=None) + timedelta(microseconds=cutoff)
         prefix = model.tile_prefix
         value_blocks: dict[tuple[Any, ...], dict[bytes, dict[int, list[Any]]]] = defaultdict(dict)
         distinct_blocks: dict[tuple[Any, ...], dict[bytes, dict[tuple[int, int], list[int]]]] = defaultdict(dict)
@@ -116,7 +124,7 @@ class TileWriter:
         keys = model.join_keys
         for index, level in enumerate(tiling.levels):
             retention = tiling.retention(level, spec.windows)
-            after = until - timedelta(microseconds=retention + level)
+            after = retention_from - timedelta(microseconds=retention + level)
             for batch in self.warehouse.fetch_arrow_batches(tile_query(model, spec, level, after, until), log=False):
                 data = batch.to_pydict()
                 entity_keys = list(zip(*[data[k] for k in keys], strict=True))
@@ -146,8 +154,27 @@ class TileWriter:
             fields += [(field, tiles.encode_distinct(entries))
                        for field, entries in distinct_blocks.get(entity, {}).items()]
             rows.append((key, prefix, fields, expiry[entity] // 1000 + 1))
-        written = self.store.replace_fields(rows, fmt.micros(self.now))
+        generation = fmt.micros(self.now)
+        if cutoff is None:
+            written = self.store.replace_fields(rows, generation)
+        else:
+            stream = stream_key(self.project, model.stream or "")
+            self.store.set_cutoff(stream, model.name, cutoff)
+            geometry = [(level, tiling.block_span(level)) for level in tiling.levels]
+            written = self.store.replace_closed(rows, cutoff, geometry, layout.width, generation)
         return {"sent": len(rows), "written": written}
+
+    def _cutoff(self, model: OnlineModel, spec: WindowAgg, until: datetime) -> int | None:
+        """The newest event time in the warehouse (by `until`), less the allowed lateness, up to the next hop
+        boundary: the warehouse is taken as complete up to there, and every event the stream refused as late (older
+        than its watermark less the lateness) is by then in a tile run owns. None when it holds no event."""
+        newest = self.warehouse.fetch_all(
+            exp.select(exp.Max(this=quoted_column(model.timestamp))).from_(model.relation.copy())
+            .where(exp.LTE(this=quoted_column(model.timestamp), expression=_timestamp(until))), log=False)
+        if not newest or newest[0][0] is None:
+            return None
+        closed = fmt.micros(newest[0][0]) - spec.allowed_lateness
+        return -(-closed // spec.hop) * spec.hop
 
 
 def _word(value: Any, is_float: bool) -> int | float:

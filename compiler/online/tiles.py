@@ -150,14 +150,15 @@ class TileRead:
     distinct_offset: int  # fields from here on are distinct blocks (same order as the value blocks)
 
 
-def read_plan(spec: WindowAgg, prefix: bytes, features: Sequence[WindowFeature], at: int) -> TileRead:
+def read_plan(spec: WindowAgg, prefix: bytes, features: Sequence[WindowFeature], at: int,
+              cutoff: int | None = None) -> TileRead:
     tiling: Tiling = spec.tiling
     levels = tiling.levels
     blocks: dict[tuple[int, int], int] = {}
     picks = []
     for feature in features:
         tiles = []
-        for level, end in tiling.read_cover(at, feature.window):
+        for level, end in tiling.read_cover(at, feature.window, cutoff):
             block, slot = tiling.block_of(level, end)
             index = blocks.setdefault((levels.index(level), block), len(blocks))
             tiles.append((index, slot))

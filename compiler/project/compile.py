@@ -343,6 +343,10 @@ class Project:
         self._check_entity(node, file, result)
         if result.window is not None:
             self._plan_window(node, file, result, _column_docs(doc))
+        elif config.stream is not None:
+            raise CompileError("stream= applies to window_agg() models: their windows are kept current from the "
+                               "stream", location=_where(file, result.config_line, "stream"),
+                               hint="declare the features with skewless.window_agg(...), or drop stream=")
         unique_key = node.config.unique_key or ()
         missing = [c for c in unique_key if c not in node.columns] if node.columns_known else []
         if node.config.materialized == "incremental" and missing:
@@ -405,9 +409,30 @@ class Project:
         node.body = exp.select(*[quoted_column(c) for c in kept]).from_(node.body.subquery("events"))
         if node.columns_known:
             node.columns = {c: node.columns[c] for c in kept}
+        if config.stream is not None:
+            self._check_stream(node, file, result, spec)
         node.window = spec
         node.features = [f.name for f in spec.features(config.entity)]
         node.feature_docs = {f: described.get(f) for f in node.features}
+
+    def _check_stream(self, node: ModelNode, file: _ModelFile, result: RenderResult, spec: Any) -> None:
+        """A streamed model's events are a source's rows, as they arrive: the stream carries that source's columns,
+        and the model may not reshape them with SQL the stream cannot run."""
+        where = _where(file, result.config_line, "stream")
+        if result.refs or len(result.sources) != 1 or spec.where:
+            raise CompileError(
+                "a model with stream= aggregates one source's events as they arrive: window_agg(source(...)) "
+                "without ref() or where=", location=where,
+                hint="aggregate the source directly (filter with a separate model that has no stream), or drop "
+                     "stream=",
+            )
+        source = self.config.sources[(result.sources[0].parts[0], result.sources[0].parts[1])]
+        untyped = [c for c in [*node.join_keys, node.config.timestamp, *[c for c, _ in spec.input_types]]
+                   if c and not source.columns.get(c)]
+        if untyped:
+            raise CompileError(f"stream events are typed by their source's columns: {untyped[0]!r} of source "
+                               f"{source.source}.{source.name} has no declared type", location=where,
+                               hint="list the source's columns with their types in sources.yml")
 
     def _check_transpiles(self, node: ModelNode) -> None:
         """A model written in one dialect and run in another: what the target cannot express is a compile error

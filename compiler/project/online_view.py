@@ -38,6 +38,7 @@ def online_models(compiled: CompiledProject) -> dict[str, OnlineModel]:
             relation=node.relation,
             delay=node.config.delay,
             window=node.window,
+            stream=node.config.stream,
         )
     return models
 
@@ -48,8 +49,12 @@ def serving_catalog(compiled: CompiledProject, services: Mapping[str, list[str]]
                  for f in node.on_demand.features}
     offline = {f: node.name for node in compiled.nodes.values() if node.on_demand is None for f in node.features}
     entities = {e.name: list(e.join_keys) for e in compiled.config.entities.values()}
+    streams = {}
+    for node in compiled.nodes.values():
+        if node.config.stream is not None and node.sources:
+            streams[node.config.stream] = dict(compiled.config.sources[node.sources[0]].columns)
     return ServingCatalog(compiled.config.name, online_models(compiled), on_demand, offline, dict(services or {}),
-                          entities, entity_key_types(compiled))
+                          entities, entity_key_types(compiled), streams)
 
 
 def entity_key_types(compiled: CompiledProject) -> dict[str, dict[str, str | None]]:

@@ -5,9 +5,11 @@ request: the serving catalog (online models, schema versions, on-demand callable
 when the manifest is loaded, and rebuilt when the file changes (checked every few seconds) or on SIGHUP.
 
     POST /get-online-features   {"features": [...]} or {"feature_service": "name"}, "entities": {"user_id": [...]}
+    POST /push                  {"stream": "name", "events": [{column: value, ...}, ...]}: append events
     GET  /features              the catalog: every servable feature, feature services
     GET  /health                200 when the online store answers, 503 otherwise
-    GET  /metrics               Prometheus text: request counts and a latency histogram per endpoint
+    GET  /metrics               Prometheus text: request counts and a latency histogram per endpoint, and each
+                                stream's length, pending entries, lag, oldest pending age and late entries
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from skewless.core.features import UnknownFeature
 from skewless.core.secrets import mask_secrets
 from skewless.online import jsonform
 from skewless.online.catalog import ServingCatalog
+from skewless.online.events import stream_key, to_text
 from skewless.online.reader import OnlineReader
 from skewless.online.store import OnlineStore
 
@@ -92,6 +95,8 @@ class FeatureServer:
         self.entities = Counter("skewless_entities", "Entity rows served", registry=self.registry)
         self.reloads = Counter("skewless_manifest_loads", "Times the manifest was (re)loaded",
                                registry=self.registry)
+        self.pushed = Counter("skewless_pushed_events", "Events appended by POST /push", registry=self.registry)
+        self.registry.register(_StreamCollector(self))
         try:
             self.reload(force=True)
         except SkewlessError:  # a manifest this version cannot serve from: write it again, once
@@ -186,6 +191,45 @@ class FeatureServer:
             "results": [{"values": jsonform.json_column(result[name])} for name in feature_names],
         }
 
+    def push(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """The POST /push answer: the events appended to the stream (checked against its source), their ids."""
+        if not isinstance(body, Mapping) or set(body) != {"stream", "events"}:
+            raise RequestError(400, "the body must be {\"stream\": NAME, \"events\": [{column: value, ...}]}")
+        stream, rows = body["stream"], body["events"]
+        streams = self.catalog.streams
+        if not isinstance(stream, str) or stream not in streams:
+            raise RequestError(404, f"no model is fed by stream {stream!r}",
+                               hint=f"streams: {', '.join(streams) or 'none'}")
+        if not isinstance(rows, list) or not rows or not all(isinstance(r, Mapping) for r in rows):
+            raise RequestError(400, "'events' must be a non-empty list of objects (column -> value)")
+        if len(rows) > self.limits.max_entities:
+            raise RequestError(413, f"{len(rows)} events: at most {self.limits.max_entities} per request",
+                               hint="split the request")
+        try:
+            fields = [to_text(row, streams[stream], stream) for row in rows]
+        except SkewlessError as error:
+            raise RequestError(400, error.headline, error.hint) from None
+        ids = self.online_store.append_events(stream_key(self.catalog.project, stream), fields)
+        self.pushed.inc(len(ids))
+        return {"stream": stream, "ids": ids}
+
+    def stream_metrics(self) -> list[Any]:
+        """Gauges of each stream's health, read from the online store at scrape time."""
+        from prometheus_client.core import GaugeMetricFamily
+
+        names = {"length": "entries in the stream", "pending": "entries delivered and not acknowledged",
+                 "lag": "entries not yet delivered to the group", "entries_read": "entries the group has read",
+                 "oldest_pending_ms": "age of the oldest pending entry, milliseconds",
+                 "late": "late or invalid entries kept aside"}
+        families = {key: GaugeMetricFamily(f"skewless_stream_{key}", text, labels=["stream"])
+                    for key, text in names.items()}
+        for stream in self.catalog.streams:
+            health = self.online_store.stream_health(stream_key(self.catalog.project, stream), "skewless")
+            for key, family in families.items():
+                if health.get(key) is not None:
+                    family.add_metric([stream], float(health[key]))
+        return list(families.values())
+
     def features(self) -> dict[str, Any]:
         return {"features": self.catalog.catalog(), "feature_services": self.catalog.services,
                 "manifest_generated_at": self.loaded_at}
@@ -204,19 +248,12 @@ class FeatureServer:
 
     def app(self) -> Starlette:
         async def get_online_features(request: Request) -> Response:
-            size = request.headers.get("content-length")
-            if size is not None and size.isdigit() and int(size) > self.limits.max_body_bytes:
-                raise RequestError(413, f"the body is over {self.limits.max_body_bytes} bytes")
-            try:
-                raw = await asyncio.wait_for(self._read_body(request), self.limits.body_seconds)
-            except asyncio.TimeoutError:
-                raise RequestError(408, f"the body did not arrive within {self.limits.body_seconds:g} s") from None
-            try:
-                body = orjson.loads(raw)
-            except orjson.JSONDecodeError as error:
-                raise RequestError(400, f"the body is not JSON: {error}") from None
+            body = await self._json_body(request)
             # The online store read blocks: it runs on a worker thread, never on the event loop's.
             return _response(await run_in_threadpool(self.get_online_features, body))
+
+        async def push(request: Request) -> Response:
+            return _response(await run_in_threadpool(self.push, await self._json_body(request)))
 
         async def features(request: Request) -> Response:
             return _response(self.features())
@@ -270,11 +307,26 @@ class FeatureServer:
 
         routes = [
             Route("/get-online-features", measured("get-online-features", get_online_features), methods=["POST"]),
+            Route("/push", measured("push", push), methods=["POST"]),
             Route("/features", measured("features", features), methods=["GET"]),
             Route("/health", measured("health", health), methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
         ]
         return Starlette(routes=routes, lifespan=lifespan)
+
+    async def _json_body(self, request: Request) -> Any:
+        """The parsed JSON body, within the size and time limits."""
+        size = request.headers.get("content-length")
+        if size is not None and size.isdigit() and int(size) > self.limits.max_body_bytes:
+            raise RequestError(413, f"the body is over {self.limits.max_body_bytes} bytes")
+        try:
+            raw = await asyncio.wait_for(self._read_body(request), self.limits.body_seconds)
+        except asyncio.TimeoutError:
+            raise RequestError(408, f"the body did not arrive within {self.limits.body_seconds:g} s") from None
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError as error:
+            raise RequestError(400, f"the body is not JSON: {error}") from None
 
     async def _read_body(self, request: Request) -> bytes:
         """The body, refused with 413 as soon as it passes the limit (a chunked body is never buffered whole)."""
@@ -296,3 +348,19 @@ class FeatureServer:
     def close(self) -> None:
         if self._on_close is not None:
             self._on_close()
+
+
+class _StreamCollector:
+    """Streams' health for /metrics, read when Prometheus scrapes (a store that is down: no stream gauges)."""
+
+    def __init__(self, server: FeatureServer) -> None:
+        self.server = server
+
+    def collect(self) -> list[Any]:
+        try:
+            return self.server.stream_metrics()
+        except SkewlessError:
+            return []
+
+    def describe(self) -> list[Any]:
+        return []

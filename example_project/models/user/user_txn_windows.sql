@@ -5,10 +5,11 @@
     stream='transactions',
     owner='risk-team',
     tags=['fraud', 'streaming'],
-    description='Payment windows that slide with the clock: exact at the instant asked, offline and online.',
+    description='Payment windows that slide with the clock, kept current by `skewless stream` from the '
+                'transactions stream: exact at the instant asked, offline and online.',
 ) }}
 
-{{ skewless.window_agg(ref('stg_transactions'),
+{{ skewless.window_agg(source('shop', 'transactions'),
      aggs=[('*', 'count', 'payments'), ('amount', 'sum', 'spend'), ('amount', 'max', 'max_amount'),
            ('amount', 'avg', 'avg_amount'), ('amount', 'last', 'last_amount'),
            ('merchant_id', 'count_distinct', 'merchants')],

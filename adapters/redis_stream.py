@@ -1,0 +1,359 @@
+"""Streams on Redis: events in a Redis Stream read through a consumer group (skewless.online.store.EventStream), and
+the server-side script that applies them to window tiles at most once per entity."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import redis
+
+from skewless.online.store import EventStream, EventUnit, StreamEntry
+
+# KEYS: entity keys. ARGV[1]: the low watermark id (ids below it are acknowledged: never delivered again). Then
+# per key: event id, applied field, expire-at (ms; 0: none), the number of arguments that follow for it, and those:
+#   v, field, slot, struct format, roles, guards, contribution   merge into a value block (online/tiles.py)
+#   d, field, slot, column, hash                                  add a hash to a distinct block
+#   x, field                                                      remove a block past retention
+# The entity's applied field lists the ids applied and not yet below the low watermark (",id,id,"): an id found
+# there was applied before (a redelivery after a crash, or a claim), and is skipped whole.
+APPLY_SCRIPT = r"""
+local function id_less(a, b)
+  local am, as = string.match(a, '(%d+)-(%d+)')
+  local bm, bs = string.match(b, '(%d+)-(%d+)')
+  am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)
+  return am < bm or (am == bm and as < bs)
+end
+
+local function split(text)
+  local out = {}
+  for part in string.gmatch(text, '([^,]+)') do out[#out + 1] = tonumber(part) end
+  return out
+end
+
+local function merge_values(key, field, slot, fmt, roles, guards_text, contribution)
+  local raw = redis.call('HGET', key, field)
+  if not raw then raw = '\1' end
+  local width = #roles
+  local size = 1 + 8 * width
+  local at = 2
+  while at <= #raw do
+    if string.byte(raw, at) == slot then break end
+    at = at + size
+  end
+  if at > #raw then
+    redis.call('HSET', key, field, raw .. string.char(slot) .. contribution)
+    return
+  end
+  local cur = {struct.unpack(fmt, raw, at + 1)}
+  local new = {struct.unpack(fmt, contribution)}
+  local guards = split(guards_text)
+  local out = {}
+  local j = 1
+  while j <= width do
+    local role = string.sub(roles, j, j)
+    if role == 'a' then
+      out[j] = cur[j] + new[j]
+    else
+      local g = guards[j]
+      if new[g] == 0 then
+        out[j] = cur[j]
+        if role == 't' then out[j + 1] = cur[j + 1]; j = j + 1 end
+      elseif cur[g] == 0 then
+        out[j] = new[j]
+        if role == 't' then out[j + 1] = new[j + 1]; j = j + 1 end
+      elseif role == 'n' then
+        if new[j] < cur[j] then out[j] = new[j] else out[j] = cur[j] end
+      elseif role == 'x' then
+        if new[j] > cur[j] then out[j] = new[j] else out[j] = cur[j] end
+      elseif role == 't' then
+        if new[j] > cur[j] or (new[j] == cur[j] and new[j + 1] > cur[j + 1]) then
+          out[j] = new[j]; out[j + 1] = new[j + 1]
+        else
+          out[j] = cur[j]; out[j + 1] = cur[j + 1]
+        end
+        j = j + 1
+      end
+    end
+    j = j + 1
+  end
+  local packed = struct.pack(fmt, unpack(out))
+  redis.call('HSET', key, field, string.sub(raw, 1, at) .. packed .. string.sub(raw, at + size))
+end
+
+local function add_distinct(key, field, slot, column, hash)
+  local raw = redis.call('HGET', key, field)
+  if not raw then raw = '\1' end
+  local at = 2
+  while at <= #raw do
+    local s, c, count = struct.unpack('<BBI4', raw, at)
+    local first = at + 6
+    local stop = first + 8 * count
+    if s == slot and c == column then
+      for h = first, stop - 1, 8 do
+        if string.sub(raw, h, h + 7) == hash then return end
+      end
+      redis.call('HSET', key, field, string.sub(raw, 1, at - 1) .. struct.pack('<BBI4', s, c, count + 1)
+        .. string.sub(raw, first, stop - 1) .. hash .. string.sub(raw, stop))
+      return
+    end
+    at = stop
+  end
+  redis.call('HSET', key, field, raw .. struct.pack('<BBI4', slot, column, 1) .. hash)
+end
+
+local low = ARGV[1]
+local applied, skipped = 0, 0
+local now = redis.call('TIME')
+local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local at = 2
+for _, key in ipairs(KEYS) do
+  local id, applied_field, expire_at, count = ARGV[at], ARGV[at + 1], tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3])
+  local first = at + 4
+  at = first + count
+  local seen = redis.call('HGET', key, applied_field) or ','
+  local pttl = redis.call('PTTL', key)
+  if string.find(seen, ',' .. id .. ',', 1, true) then
+    skipped = skipped + 1
+  else
+    local i = first
+    while i < at do
+      local kind = ARGV[i]
+      if kind == 'v' then
+        merge_values(key, ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6])
+        i = i + 7
+      elseif kind == 'd' then
+        add_distinct(key, ARGV[i + 1], tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3]), ARGV[i + 4])
+        i = i + 5
+      else
+        redis.call('HDEL', key, ARGV[i + 1])
+        i = i + 2
+      end
+    end
+    if #seen > 512 then
+      local kept = {','}
+      for old in string.gmatch(seen, '([^,]+)') do
+        if not id_less(old, low) then kept[#kept + 1] = old .. ',' end
+      end
+      seen = table.concat(kept)
+    end
+    redis.call('HSET', key, applied_field, seen .. id .. ',')
+    if expire_at > 0 and (pttl == -2 or (pttl >= 0 and expire_at > now_ms + pttl)) then
+      redis.call('PEXPIREAT', key, expire_at)
+    end
+    applied = applied + 1
+  end
+end
+return {applied, skipped}
+"""
+
+WATERMARK_SCRIPT = """
+local current = redis.call('GET', KEYS[1])
+if not current or tonumber(current) < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], ARGV[1])
+  return ARGV[1]
+end
+return current
+"""
+
+
+# KEYS: entity keys. ARGV: generation, cutoff (µs), slot width (words), number of levels, then each level's tile
+# size and block span (µs); then per key: prefix, expire-at (ms), number of fields, then name and value of each.
+# Blocks of the prefix that end by the cutoff become exactly those given; later blocks are kept; a block spanning
+# the cutoff gets the given slots (all by the cutoff) and keeps its own slots after it.
+REPLACE_CLOSED_SCRIPT = r"""
+local generation, cutoff, width, levels = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local sizes, spans = {}, {}
+for i = 1, levels do
+  sizes[i] = tonumber(ARGV[3 + 2 * i])
+  spans[i] = tonumber(ARGV[4 + 2 * i])
+end
+local value_size = 1 + 8 * width
+
+local function open_slots(raw, distinct, start, size)
+  local kept = {}
+  local at = 2
+  while at <= #raw do
+    local slot = string.byte(raw, at)
+    local stop
+    if distinct then
+      local count = struct.unpack('<I4', raw, at + 2)
+      stop = at + 6 + 8 * count
+    else
+      stop = at + value_size
+    end
+    if start + (slot + 1) * size > cutoff then kept[#kept + 1] = string.sub(raw, at, stop - 1) end
+    at = stop
+  end
+  return table.concat(kept)
+end
+
+local replaced = 0
+local now = redis.call('TIME')
+local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local at = 5 + 2 * levels
+for _, key in ipairs(KEYS) do
+  local prefix, expire_at, count = ARGV[at], tonumber(ARGV[at + 1]), tonumber(ARGV[at + 2])
+  local first = at + 3
+  at = first + 2 * count
+  local gen_field = prefix .. '#gen'
+  local current = redis.call('HGET', key, gen_field)
+  if not current or tonumber(current) <= tonumber(generation) then
+    replaced = replaced + 1
+    local new = {}
+    for j = first, at - 1, 2 do new[ARGV[j]] = ARGV[j + 1] end
+    for _, name in ipairs(redis.call('HKEYS', key)) do
+      if string.sub(name, 1, #prefix) == prefix then
+        local level, distinct, block = string.match(string.sub(name, #prefix + 1), '^(%d+)(d?):(%-?%d+)$')
+        if level then
+          level = tonumber(level) + 1
+          local start = tonumber(block) * spans[level]
+          if start + spans[level] <= cutoff then
+            if not new[name] then redis.call('HDEL', key, name) end
+          elseif start < cutoff then
+            local kept = open_slots(redis.call('HGET', key, name), distinct == 'd', start, sizes[level])
+            new[name] = (new[name] or '\1') .. kept
+          end
+        end
+      end
+    end
+    local pttl = redis.call('PTTL', key)
+    for name, value in pairs(new) do redis.call('HSET', key, name, value) end
+    redis.call('HSET', key, gen_field, generation)
+    if expire_at > 0 and (pttl == -2 or (pttl >= 0 and expire_at > now_ms + pttl)) then
+      redis.call('PEXPIREAT', key, expire_at)
+    end
+  end
+end
+return replaced
+"""
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _entries(reply: Any) -> list[StreamEntry]:
+    """XREADGROUP / XAUTOCLAIM entries as (id, {field: text}); a deleted entry (nil fields) is left out."""
+    entries = []
+    for entry_id, fields in reply or []:
+        if fields is None:
+            continue
+        entries.append((_text(entry_id), {_text(k): _text(v) for k, v in fields.items()}))
+    return entries
+
+
+class RedisEventStream(EventStream):
+    """A consumer of one Redis Stream in a consumer group."""
+
+    def __init__(self, client: Any, key: str, group: str, consumer: str) -> None:
+        self.client = client
+        self.key = key
+        self.group = group
+        self.consumer = consumer
+        self.late_key = key + ":late"
+        try:
+            client.xgroup_create(key, group, id="0", mkstream=True)
+        except redis.ResponseError as error:
+            if "BUSYGROUP" not in str(error):
+                raise
+
+    def read(self, count: int, block_ms: int) -> list[StreamEntry]:
+        reply = self.client.xreadgroup(self.group, self.consumer, {self.key: ">"}, count=count,
+                                       block=block_ms or None)
+        return _entries(reply[0][1]) if reply else []
+
+    def pending(self, count: int) -> list[StreamEntry]:
+        reply = self.client.xreadgroup(self.group, self.consumer, {self.key: "0"}, count=count)
+        return _entries(reply[0][1]) if reply else []
+
+    def claim(self, min_idle_ms: int, count: int) -> list[StreamEntry]:
+        reply = self.client.xautoclaim(self.key, self.group, self.consumer, min_idle_time=min_idle_ms,
+                                       start_id="0-0", count=count)
+        return _entries(reply[1])
+
+    def ack(self, ids: Sequence[str]) -> None:
+        if ids:
+            self.client.xack(self.key, self.group, *ids)
+
+    def low_watermark(self) -> str:
+        summary = self.client.xpending(self.key, self.group)
+        if summary and summary.get("pending"):
+            return _text(summary["min"])
+        for group in self.client.xinfo_groups(self.key):
+            if _text(group["name"]) == self.group:
+                last = _text(group["last-delivered-id"])
+                milliseconds, sequence = (int(p) for p in last.split("-"))
+                return f"{milliseconds}-{sequence + 1}"
+        return "0-0"
+
+    def health(self) -> dict[str, Any]:
+        summary = self.client.xpending(self.key, self.group)
+        pending = int(summary.get("pending") or 0) if summary else 0
+        oldest = None
+        if pending:
+            oldest = max(0, int(time.time() * 1000) - int(_text(summary["min"]).split("-")[0]))
+        lag = None
+        for group in self.client.xinfo_groups(self.key):
+            if _text(group["name"]) == self.group:
+                lag = group.get("lag")
+        return {"pending": pending, "lag": lag, "oldest_pending_ms": oldest}
+
+    def advance_watermark(self, newest: int | None) -> int | None:
+        if newest is None:
+            value = self.client.get(self.key + ":watermark")
+            return None if value is None else int(value)
+        return int(self.client.eval(WATERMARK_SCRIPT, 1, self.key + ":watermark", newest))
+
+    def cutoffs(self, models: Sequence[str]) -> dict[str, int]:
+        return cutoffs(self.client, self.key, models)
+
+    def report_late(self, entries: Sequence[tuple[StreamEntry, str]]) -> None:
+        pipe = self.client.pipeline(transaction=False)
+        for (entry_id, fields), reason in entries:
+            pipe.xadd(self.late_key, {**fields, "__skewless_id": entry_id, "__skewless_reason": reason},
+                      maxlen=100_000, approximate=True)
+        pipe.execute()
+
+
+def apply_events(script: Any, units: Sequence[EventUnit], low_watermark: str) -> tuple[int, int]:
+    """One script call for the units (on one server)."""
+    args: list[Any] = [low_watermark]
+    for _, event_id, applied_field, expire_at, updates in units:
+        args.extend((event_id, applied_field, expire_at, len(updates)))
+        args.extend(updates)
+    applied, skipped = script(keys=[unit[0] for unit in units], args=args)
+    return int(applied), int(skipped)
+
+
+def cutoffs(client: Any, stream_key: str, models: Sequence[str]) -> dict[str, int]:
+    if not models:
+        return {}
+    values = client.hmget(stream_key + ":cutoffs", list(models))
+    return {m: int(v) for m, v in zip(models, values, strict=True) if v is not None}
+
+
+def stream_health(client: Any, key: str, group: str) -> dict[str, Any]:
+    """What /metrics shows of a stream, read without side effects (no group is created)."""
+    if not client.exists(key):
+        return {}
+    health: dict[str, Any] = {"length": client.xlen(key), "late": client.xlen(key + ":late")}
+    for info in client.xinfo_groups(key):
+        if _text(info["name"]) != group:
+            continue
+        summary = client.xpending(key, group)
+        pending = int(summary.get("pending") or 0) if summary else 0
+        health["pending"] = pending
+        health["lag"] = info.get("lag")
+        health["entries_read"] = info.get("entries-read")
+        health["oldest_pending_ms"] = (max(0, int(time.time() * 1000) - int(_text(summary["min"]).split("-")[0]))
+                                       if pending else 0)
+    return health
+
+
+def append_events(client: Any, key: str, rows: Sequence[Mapping[str, str]]) -> list[str]:
+    pipe = client.pipeline(transaction=False)
+    for row in rows:
+        pipe.xadd(key, dict(row))
+    return [_text(i) for i in pipe.execute()]

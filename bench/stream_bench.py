@@ -1,0 +1,279 @@
+"""Streaming window features: skewless stream vs the raw floor of the same Redis, side by side in one run.
+
+One Redis server (127.0.0.1:6379, database 14), a project with one streamed window_agg model of 10 features
+(count, sum, max, avg and last of an amount, over 5 minutes and 1 hour; hop 5m) and one plain model of 10
+features for the read comparison, over E entities (default 100k).
+
+- Sustained rate: N events pre-loaded into a stream, then drained by one consumer, and by two consumers (two
+  processes) at once: skewless stream (apply to tiles with the server-side script, exactly once) vs the raw floor
+  (XREADGROUP + XACK of the same entries with no processing), events/s.
+- Delay: a producer XADDs at half the sustained one-consumer rate while one consumer runs; p50/p99 milliseconds
+  from XADD (the entry id's time) to the event applied, i.e. servable.
+- Reads: p50/p99 of reading 100 entities x 10 window features (merged from tiles at the read's instant) vs 100
+  entities x 10 plain features, one library call each.
+
+    python bench/stream_bench.py            # 100k entities, 200k events
+    python bench/stream_bench.py --small    # 10k entities, 20k events: well under a minute
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import random
+import shutil
+import statistics
+import sys
+import textwrap
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _peers import WORK  # noqa: E402
+
+REDIS_URL = "redis://127.0.0.1:6379/14"
+ROOT = WORK / "stream"
+NOW = datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def make_project(entities: int) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    root = ROOT / "project"
+    shutil.rmtree(root, ignore_errors=True)
+    (root / "models").mkdir(parents=True)
+    (root / "data").mkdir()
+    files = {
+        "skewless_project.yml": "name: streambench\nprofile: bench\nonline_store:\n  url: " + REDIS_URL + "\n",
+        "profiles.yml": "bench:\n  target: dev\n  outputs:\n    dev: {type: duckdb, path: target/w.duckdb}\n",
+        "entities.yml": "entities:\n  - name: user\n    join_keys: [{name: user_id, type: bigint}]\n",
+        "sources.yml": textwrap.dedent("""\
+            sources:
+              - name: app
+                tables:
+                  - name: payments
+                    file: data/payments.parquet
+                    timestamp: event_ts
+                    columns:
+                      - {name: user_id, type: BIGINT}
+                      - {name: event_ts, type: TIMESTAMP}
+                      - {name: amount, type: DOUBLE}
+                  - name: profiles
+                    file: data/profiles.parquet
+                    timestamp: event_ts
+        """),
+        "models/user_windows.sql": textwrap.dedent("""\
+            {{ config(entity='user', timestamp='event_ts', online=true, stream='payments') }}
+            {{ window_agg(source('app', 'payments'),
+                 aggs=[('*', 'count', 'n'), ('amount', 'sum'), ('amount', 'max'), ('amount', 'avg'),
+                       ('amount', 'last')], windows=['5m', '1h'], hop='5m', allowed_lateness='10m') }}
+        """),
+        "models/user_plain.sql": "{{ config(entity='user', timestamp='event_ts', online=true) }}\nselect user_id, "
+                                 "event_ts, " + ", ".join(f"f{i} as user__plain_{i}" for i in range(10))
+                                 + " from {{ source('app', 'profiles') }}\n",
+    }
+    for name, text in files.items():
+        (root / name).write_text(text)
+    pq.write_table(pa.table({"user_id": pa.array([0], pa.int64()), "event_ts": pa.array([NOW - timedelta(days=1)]),
+                             "amount": [1.0]}), root / "data" / "payments.parquet")
+    columns = {"user_id": pa.array(range(entities), pa.int64()),
+               "event_ts": pa.array([NOW - timedelta(hours=1)] * entities, pa.timestamp("us"))}
+    columns.update({f"f{i}": pa.array([random.random() for _ in range(entities)]) for i in range(10)})
+    pq.write_table(pa.table(columns), root / "data" / "profiles.parquet")
+    return root
+
+
+def events(count: int, entities: int, seed: int = 1) -> list[dict[str, str]]:
+    rng = random.Random(seed)
+    start = NOW - timedelta(minutes=5)
+    return [{"user_id": str(rng.randrange(entities)),
+             "event_ts": (start + timedelta(microseconds=i * 300_000_000 // count)).isoformat(),
+             "amount": repr(round(rng.random() * 100, 2))} for i in range(count)]
+
+
+def _flush() -> None:
+    import redis
+
+    redis.Redis.from_url(REDIS_URL).flushdb()
+
+
+def _load(key: str, rows: list[dict[str, str]]) -> None:
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    for start in range(0, len(rows), 5000):
+        pipe = client.pipeline(transaction=False)
+        for row in rows[start:start + 5000]:
+            pipe.xadd(key, row)
+        pipe.execute()
+
+
+def _raw_consume(key: str, consumer: str, total: int, done: "multiprocessing.Value") -> None:
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    while done.value < total:
+        reply = client.xreadgroup("raw", consumer, {key: ">"}, count=500, block=100)
+        if not reply:
+            continue
+        ids = [entry_id for entry_id, _ in reply[0][1]]
+        client.xack(key, "raw", *ids)
+        with done.get_lock():
+            done.value += len(ids)
+
+
+def _skewless_consume(root: str, consumer: str, total: int, done: "multiprocessing.Value") -> None:
+    from skewless import FeatureStore
+
+    with FeatureStore(root) as store:
+        worker = store.stream_consumer("payments", consumer=consumer, batch_size=500)
+        while done.value < total:
+            processed = worker.step(block_ms=100)
+            with done.get_lock():
+                done.value += processed
+
+
+def rate(target: object, args: tuple, consumers: int, total: int) -> float:
+    """Events/s of `consumers` processes draining `total` pre-loaded events."""
+    done = multiprocessing.Value("q", 0)
+    processes = [multiprocessing.Process(target=target, args=(*args, f"c{i}", total, done))
+                 for i in range(consumers)]
+    started = time.perf_counter()
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join()
+    return total / (time.perf_counter() - started)
+
+
+def sustained(root: Path, rows: list[dict[str, str]]) -> dict[str, float]:
+    import redis
+
+    from skewless.online.events import stream_key
+
+    client = redis.Redis.from_url(REDIS_URL)
+    key = stream_key("streambench", "payments")
+    results = {}
+    for consumers in (1, 2):
+        _flush()
+        _load("raw:payments", rows)
+        client.xgroup_create("raw:payments", "raw", id="0")
+        results[f"raw x{consumers}"] = rate(_raw_consume, ("raw:payments",), consumers, len(rows))
+        _flush()
+        _load(key, rows)
+        results[f"skewless x{consumers}"] = rate(_skewless_consume, (str(root),), consumers, len(rows))
+    return results
+
+
+def delay(root: Path, rows: list[dict[str, str]], per_second: float) -> tuple[int | None, int | None]:
+    """p50/p99 ms from XADD to applied, producing at `per_second` while one consumer runs."""
+    from skewless import FeatureStore
+
+    _flush()
+    with FeatureStore(root) as store:
+        worker = store.stream_consumer("payments", consumer="d", batch_size=500)
+        stop = threading.Event()
+        thread = threading.Thread(target=lambda: worker.run(stop.is_set, block_ms=5))
+        thread.start()
+        import redis
+
+        from skewless.online.events import stream_key
+
+        client = redis.Redis.from_url(REDIS_URL)
+        key = stream_key("streambench", "payments")
+        chunk = max(1, int(per_second / 100))  # 100 XADD pipelines a second
+        started = time.perf_counter()
+        for index in range(0, len(rows), chunk):
+            pipe = client.pipeline(transaction=False)
+            for row in rows[index:index + chunk]:
+                pipe.xadd(key, row)
+            pipe.execute()
+            wait = started + (index + chunk) / per_second - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)
+        deadline = time.monotonic() + 30
+        while worker.stats.events < len(rows) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        stop.set()
+        thread.join()
+        return worker.stats.delay_ms(0.5), worker.stats.delay_ms(0.99)
+
+
+def reads(root: Path, entities: int, rounds: int) -> dict[str, tuple[float, float]]:
+    from skewless import FeatureStore
+    from skewless.online.reader import OnlineReader
+
+    with FeatureStore(root) as store:
+        reader = OnlineReader(store.serving_catalog(), store.online_store)
+        window = [f"user__{n}__{w}" for n in ("n", "amount_sum", "amount_max", "amount_avg", "amount_last")
+                  for w in ("5m", "1h")]
+        plain = [f"user__plain_{i}" for i in range(10)]
+        rng = random.Random(2)
+        result = {}
+        for label, features in (("window", window), ("plain", plain)):
+            times = []
+            for _ in range(rounds):
+                rows = [{"user_id": rng.randrange(entities)} for _ in range(100)]
+                started = time.perf_counter()
+                reader.read(rows, features)
+                times.append(time.perf_counter() - started)
+            times.sort()
+            result[label] = (statistics.median(times) * 1000, times[int(0.99 * len(times))] * 1000)
+        return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--small", action="store_true", help="10k entities, 20k events")
+    options = parser.parse_args()
+    entities, count = (10_000, 20_000) if options.small else (100_000, 200_000)
+    from skewless import FeatureStore
+
+    root = make_project(entities)
+    rows = events(count, entities)
+    print(f"stream bench: {entities:,} entities, {count:,} events, 10 window features (5 aggregations x 2 windows)")
+    _flush()
+    with FeatureStore(root) as store:
+        assert store.run().ok
+    results = sustained(root, rows)
+    print("\nsustained rate (events/s, events pre-loaded, drained by the consumers)")
+    print(f"  {'consumers':<10}{'raw floor':>14}{'skewless':>14}{'skewless/raw':>14}")
+    for consumers in (1, 2):
+        raw, ours = results[f"raw x{consumers}"], results[f"skewless x{consumers}"]
+        print(f"  {consumers:<10}{raw:>14,.0f}{ours:>14,.0f}{ours / raw:>13.0%}")
+    print(f"  two skewless consumers / one: {results['skewless x2'] / results['skewless x1']:.2f}x")
+
+    half = results["skewless x1"] / 2
+    p50, p99 = delay(root, events(min(count, int(half * 10)), entities, seed=3), half)
+    print(f"\nXADD to servable at {half:,.0f} events/s (half the sustained rate): p50 {p50} ms, p99 {p99} ms")
+
+    _flush()
+    with FeatureStore(root) as store:
+        assert store.run().ok
+    _load_for_reads(root, rows)
+    timings = reads(root, entities, 100 if options.small else 300)
+    (w50, w99), (p50r, p99r) = timings["window"], timings["plain"]
+    print("\nreads of 100 entities x 10 features (ms)")
+    print(f"  {'':<16}{'p50':>8}{'p99':>8}")
+    print(f"  {'window features':<16}{w50:>8.2f}{w99:>8.2f}")
+    print(f"  {'plain features':<16}{p50r:>8.2f}{p99r:>8.2f}")
+    print(f"  window / plain: p50 {w50 / p50r:.2f}x, p99 {w99 / p99r:.2f}x")
+
+
+def _load_for_reads(root: Path, rows: list[dict[str, str]]) -> None:
+    """Tiles for the read comparison: the events applied by one consumer."""
+    from skewless import FeatureStore
+    from skewless.online.events import stream_key
+
+    _load(stream_key("streambench", "payments"), rows)
+    with FeatureStore(root) as store:
+        worker = store.stream_consumer("payments", consumer="r", batch_size=1000)
+        while worker.step(block_ms=10):
+            pass
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,212 @@
+"""`skewless stream`: keep window features current from a stream of events.
+
+A consumer reads the stream's events through a consumer group, applies each event to the tiles of every model fed
+by that stream (one server-side script call per batch), then acknowledges them. Exactly once, across crashes: an
+event applied and not acknowledged (the consumer died in between) is delivered again, to this consumer when it
+restarts or to another that claims it after `claim_idle_ms`; the entity's applied field recognises it and it is
+skipped. Several consumers of one group share the stream's events.
+
+An event is late when its event time is older than the stream's watermark (the newest event time seen) minus the
+model's allowed_lateness, or when it falls in a tile that `run` has closed (at or before the cutoff `run` last
+wrote for the model): it is not applied, it is counted, and it is kept in the `<stream>:late` stream with the
+reason; `run` covers it from the warehouse.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from skewless.core.errors import SkewlessError
+
+from . import events as ev
+from . import format as fmt
+from .tile_updates import ModelLayout, flatten, updates
+
+if TYPE_CHECKING:
+    from .catalog import OnlineModel, ServingCatalog
+    from .store import EventStream, OnlineStore, StreamEntry
+
+
+def default_consumer_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+@dataclass
+class StreamStats:
+    """Counters since the consumer started, and the stream's health at the last look."""
+
+    events: int = 0  # entries processed (applied, skipped, late or invalid)
+    applied: int = 0  # (entity, event) units applied
+    duplicates: int = 0  # units skipped as applied before (redelivered after a crash, or claimed)
+    late: int = 0
+    invalid: int = 0
+    claimed: int = 0
+    started: float = field(default_factory=time.monotonic)
+    health: dict[str, Any] = field(default_factory=dict)
+    # Milliseconds from XADD (the entry id's time) to applied, for the last entries: what a reader waits for.
+    delays: deque[int] = field(default_factory=lambda: deque(maxlen=10_000))
+
+    def delay_ms(self, quantile: float) -> int | None:
+        if not self.delays:
+            return None
+        ordered = sorted(self.delays)
+        return ordered[min(len(ordered) - 1, int(quantile * len(ordered)))]
+
+    @property
+    def rate(self) -> float:
+        elapsed = time.monotonic() - self.started
+        return self.events / elapsed if elapsed > 0 else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"events": self.events, "applied": self.applied, "duplicates": self.duplicates, "late": self.late,
+                "invalid": self.invalid, "claimed": self.claimed, "events_per_second": round(self.rate, 1),
+                "delay_ms_p50": self.delay_ms(0.5), "delay_ms_p99": self.delay_ms(0.99), **self.health}
+
+
+class StreamConsumer:
+    """One consumer of one stream in a consumer group."""
+
+    def __init__(self, catalog: "ServingCatalog", store: "OnlineStore", stream: str, *, group: str = "skewless",
+                 consumer: str | None = None, batch_size: int = 500, claim_idle_ms: int = 30_000,
+                 clock: Callable[[], float] = time.time) -> None:
+        models = [m for m in catalog.models.values() if m.stream == stream and m.window is not None]
+        if not models:
+            known = sorted({m.stream for m in catalog.models.values() if m.stream})
+            raise SkewlessError(f"no online window_agg model is fed by stream {stream!r}",
+                                hint=f"streams: {', '.join(known)}" if known else
+                                "set stream='...' (and online=true) in a window_agg model's config")
+        self.stream = stream
+        self.models = models
+        self.columns = catalog.streams[stream]
+        self.project = catalog.project
+        self.store = store
+        self.consumer = consumer or default_consumer_name()
+        self.events: EventStream = store.open_stream(ev.stream_key(self.project, stream), group, self.consumer)
+        self.batch_size = batch_size
+        self.claim_idle_ms = claim_idle_ms
+        self.clock = clock
+        self.layouts = {m.name: ModelLayout.of(m.window) for m in models if m.window is not None}
+        self.applied_field = f"sk1s:{stream}#applied".encode()
+        self.stats = StreamStats()
+        self.watermark: int | None = None
+        self.cutoffs: dict[str, int] = {}
+        self._recovered = False
+        self._last_claim = 0.0
+
+    # -- the loop -------------------------------------------------------------------------------------------
+
+    def step(self, block_ms: int = 1000) -> int:
+        """Process one batch: first this consumer's own unacknowledged entries (after a restart), then entries
+        other consumers left pending too long, else new ones. Returns how many entries were processed."""
+        entries: list[StreamEntry] = []
+        if not self._recovered:
+            entries = self.events.pending(self.batch_size)
+            if not entries:
+                self._recovered = True
+        if not entries and time.monotonic() - self._last_claim >= self.claim_idle_ms / 1000 / 2:
+            self._last_claim = time.monotonic()
+            entries = self.events.claim(self.claim_idle_ms, self.batch_size)
+            self.stats.claimed += len(entries)
+        if entries:
+            self.process(entries, redelivered=True)
+            return len(entries)
+        entries = self.events.read(self.batch_size, block_ms)
+        if entries:
+            self.process(entries)
+        return len(entries)
+
+    def run(self, stop: Callable[[], bool], report: Callable[[StreamStats], None] | None = None,
+            report_every: float = 5.0, block_ms: int = 500) -> StreamStats:
+        """Process until `stop()` is true; `report` gets the stats every `report_every` seconds."""
+        last = time.monotonic()
+        while not stop():
+            self.step(block_ms)
+            if report is not None and time.monotonic() - last >= report_every:
+                last = time.monotonic()
+                self.stats.health = self.events.health()
+                report(self.stats)
+        self.stats.health = self.events.health()
+        return self.stats
+
+    def process(self, entries: Sequence["StreamEntry"], redelivered: bool = False) -> None:
+        """Apply a batch of entries to the tiles, report the late and invalid ones, then acknowledge them all.
+
+        Lateness against the watermark is judged when an entry is first delivered, in arrival order; an entry
+        delivered again (its consumer died before acknowledging it) is applied unless it was applied already."""
+        typed: list[tuple[StreamEntry, dict[str, Any]]] = []
+        rejected: list[tuple[StreamEntry, str]] = []
+        for entry in entries:
+            try:
+                typed.append((entry, ev.from_fields(entry[1], self.columns, self.stream)))
+            except ev.EventError as error:
+                rejected.append((entry, f"invalid: {error}"))
+                self.stats.invalid += 1
+        if self.watermark is None:
+            self.watermark = self.events.advance_watermark(None)
+        self.cutoffs = self.events.cutoffs([m.name for m in self.models])
+        now_us = int(self.clock() * 1_000_000)
+        units: dict[tuple[bytes, str], list[Any]] = defaultdict(list)
+        expiry: dict[tuple[bytes, str], int] = defaultdict(int)
+        for entry, event in typed:
+            late_reason = None
+            newest = self.watermark  # the watermark before this event: late is judged in arrival order
+            for model in self.models:
+                ts = self._time(model, event)
+                keys = [event.get(k) for k in model.join_keys]
+                if ts is None or any(k is None for k in keys):
+                    late_reason = late_reason or "invalid: no event time or entity key"
+                    continue
+                reason = self._late(model, ts, None if redelivered else newest)
+                if newest is None or ts > self.watermark:
+                    self.watermark = ts if self.watermark is None else max(self.watermark, ts)
+                if reason is not None:
+                    late_reason = reason
+                    continue
+                assert model.window is not None
+                items, keep_until = updates(model.window, self.layouts[model.name], model.tile_prefix, event, ts,
+                                            now_us)
+                key = fmt.entity_key(self.project, model.entity, keys)
+                units[(key, entry[0])].extend(flatten(self.layouts[model.name], items))
+                expiry[(key, entry[0])] = max(expiry[(key, entry[0])], keep_until)
+            if late_reason is not None:
+                rejected.append((entry, late_reason))
+                if late_reason.startswith("invalid"):
+                    self.stats.invalid += 1
+                else:
+                    self.stats.late += 1
+        if self.watermark is not None:
+            self.watermark = self.events.advance_watermark(self.watermark)
+        if units:
+            low = self.events.low_watermark()
+            applied, skipped = self.store.apply_events(
+                [(key, entry_id, self.applied_field, expiry[(key, entry_id)], args)
+                 for (key, entry_id), args in units.items()], low)
+            self.stats.applied += applied
+            self.stats.duplicates += skipped
+        if rejected:
+            self.events.report_late(rejected)
+        self.events.ack([entry[0] for entry in entries])
+        self.stats.events += len(entries)
+        applied_ms = int(self.clock() * 1000)
+        self.stats.delays.extend(applied_ms - int(entry[0].split("-", 1)[0]) for entry in entries)
+
+    def _time(self, model: "OnlineModel", event: dict[str, Any]) -> int | None:
+        value = event.get(model.timestamp)
+        return None if value is None else fmt.micros(value)
+
+    def _late(self, model: "OnlineModel", ts: int, watermark: int | None) -> str | None:
+        assert model.window is not None
+        lateness = model.window.allowed_lateness
+        if watermark is not None and ts < watermark - lateness:
+            return (f"late: event time {ts} µs is more than allowed_lateness ({lateness} µs) before the watermark "
+                    f"{watermark} µs")
+        cutoff = self.cutoffs.get(model.name)
+        if cutoff is not None and model.window.tiling.tile_end(ts, model.window.hop) <= cutoff:
+            return f"late: its tile is closed by `run` (cutoff {cutoff} µs) for model {model.name}"
+        return None

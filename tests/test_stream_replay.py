@@ -1,0 +1,130 @@
+"""The replay consistency test: the example project's transactions (late, out-of-order and re-sent events included)
+replayed in arrival order through XADD while `skewless stream` runs, the consumer killed with SIGKILL midway and
+started again. Then, at instants on hop boundaries and one microsecond either side, after a gap without events
+and past the longest window:
+
+- online equals the training set over the events the stream applied (every event but the late ones it
+  reported: each applied exactly once);
+- after `run` (which owns the tiles up to its cutoff and covers the late events from the warehouse), online
+  equals the training set over every event.
+
+Counts, max, last and count_distinct are equal; float sums and averages within the README's bound."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+from skewless import FeatureStore
+from skewless.online.events import stream_key
+from skewless.online.reader import OnlineReader
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "example_project"
+HOP = 5 * 60_000_000
+MODEL = "user_txn_windows"
+
+
+def _shifted(table: pa.Table) -> tuple[pa.Table, timedelta]:
+    """The transactions moved so that the last one is 30 days from now (Redis expires keys on its own clock)."""
+    newest = pc.max(table["event_ts"]).as_py()
+    target = datetime.now(timezone.utc).replace(tzinfo=None, second=0, microsecond=0) + timedelta(days=30)
+    shift = target - newest
+    for column in ("event_ts", "created_ts"):
+        index = table.schema.get_field_index(column)
+        table = table.set_column(index, column, pc.add(table[column], pa.scalar(shift, pa.duration("us"))))
+    return table, shift
+
+
+def _compare(store: FeatureStore, instants: list[datetime], users: list[int]) -> int:
+    features = [f for f in store.compile(write=False).nodes[MODEL].features]
+    reader = OnlineReader(store.serving_catalog(), store.online_store)
+    cells = 0
+    for at in instants:
+        online = reader.read([{"user_id": u} for u in users], features, now=at)
+        spine = pa.table({"user_id": pa.array(users, pa.int64()), "at": pa.array([at] * len(users),
+                                                                                 pa.timestamp("us"))})
+        offline = store.get_historical_features(spine, features, timestamp="at").to_arrow().to_pydict()
+        for feature in features:
+            for user, got, want in zip(users, online[feature], offline[feature], strict=True):
+                assert type(got) is type(want), (feature, user, at, got, want)
+                if isinstance(got, float) and ("__spend__" in feature or "__avg_amount__" in feature):
+                    assert got == pytest.approx(want, rel=1e-12), (feature, user, at)
+                else:
+                    assert got == want, (feature, user, at, got, want)
+                cells += 1
+    return cells
+
+
+def test_replayed_transactions_with_a_killed_consumer_equal_the_training_set(tmp_path: Path,
+                                                                             redis_url: str | None) -> None:
+    if redis_url is None:
+        pytest.skip("needs the Redis server on 127.0.0.1:6379: the stream runs in other processes (CI requires one)")
+    import redis
+
+    root = tmp_path / "example_project"
+    shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns("target", "__pycache__"))
+    table, _ = _shifted(pq.read_table(EXAMPLE / "data" / "transactions.parquet"))
+    pq.write_table(table, root / "data" / "transactions.parquet")
+    client = redis.Redis.from_url(redis_url)
+    key = stream_key("payments", "transactions")
+    environment = {**os.environ, "SKEWLESS_REDIS_URL": redis_url}
+    command = [sys.executable, "-m", "skewless", "stream", "--project-dir", str(root), "--consumer", "replay",
+               "--batch-size", "200", "--report-every", "1"]
+    arriving = table.sort_by([("created_ts", "ascending"), ("txn_id", "ascending")]).to_pylist()
+    with FeatureStore(root) as store:
+        assert store.run(online=False).ok
+        consumer = subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            killed = False
+            for start in range(0, len(arriving), 2000):  # XADD while the consumer runs
+                store.push("transactions", arriving[start:start + 2000])
+                if not killed and start >= len(arriving) // 2:
+                    time.sleep(0.3)
+                    consumer.kill()  # SIGKILL midway, whatever it was doing
+                    consumer.wait()
+                    killed = True
+                    consumer = subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL,
+                                                stderr=subprocess.DEVNULL)
+        finally:
+            consumer.kill()
+            consumer.wait()
+        finished = subprocess.run([*command, "--until-idle"], env=environment, capture_output=True, text=True,
+                                  timeout=600)
+        assert finished.returncode == 0, finished.stderr
+        assert client.xpending(key, "skewless")["pending"] == 0
+
+        # The late events the stream reported, by (txn_id, created_ts): the training set over all the others.
+        late = {(int(fields[b"txn_id"]), fields[b"created_ts"].decode())
+                for _, fields in client.xrange(key + ":late")}
+        assert late, "the example's transactions hold events that arrive days late"
+        applied = table.filter(pa.array([(row["txn_id"], row["created_ts"].isoformat()) not in late
+                                         for row in table.to_pylist()]))
+        newest = pc.max(table["event_ts"]).as_py()
+        boundary = datetime(1970, 1, 1) + timedelta(microseconds=(int((newest - datetime(1970, 1, 1))
+                                                                      / timedelta(microseconds=1)) // HOP + 1) * HOP)
+        us = timedelta(microseconds=1)
+        instants = [newest, newest + us, boundary - us, boundary, boundary + us, boundary + timedelta(hours=3),
+                    newest + timedelta(days=2), newest + timedelta(days=8)]
+        active = pc.unique(table.filter(pc.greater(table["event_ts"], pa.scalar(newest - timedelta(days=8))))
+                           ["user_id"]).to_pylist()
+        users = sorted(active)[:60] + [10**9]
+
+        pq.write_table(applied, root / "data" / "transactions.parquet")
+        assert store.run(online=False).ok
+        assert _compare(store, instants, users) > 0
+
+        # run covers the late events from the warehouse: online then equals the training set over all of them.
+        pq.write_table(table, root / "data" / "transactions.parquet")
+        assert store.run(online=False).ok
+        store.online_writer(now=newest + timedelta(minutes=1)).write([MODEL])
+        assert _compare(store, instants, users) > 0
