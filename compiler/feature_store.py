@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from skewless.online.catalog import ServingCatalog
     from skewless.online.reader import OnlineReader
     from skewless.online.store import OnlineStore
-    from skewless.online.stream import StreamConsumer
+    from skewless.online.stream import StreamConsumer, StreamStats
     from skewless.online.writer import OnlineWriter
     from skewless.project.config import Entity, ProjectConfig
     from skewless.serving.server import FeatureServer, Limits
@@ -320,6 +320,31 @@ class FeatureStore:
 
         return StreamConsumer(self.serving_catalog(), self.online_store, stream, group=group, consumer=consumer,
                               batch_size=batch_size, claim_idle_ms=claim_idle_ms)
+
+    def stream_files(self, stream: str, path: str | "Path", *, file_format: str = "json",
+                     checkpoint: str | "Path | None" = None, until_idle: bool = False, files_per_batch: int = 100,
+                     stop: Any = lambda: False, report: Any = None) -> "StreamStats":
+        """`skewless stream --engine spark`: a Spark Structured Streaming job over event files landing in `path`
+        (JSON lines or Parquet), applying them to the window features `stream` feeds, exactly once across
+        restarts (its checkpoint: target/stream_checkpoints/<stream> unless given). Runs on a Spark target."""
+        from pathlib import Path
+
+        from skewless.adapters.spark_stream import BatchLog, run_files
+
+        if self.adapter.engine.target_type != "spark":
+            raise SkewlessError(f"--engine spark runs on a Spark target, not {self.adapter.engine.target_type!r}",
+                                hint="pass --target with a target of type spark (profiles.yml)")
+        consumer = self.stream_consumer(stream, group="spark", consumer="spark")
+        consumer.applied_field = f"sk1s:{stream}#spark".encode()  # ids of its own: <batch>-<position>
+        side = consumer.events
+        folder = Path(path)
+        if not folder.is_dir():
+            raise SkewlessError(f"no folder {folder} to read event files from",
+                                hint="create it, or pass the folder the producers write to")
+        where = Path(checkpoint) if checkpoint else self.config.target_path / "stream_checkpoints" / stream
+        return run_files(self.adapter.session, consumer, side, BatchLog(side), path=folder.resolve(),
+                         file_format=file_format, checkpoint=where.resolve(), until_idle=until_idle,
+                         files_per_batch=files_per_batch, stop=stop, report=report)
 
     def entity_rows(self, entity: str, keys: Iterable[str]) -> list[dict[str, Any]]:
         """Entity rows from key text as typed on a command line ("42", or "7,13" for a composite key).

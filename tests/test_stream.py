@@ -341,3 +341,36 @@ def test_a_consumer_killed_midway_and_restarted_loses_nothing(project: Path, red
     assert client.xpending(key, "skewless")["pending"] == 0
     with FeatureStore(project) as store:
         assert_online_equals_offline(store, events, _instants_after(events))
+
+
+class _MicroBatch:
+    """A Spark micro-batch as foreachBatch hands it over: what the handler reads of it is its rows as Arrow."""
+
+    def __init__(self, rows: list[dict[str, Any]], file: str) -> None:
+        self.table = pa.Table.from_pylist([{**{k: None if v is None else str(v) for k, v in as_row(e).items()},
+                                            "__skewless_file": file} for e in rows])
+
+    def toArrow(self) -> pa.Table:  # noqa: N802 - pyspark's name
+        return self.table
+
+
+def test_a_spark_micro_batch_run_again_is_applied_once(project: Path, redis_url: str | None) -> None:
+    """Spark runs a batch again, same id and files, when the job died before committing it: each event of it
+    counts once, and lateness is judged as in the first run."""
+    from skewless.adapters.spark_stream import BatchLog, batch_handler
+
+    events = sorted(make_events(8, 120), key=lambda e: e["ts"])
+    write_warehouse(project, events)
+    with FeatureStore(project) as store:
+        assert store.run(online=False).ok
+        consumer = store.stream_consumer("payments", group="spark", consumer="spark")
+        consumer.applied_field = b"sk1s:payments#spark"
+        side = consumer.events
+        apply = batch_handler(consumer, side, BatchLog(side))
+        first, second = _MicroBatch(events[:70], "part-0.json"), _MicroBatch(events[70:], "part-1.json")
+        apply(first, 0)
+        apply(first, 0)  # the job was killed before Spark committed batch 0: it runs again
+        apply(second, 1)
+        assert consumer.stats.applied == len(events) and consumer.stats.duplicates == 70
+        assert consumer.stats.late == 0
+        assert assert_online_equals_offline(store, events, _instants_after(events)) > 0

@@ -1,5 +1,6 @@
-"""The replay consistency test: the example project's transactions (late, out-of-order and re-sent events included)
-replayed in arrival order through XADD while `skewless stream` runs, the consumer killed with SIGKILL midway and
+"""The replay consistency test, on both runners: the example project's transactions (late, out-of-order and re-sent
+events included) replayed in arrival order through XADD while `skewless stream` runs, or landing as JSON files read
+by `skewless stream --engine spark` (Spark Structured Streaming); the consumer killed with SIGKILL midway and
 started again. Then, at instants on hop boundaries and one microsecond either side, after a gap without events
 and past the longest window:
 
@@ -12,6 +13,7 @@ Counts, max, last and count_distinct are equal; float sums and averages within t
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -24,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+import yaml
 
 from skewless import FeatureStore
 from skewless.online.events import stream_key
@@ -65,8 +68,60 @@ def _compare(store: FeatureStore, instants: list[datetime], users: list[int]) ->
     return cells
 
 
-def test_replayed_transactions_with_a_killed_consumer_equal_the_training_set(tmp_path: Path,
-                                                                             redis_url: str | None) -> None:
+def _replay_through_redis(store: FeatureStore, root: Path, arriving: list[dict], environment: dict[str, str]) -> None:
+    """XADD in arrival order while `skewless stream` runs; SIGKILL it midway, start it again, then drain."""
+    command = [sys.executable, "-m", "skewless", "stream", "--project-dir", str(root), "--consumer", "replay",
+               "--batch-size", "200", "--report-every", "1"]
+    consumer = subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        killed = False
+        for start in range(0, len(arriving), 2000):
+            store.push("transactions", arriving[start:start + 2000])
+            if not killed and start >= len(arriving) // 2:
+                time.sleep(0.3)
+                consumer.kill()  # SIGKILL midway, whatever it was doing
+                consumer.wait()
+                killed = True
+                consumer = subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL,
+                                            stderr=subprocess.DEVNULL)
+    finally:
+        consumer.kill()
+        consumer.wait()
+    finished = subprocess.run([*command, "--until-idle"], env=environment, capture_output=True, text=True,
+                              timeout=600)
+    assert finished.returncode == 0, finished.stderr
+
+
+def _replay_through_spark(store: FeatureStore, root: Path, arriving: list[dict], environment: dict[str, str],
+                          client) -> None:
+    """Event files (JSON lines, in arrival order) read by `skewless stream --engine spark`, one file per
+    micro-batch; SIGKILL it once a few batches are applied, then run it again until every file is applied."""
+    folder = root / "landing"
+    folder.mkdir()
+    for number, start in enumerate(range(0, len(arriving), 2000)):
+        lines = [json.dumps({k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in row.items()})
+                 for row in arriving[start:start + 2000]]
+        (folder / f"part-{number:04d}.json").write_text("\n".join(lines) + "\n")
+    command = [sys.executable, "-m", "skewless", "stream", "--project-dir", str(root), "--engine", "spark",
+               "--target", "spark", "--files", str(folder), "--batch-size", "1", "--report-every", "1"]
+    job = subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = stream_key("payments", "transactions") + ":spark"
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and int(client.hget(log, "batch") or -1) < 4:
+            time.sleep(0.05)
+        assert int(client.hget(log, "batch") or -1) >= 4, "the Spark job applied no batch in time"
+    finally:
+        job.kill()  # SIGKILL in the middle of the job
+        job.wait()
+    finished = subprocess.run([*command, "--until-idle"], env=environment, capture_output=True, text=True,
+                              timeout=600)
+    assert finished.returncode == 0, finished.stderr
+
+
+@pytest.mark.parametrize("runner", ["redis", "spark"])
+def test_replayed_transactions_with_a_killed_consumer_equal_the_training_set(tmp_path: Path, redis_url: str | None,
+                                                                             runner: str) -> None:
     if redis_url is None:
         pytest.skip("needs the Redis server on 127.0.0.1:6379: the stream runs in other processes (CI requires one)")
     import redis
@@ -78,30 +133,21 @@ def test_replayed_transactions_with_a_killed_consumer_equal_the_training_set(tmp
     client = redis.Redis.from_url(redis_url)
     key = stream_key("payments", "transactions")
     environment = {**os.environ, "SKEWLESS_REDIS_URL": redis_url}
-    command = [sys.executable, "-m", "skewless", "stream", "--project-dir", str(root), "--consumer", "replay",
-               "--batch-size", "200", "--report-every", "1"]
     arriving = table.sort_by([("created_ts", "ascending"), ("txn_id", "ascending")]).to_pylist()
+    if runner == "spark":
+        from conftest import require_spark
+
+        settings = {**require_spark(), "warehouse_dir": str(tmp_path / "spark-warehouse"), "schema": "features"}
+        profiles = yaml.safe_load((root / "profiles.yml").read_text())
+        profiles["payments"]["outputs"]["spark"] = settings
+        (root / "profiles.yml").write_text(yaml.safe_dump(profiles))
     with FeatureStore(root) as store:
         assert store.run(online=False).ok
-        consumer = subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            killed = False
-            for start in range(0, len(arriving), 2000):  # XADD while the consumer runs
-                store.push("transactions", arriving[start:start + 2000])
-                if not killed and start >= len(arriving) // 2:
-                    time.sleep(0.3)
-                    consumer.kill()  # SIGKILL midway, whatever it was doing
-                    consumer.wait()
-                    killed = True
-                    consumer = subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL,
-                                                stderr=subprocess.DEVNULL)
-        finally:
-            consumer.kill()
-            consumer.wait()
-        finished = subprocess.run([*command, "--until-idle"], env=environment, capture_output=True, text=True,
-                                  timeout=600)
-        assert finished.returncode == 0, finished.stderr
-        assert client.xpending(key, "skewless")["pending"] == 0
+        if runner == "redis":
+            _replay_through_redis(store, root, arriving, environment)
+            assert client.xpending(key, "skewless")["pending"] == 0
+        else:
+            _replay_through_spark(store, root, arriving, environment, client)
 
         # The late events the stream reported, by (txn_id, created_ts): the training set over all the others.
         late = {(int(fields[b"txn_id"]), fields[b"created_ts"].decode())

@@ -401,16 +401,26 @@ def serve(project_dir: str, target: str | None, vars_: dict[str, Any] | None, ho
 @click.option("--group", default="skewless", show_default=True, help="Consumer group: its consumers share the work.")
 @click.option("--consumer", metavar="NAME", help="This consumer's name in the group (default: host-pid). A "
               "restarted consumer of the same name picks up what it was doing.")
-@click.option("--batch-size", default=500, show_default=True, type=click.IntRange(1), help="Events per read.")
+@click.option("--batch-size", default=500, show_default=True, type=click.IntRange(1),
+              help="Events per read (--engine spark: files per micro-batch).")
 @click.option("--claim-idle", default=30.0, show_default=True, type=click.FloatRange(0.001),
               help="Seconds after which another consumer's unacknowledged events are taken over.")
 @click.option("--report-every", default=5.0, show_default=True, type=click.FloatRange(0.1),
               help="Seconds between progress lines.")
 @click.option("--until-idle", is_flag=True, help="Stop when the streams have nothing left to read (a backfill).")
+@click.option("--engine", type=click.Choice(["redis", "spark"]), default="redis", show_default=True,
+              help="redis: a consumer group on the Redis Stream; spark: a Spark Structured Streaming job over "
+                   "event files (on a Spark target).")
+@click.option("--files", type=click.Path(file_okay=False), help="--engine spark: the folder events land in.")
+@click.option("--format", "file_format", type=click.Choice(["json", "parquet"]), default="json", show_default=True,
+              help="--engine spark: the event files' format (JSON lines or Parquet).")
+@click.option("--checkpoint", type=click.Path(file_okay=False),
+              help="--engine spark: the job's checkpoint (default: target/stream_checkpoints/STREAM).")
 @handle_errors
 def stream(project_dir: str, target: str | None, vars_: dict[str, Any] | None, select: tuple[str, ...],
            exclude: tuple[str, ...], group: str, consumer: str | None, batch_size: int, claim_idle: float,
-           report_every: float, until_idle: bool) -> None:
+           report_every: float, until_idle: bool, engine: str, files: str | None, file_format: str,
+           checkpoint: str | None) -> None:
     """Keep window features current from their event streams.
 
     Reads the events of each stream that feeds a selected online window_agg model (config stream='NAME') from
@@ -424,6 +434,7 @@ def stream(project_dir: str, target: str | None, vars_: dict[str, Any] | None, s
       skewless stream
       skewless stream -s user_txn_windows --consumer worker-1
       skewless stream --until-idle          # apply what is there, then stop
+      skewless stream --engine spark --target spark --files events/ -s user_txn_windows
     """
     import signal
 
@@ -439,6 +450,16 @@ def stream(project_dir: str, target: str | None, vars_: dict[str, Any] | None, s
             names = [n for n in names if n not in excluded]
         if not names:
             raise click.UsageError("no selected online window_agg model has stream='...'")
+        if engine == "spark":
+            if len(names) != 1 or not files:
+                raise click.UsageError("--engine spark runs one stream (select its model with -s) over --files DIR")
+            out.print(f"Streaming {names[0]} from {files} with Spark Structured Streaming (Ctrl+C stops)")
+            stats = store.stream_files(names[0], files, file_format=file_format, checkpoint=checkpoint,
+                                       until_idle=until_idle, files_per_batch=batch_size, stop=lambda: bool(stopping),
+                                       report=lambda s: err.print(_stream_line(names[0], s.to_json())),
+                                       )
+            out.print(_stream_line(names[0], stats.to_json()))
+            return
         consumers = [store.stream_consumer(n, group=group, consumer=consumer, batch_size=batch_size,
                                            claim_idle_ms=int(claim_idle * 1000)) for n in names]
         out.print(f"Consuming {', '.join(names)} as {consumers[0].consumer} in group {group} (Ctrl+C stops)")

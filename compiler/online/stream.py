@@ -134,11 +134,13 @@ class StreamConsumer:
         self.stats.health = self.events.health()
         return self.stats
 
-    def process(self, entries: Sequence["StreamEntry"], redelivered: bool = False) -> None:
+    def process(self, entries: Sequence["StreamEntry"], redelivered: bool = False,
+                watermark: "int | None | object" = ...) -> None:
         """Apply a batch of entries to the tiles, report the late and invalid ones, then acknowledge them all.
 
         Lateness against the watermark is judged when an entry is first delivered, in arrival order; an entry
-        delivered again (its consumer died before acknowledging it) is applied unless it was applied already."""
+        delivered again (its consumer died before acknowledging it) is applied unless it was applied already.
+        `watermark`: judge lateness against this one (a Spark micro-batch run again judges as the first time)."""
         typed: list[tuple[StreamEntry, dict[str, Any]]] = []
         rejected: list[tuple[StreamEntry, str]] = []
         for entry in entries:
@@ -147,7 +149,9 @@ class StreamConsumer:
             except ev.EventError as error:
                 rejected.append((entry, f"invalid: {error}"))
                 self.stats.invalid += 1
-        if self.watermark is None:
+        if watermark is not ...:
+            self.watermark = watermark  # type: ignore[assignment]
+        elif self.watermark is None:
             self.watermark = self.events.advance_watermark(None)
         self.cutoffs = self.events.cutoffs([m.name for m in self.models])
         now_us = int(self.clock() * 1_000_000)
@@ -193,8 +197,9 @@ class StreamConsumer:
             self.events.report_late(rejected)
         self.events.ack([entry[0] for entry in entries])
         self.stats.events += len(entries)
-        applied_ms = int(self.clock() * 1000)
-        self.stats.delays.extend(applied_ms - int(entry[0].split("-", 1)[0]) for entry in entries)
+        if getattr(self.events, "timed_ids", True):  # a Redis Stream id starts with its XADD time (ms)
+            applied_ms = int(self.clock() * 1000)
+            self.stats.delays.extend(applied_ms - int(entry[0].split("-", 1)[0]) for entry in entries)
 
     def _time(self, model: "OnlineModel", event: dict[str, Any]) -> int | None:
         value = event.get(model.timestamp)

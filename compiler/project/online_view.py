@@ -19,12 +19,17 @@ def online_models(compiled: CompiledProject) -> dict[str, OnlineModel]:
         node = compiled.nodes[name]
         if not node.config.online or node.relation is None or node.config.entity is None:
             continue
-        definition = "\n".join(
-            compiled.sql(n) for n in [*sorted(compiled.graph.ancestors(name)), name]
-            if compiled.nodes[n].relation is not None
-        )
-        if node.window is not None:  # the hop and windows give the tiles their meaning
-            definition += "\n" + json.dumps(node.window.to_json(), sort_keys=True)
+        if node.window is not None:
+            # Tiles mean the aggregations of the model's events: its spec, and which events (the relations it
+            # reads). Not the SQL of any one dialect: a stream job on a Spark target and a reader on DuckDB share
+            # them, and every run recomputes the tiles from the warehouse anyway.
+            definition = json.dumps({"window_agg": node.window.to_json(), "refs": node.refs,
+                                     "sources": [list(s) for s in node.sources]}, sort_keys=True)
+        else:
+            definition = "\n".join(
+                compiled.sql(n) for n in [*sorted(compiled.graph.ancestors(name)), name]
+                if compiled.nodes[n].relation is not None
+            )
         assert node.config.timestamp is not None
         models[name] = OnlineModel(
             name=name,
