@@ -295,11 +295,20 @@ class RedisOnlineStore(OnlineStore):
         """Script calls of up to batch_size units on one server; one per unit in a cluster (each its own slot)."""
         applied = skipped = 0
         try:
-            step = 1 if self.cluster else max(1, self.batch_size // 10)
+            step = 1 if self.cluster else max(1, self.batch_size // 4)
             for start in range(0, len(units), step):
-                done, again = redis_stream.apply_events(self._apply, units[start:start + step], low_watermark)
-                applied += done
-                skipped += again
+                keys, args = redis_stream.apply_arguments(units[start:start + step], low_watermark)
+                if self.cluster:
+                    done, again = self._apply(keys=keys, args=args)
+                else:  # packed by hiredis, past redis-py's encoder: a call carries thousands of arguments
+                    command = ("EVALSHA", self._apply.sha, len(keys), *keys, *args)
+                    try:
+                        done, again = self._direct(*command)
+                    except redis.exceptions.NoScriptError:
+                        self._direct("SCRIPT", "LOAD", redis_stream.APPLY_SCRIPT)
+                        done, again = self._direct(*command)
+                applied += int(done)
+                skipped += int(again)
         except redis.RedisError as error:
             raise self._error(error) from None
         return applied, skipped

@@ -13,12 +13,15 @@ from skewless.online.store import EventStream, EventUnit, StreamEntry
 
 # KEYS: entity keys. ARGV[1]: the low watermark id (ids below it are acknowledged: never delivered again). Then
 # per key: event id, applied field, expire-at (ms; 0: none), the number of arguments that follow for it, and those:
-#   v, field, slot, struct format, roles, guards, contribution   merge into a value block (online/tiles.py)
-#   d, field, slot, column, hash                                  add a hash to a distinct block
-#   x, field                                                      remove a block past retention
+#   v, prefix, block, slot, struct format, roles, guards, contribution, oldest kept block, distinct (0/1)
+#       merge into the value block <prefix><block> (online/tiles.py); a new block removes stale ones
+#   d, prefix, block, slot, column, hash          add a hash to the distinct block <prefix><block>
 # The entity's applied field lists the ids applied and not yet below the low watermark (",id,id,"): an id found
 # there was applied before (a redelivery after a crash, or a claim), and is skipped whole.
 APPLY_SCRIPT = r"""
+local STALE_BLOCKS = 4
+local guard_cache = {}
+
 local function id_less(a, b)
   local am, as = string.match(a, '(%d+)-(%d+)')
   local bm, bs = string.match(b, '(%d+)-(%d+)')
@@ -26,15 +29,30 @@ local function id_less(a, b)
   return am < bm or (am == bm and as < bs)
 end
 
-local function split(text)
-  local out = {}
+local function guards_of(text)
+  local out = guard_cache[text]
+  if out then return out end
+  out = {}
   for part in string.gmatch(text, '([^,]+)') do out[#out + 1] = tonumber(part) end
+  guard_cache[text] = out
   return out
 end
 
-local function merge_values(key, field, slot, fmt, roles, guards_text, contribution)
+local function merge_values(key, prefix, block, slot, fmt, roles, guards_text, contribution, oldest, distinct)
+  local field = prefix .. block
   local raw = redis.call('HGET', key, field)
-  if not raw then raw = '\1' end
+  if not raw then
+    -- a new block: the ones of this level past retention go
+    local stale = {}
+    local distinct_prefix = string.sub(prefix, 1, -2) .. 'd:'
+    for b = oldest - STALE_BLOCKS, oldest - 1 do
+      stale[#stale + 1] = prefix .. b
+      if distinct == 1 then stale[#stale + 1] = distinct_prefix .. b end
+    end
+    redis.call('HDEL', key, unpack(stale))
+    redis.call('HSET', key, field, '\1' .. string.char(slot) .. contribution)
+    return
+  end
   local width = #roles
   local size = 1 + 8 * width
   local at = 2
@@ -48,7 +66,7 @@ local function merge_values(key, field, slot, fmt, roles, guards_text, contribut
   end
   local cur = {struct.unpack(fmt, raw, at + 1)}
   local new = {struct.unpack(fmt, contribution)}
-  local guards = split(guards_text)
+  local guards = guards_of(guards_text)
   local out = {}
   local j = 1
   while j <= width do
@@ -119,16 +137,13 @@ for _, key in ipairs(KEYS) do
   else
     local i = first
     while i < at do
-      local kind = ARGV[i]
-      if kind == 'v' then
-        merge_values(key, ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6])
-        i = i + 7
-      elseif kind == 'd' then
-        add_distinct(key, ARGV[i + 1], tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3]), ARGV[i + 4])
-        i = i + 5
+      if ARGV[i] == 'v' then
+        merge_values(key, ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3]), ARGV[i + 4], ARGV[i + 5], ARGV[i + 6],
+                     ARGV[i + 7], tonumber(ARGV[i + 8]), tonumber(ARGV[i + 9]))
+        i = i + 10
       else
-        redis.call('HDEL', key, ARGV[i + 1])
-        i = i + 2
+        add_distinct(key, ARGV[i + 1] .. ARGV[i + 2], tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4]), ARGV[i + 5])
+        i = i + 6
       end
     end
     if #seen > 512 then
@@ -317,14 +332,13 @@ class RedisEventStream(EventStream):
         pipe.execute()
 
 
-def apply_events(script: Any, units: Sequence[EventUnit], low_watermark: str) -> tuple[int, int]:
-    """One script call for the units (on one server)."""
+def apply_arguments(units: Sequence[EventUnit], low_watermark: str) -> tuple[list[bytes], list[Any]]:
+    """KEYS and ARGV of one APPLY_SCRIPT call for the units."""
     args: list[Any] = [low_watermark]
     for _, event_id, applied_field, expire_at, updates in units:
         args.extend((event_id, applied_field, expire_at, len(updates)))
         args.extend(updates)
-    applied, skipped = script(keys=[unit[0] for unit in units], args=args)
-    return int(applied), int(skipped)
+    return [unit[0] for unit in units], args
 
 
 def cutoffs(client: Any, stream_key: str, models: Sequence[str]) -> dict[str, int]:

@@ -111,10 +111,12 @@ def _load(key: str, rows: list[dict[str, str]]) -> None:
         pipe.execute()
 
 
-def _raw_consume(key: str, consumer: str, total: int, done: "multiprocessing.Value") -> None:
+def _raw_consume(key: str, consumer: str, total: int, done: "multiprocessing.Value", ready: "multiprocessing.Barrier"
+                 ) -> None:
     import redis
 
     client = redis.Redis.from_url(REDIS_URL)
+    ready.wait()
     while done.value < total:
         reply = client.xreadgroup("raw", consumer, {key: ">"}, count=500, block=100)
         if not reply:
@@ -125,11 +127,13 @@ def _raw_consume(key: str, consumer: str, total: int, done: "multiprocessing.Val
             done.value += len(ids)
 
 
-def _skewless_consume(root: str, consumer: str, total: int, done: "multiprocessing.Value") -> None:
+def _skewless_consume(root: str, consumer: str, total: int, done: "multiprocessing.Value",
+                      ready: "multiprocessing.Barrier") -> None:
     from skewless import FeatureStore
 
     with FeatureStore(root) as store:
         worker = store.stream_consumer("payments", consumer=consumer, batch_size=500)
+        ready.wait()
         while done.value < total:
             processed = worker.step(block_ms=100)
             with done.get_lock():
@@ -137,13 +141,15 @@ def _skewless_consume(root: str, consumer: str, total: int, done: "multiprocessi
 
 
 def rate(target: object, args: tuple, consumers: int, total: int) -> float:
-    """Events/s of `consumers` processes draining `total` pre-loaded events."""
+    """Events/s of `consumers` processes draining `total` pre-loaded events, timed from when all are ready."""
     done = multiprocessing.Value("q", 0)
-    processes = [multiprocessing.Process(target=target, args=(*args, f"c{i}", total, done))
+    ready = multiprocessing.Barrier(consumers + 1)
+    processes = [multiprocessing.Process(target=target, args=(*args, f"c{i}", total, done, ready))
                  for i in range(consumers)]
-    started = time.perf_counter()
     for process in processes:
         process.start()
+    ready.wait()
+    started = time.perf_counter()
     for process in processes:
         process.join()
     return total / (time.perf_counter() - started)

@@ -19,7 +19,7 @@ def reads(draw: st.DrawFn) -> tuple[Tiling, int, int]:
         st.integers(-10 * DAY, 80 * 365 * DAY),
         st.integers(0, 60 * 365).map(lambda d: d * DAY + draw(st.sampled_from([-1, 0, 1]))),
     ))
-    return Tiling(hop), window, at
+    return Tiling(hop, window if draw(st.booleans()) else None), window, at
 
 
 @given(reads())

@@ -7,7 +7,8 @@ floor_g rounds down to a multiple of g since the Unix epoch. A window therefore 
 end (W to W + g long) and is exact at its new end, T. Times are integer microseconds since the epoch, UTC.
 
 Tiles: level L cuts time into (k*L, (k+1)*L], named by their end. The levels are the hop, then one hour and one
-day where they are coarser multiples of the one before. The interval (start, ceil_hop(T)] of a read is covered by
+day where they are coarser multiples of the one before and no longer than the longest window (a coarser tile is
+never read). The interval (start, ceil_hop(T)] of a read is covered by
 whole tiles, largest first where aligned (a 30-day window: about 30 day tiles, 23 hour tiles, 11 hop tiles);
 the last tile holds the events up to T. Online, tiles of one level are kept in blocks (all the hop tiles of an
 hour, the hour tiles of a day, the day tiles of 32 days), so a read fetches a few blocks, not dozens of tiles.
@@ -47,17 +48,19 @@ class Tiling:
     """The tile levels of one hop, and the window arithmetic over them (all in microseconds)."""
 
     hop: int
+    longest: int | None = None  # the longest window: coarser levels than it are never read, so not kept
 
     def __post_init__(self) -> None:
         check_hop(self.hop)
+        levels = [self.hop]
+        for coarser in (HOUR, DAY):
+            if coarser > levels[-1] and coarser % levels[-1] == 0 and (self.longest is None or coarser <= self.longest):
+                levels.append(coarser)
+        object.__setattr__(self, "_levels", tuple(levels))
 
     @property
     def levels(self) -> tuple[int, ...]:
-        levels = [self.hop]
-        for coarser in (HOUR, DAY):
-            if coarser > levels[-1] and coarser % levels[-1] == 0:
-                levels.append(coarser)
-        return tuple(levels)
+        return self._levels  # type: ignore[attr-defined, no-any-return]
 
     def granularity(self, window: int) -> int:
         """The step of a window's old end: the coarsest level L with 12 * L <= W (the hop at least)."""

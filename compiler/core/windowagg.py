@@ -65,7 +65,7 @@ class WindowAgg:
 
     @property
     def tiling(self) -> Tiling:
-        return Tiling(self.hop)
+        return Tiling(self.hop, max(self.windows))
 
     @property
     def value_columns(self) -> tuple[str, ...]:

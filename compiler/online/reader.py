@@ -57,6 +57,7 @@ class OnlineReader:
         self.project = catalog.project
         self._plans: dict[tuple[str, ...], _ReadPlan] = {}
         self._cutoffs: dict[str, tuple[float, int | None]] = {}
+        self._tile_reads: dict[tuple[Any, ...], tiles.TileRead] = {}
 
     def features_of(self, entity: str) -> list[str]:
         return [f for m in self.catalog.models.values() if m.entity == entity for f in m.features]
@@ -170,6 +171,24 @@ class OnlineReader:
             self._cutoffs[model.name] = cached
         return cached[1]
 
+    def _tile_read(self, plan: _ReadPlan, index: int, position: int, model: OnlineModel, at: int
+                   ) -> "tiles.TileRead":
+        """The tiles to read for a model's asked window features at `at`: the same for every instant strictly
+        between two hop boundaries (both ends of every window move in whole hops), so kept per hop interval."""
+        assert model.window is not None
+        cutoff = self._cutoff(model)
+        hop = model.window.hop
+        key = (plan.picks, index, position, at // hop, -(-at // hop), cutoff)
+        read = self._tile_reads.get(key)
+        if read is None:
+            asked = {f for f, g, p, _ in plan.picks if g == index and p == position}
+            features = [f for f in model.window.features(model.entity) if f.name in asked]
+            read = tiles.read_plan(model.window, model.tile_prefix, features, at, cutoff)
+            if len(self._tile_reads) > 256:
+                self._tile_reads.clear()
+            self._tile_reads[key] = read
+        return read
+
     def _window_fields(self, plan: _ReadPlan, index: int, group: _EntityRead, now_us: int
                        ) -> tuple[list[bytes], list[Any]]:
         """The fields to read for a group holding window_agg models at this instant, and per model where its
@@ -181,10 +200,8 @@ class OnlineReader:
                 places.append(len(fields))
                 fields.append(model.field)
                 continue
-            asked = {f for f, g, p, _ in plan.picks if g == index and p == position}
-            features = [f for f in model.window.features(model.entity) if f.name in asked]
             at = now_us - (model.delay // timedelta(microseconds=1) if model.delay else 0)
-            read = tiles.read_plan(model.window, model.tile_prefix, features, at, self._cutoff(model))
+            read = self._tile_read(plan, index, position, model, at)
             places.append((len(fields), read))
             fields.extend(read.fields)
         return fields, places
@@ -195,18 +212,16 @@ class OnlineReader:
         """Each asked window feature's values, merged from the tiles read for each entity row."""
         start, read = place
         assert model.window is not None
-        layout = tiles.Layout.of(model.window)
-        merged: dict[str, list[Any]] = {feature.name: [] for feature, _ in read.picks}
+        layout = read.layout
+        rows = []
         for reply, (key, _) in zip(replies, requests, strict=False):
             try:
-                values = tiles.merge(model.window, layout, read, reply[start:start + len(read.fields)])
+                rows.append(tiles.merge(model.window, layout, read, reply[start:start + len(read.fields)]))
             except (ValueError, struct.error, IndexError) as error:
                 raise AdapterError(
                     f"the online tiles of model {model.name!r} at key {key.decode(errors='replace')!r} cannot be "
                     f"read: {error}", hint="run `skewless run` to write them again") from None
-            for (feature, _), value in zip(read.picks, values, strict=True):
-                merged[feature.name].append(value)
-        return merged
+        return {name: [row[i] for row in rows] for i, name in enumerate(read.names)}
 
     @staticmethod
     def _corrupt(model: OnlineModel, raws: Sequence[bytes | None], requests: Sequence[tuple[bytes, Any]]

@@ -26,7 +26,7 @@ from skewless.core.errors import SkewlessError
 
 from . import events as ev
 from . import format as fmt
-from .tile_updates import ModelLayout, flatten, updates
+from .tile_updates import ModelLayout
 
 if TYPE_CHECKING:
     from .catalog import OnlineModel, ServingCatalog
@@ -91,9 +91,10 @@ class StreamConsumer:
         self.batch_size = batch_size
         self.claim_idle_ms = claim_idle_ms
         self.clock = clock
-        self.layouts = {m.name: ModelLayout.of(m.window) for m in models if m.window is not None}
+        self.layouts = {m.name: ModelLayout.of(m.window, m.tile_prefix) for m in models if m.window is not None}
         self.applied_field = f"sk1s:{stream}#applied".encode()
         self.stats = StreamStats()
+        self.parse = ev.parser(self.columns, stream)
         self.watermark: int | None = None
         self.cutoffs: dict[str, int] = {}
         self._recovered = False
@@ -145,7 +146,7 @@ class StreamConsumer:
         rejected: list[tuple[StreamEntry, str]] = []
         for entry in entries:
             try:
-                typed.append((entry, ev.from_fields(entry[1], self.columns, self.stream)))
+                typed.append((entry, self.parse(entry[1])))
             except ev.EventError as error:
                 rejected.append((entry, f"invalid: {error}"))
                 self.stats.invalid += 1
@@ -172,11 +173,9 @@ class StreamConsumer:
                 if reason is not None:
                     late_reason = reason
                     continue
-                assert model.window is not None
-                items, keep_until = updates(model.window, self.layouts[model.name], model.tile_prefix, event, ts,
-                                            now_us)
+                args, keep_until = self.layouts[model.name].updates(event, ts, now_us)
                 key = fmt.entity_key(self.project, model.entity, keys)
-                units[(key, entry[0])].extend(flatten(self.layouts[model.name], items))
+                units[(key, entry[0])].extend(args)
                 expiry[(key, entry[0])] = max(expiry[(key, entry[0])], keep_until)
             if late_reason is not None:
                 rejected.append((entry, late_reason))
@@ -212,6 +211,6 @@ class StreamConsumer:
             return (f"late: event time {ts} µs is more than allowed_lateness ({lateness} µs) before the watermark "
                     f"{watermark} µs")
         cutoff = self.cutoffs.get(model.name)
-        if cutoff is not None and model.window.tiling.tile_end(ts, model.window.hop) <= cutoff:
+        if cutoff is not None and -(-ts // model.window.hop) * model.window.hop <= cutoff:
             return f"late: its tile is closed by `run` (cutoff {cutoff} µs) for model {model.name}"
         return None

@@ -5,12 +5,15 @@ than add, compare and append.
 An update is the event's contribution to one tile of one level: the slot's words as if the tile held that event
 alone (merged by each word's role: add, min, max, or newest-wins for the last value), and for count_distinct the
 value's hash. Integer words are merged by the store as doubles (Redis scripts compute in doubles): sums stay exact
-while their magnitude is below 2^53.
+while their magnitude is below 2^53. When an update starts a new block, the store removes the blocks of that level
+that fell out of retention (`STALE_BLOCKS` of them before the oldest kept; a gap longer than that leaves a few
+behind, removed by the next run or with the key).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import struct
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,91 +21,94 @@ from skewless.core.windowagg import WindowAgg
 
 from . import tiles
 
-STALE_BLOCKS = 4  # older blocks than retention removed per level and update (a long gap leaves a few behind)
+STALE_BLOCKS = 4
+
+
+@dataclass(frozen=True)
+class _Level:
+    index: int
+    size: int  # tile length, µs
+    span: int  # block span, µs
+    retention: int  # how long after its end a tile may be read, µs
+    value_prefix: bytes  # b"<model>@<version>~<level>:"
+    distinct_prefix: bytes  # b"<model>@<version>~<level>d:"
 
 
 @dataclass(frozen=True)
 class ModelLayout:
-    """What the store's script needs to merge a model's value slots: packing, roles and guards per word."""
+    """Everything about a model's tiles that does not depend on the event, worked out once: the script's packing,
+    roles and guards per word, and each level's sizes, retention and field prefixes."""
 
+    spec: WindowAgg
     layout: tiles.Layout
     struct_format: str  # Redis' Lua struct: "<" then i8 (int64) or d (float64) per word
     roles: str  # a (add), n (min), x (max), t (newest time; with the next word, the last value), l
     guards: str  # per word, comma-separated: the 1-based word holding its column's count (0: none)
+    levels: tuple[_Level, ...]
+    words: tuple[tuple[str, str | None, bool], ...]  # per word: part, column, is float
+    distinct: tuple[str, ...]
+    packer: struct.Struct
 
     @classmethod
-    def of(cls, spec: WindowAgg) -> "ModelLayout":
+    def of(cls, spec: WindowAgg, prefix: bytes) -> "ModelLayout":
         layout = tiles.Layout.of(spec)
-        roles, guards, formats = [], [], []
+        roles, guards, formats, words = [], [], [], []
         for position, name in enumerate(layout.names):
             part, _, column = name.partition(":")
-            formats.append("d" if position in layout.floats else "i8")
+            is_float = position in layout.floats
+            formats.append("d" if is_float else "i8")
+            words.append((part, column or None, is_float))
             if part in ("n", "sum"):
                 roles.append("a")
                 guards.append(0)
             else:
                 roles.append({"min": "n", "max": "x", "lts": "t", "last": "l"}[part])
                 guards.append(layout.position(f"n:{column}") + 1)
-        return cls(layout, "<" + "".join(formats), "".join(roles), ",".join(map(str, guards)))
+        tiling = spec.tiling
+        levels = tuple(
+            _Level(index, level, tiling.block_span(level), tiling.retention(level, spec.windows),
+                   prefix + f"{index}:".encode(), prefix + f"{index}d:".encode())
+            for index, level in enumerate(tiling.levels)
+        )
+        packer = struct.Struct("<" + "".join("d" if w[2] else "q" for w in words))
+        return cls(spec, layout, "<" + "".join(formats), "".join(roles), ",".join(map(str, guards)), levels,
+                   tuple(words), spec.distinct_columns, packer)
 
+    def contribution(self, event: Mapping[str, Any], ts: int) -> bytes:
+        """The words of a tile holding only this event, packed."""
+        values: list[int | float] = []
+        for part, column, is_float in self.words:
+            value = event.get(column) if column else None
+            if part == "n":
+                values.append(1 if column is None else int(value is not None))
+            elif value is None:
+                values.append(0.0 if is_float else 0)
+            elif part == "lts":
+                values.append(ts)
+            else:
+                values.append(float(value) if is_float else int(value))
+        return self.packer.pack(*values)
 
-def contribution(spec: WindowAgg, layout: tiles.Layout, event: Mapping[str, Any], ts: int) -> list[int | float]:
-    """The words of a tile holding only this event."""
-    words: list[int | float] = []
-    for position, name in enumerate(layout.names):
-        part, _, column = name.partition(":")
-        value = event.get(column) if column else None
-        is_float = position in layout.floats
-        if part == "n":
-            words.append(1 if not column else int(value is not None))
-        elif value is None:
-            words.append(0.0 if is_float else 0)
-        elif part == "lts":
-            words.append(ts)
-        else:
-            words.append(float(value) if is_float else int(value))
-    return words
+    def updates(self, event: Mapping[str, Any], ts: int, now: int) -> tuple[list[Any], int]:
+        """The script's arguments for one event's updates at every level (see APPLY_SCRIPT in the Redis store),
+        and the time (ms) until which the key must live.
 
-
-def updates(spec: WindowAgg, model: ModelLayout, prefix: bytes, event: Mapping[str, Any], ts: int, now: int
-            ) -> tuple[list[tuple[Any, ...]], int]:
-    """The updates of one event to a model's tiles at every level, and the time (ms) until which the key must live.
-
-    ("v", field, slot, contribution bytes) per level; ("d", field, slot, column index, hash bytes) per
-    count_distinct column with a value; ("x", field) for blocks past retention as of the event's time (or `now`
-    for an event dated in the future), removed."""
-    tiling = spec.tiling
-    words = model.layout.pack(contribution(spec, model.layout, event, ts))
-    result: list[tuple[Any, ...]] = []
-    keep_until = 0
-    for index, level in enumerate(tiling.levels):
-        end = tiling.tile_end(ts, level)
-        block, slot = tiling.block_of(level, end)
-        result.append(("v", tiles.value_field(prefix, index, block), slot, words))
-        for column_index, column in enumerate(spec.distinct_columns):
-            value = event.get(column)
-            if value is not None:
-                result.append(("d", tiles.distinct_field(prefix, index, block), slot, column_index,
-                               tiles.value_hash(value).to_bytes(8, "little")))
-        retention = tiling.retention(level, spec.windows)
-        keep_until = max(keep_until, end + retention)
-        span = tiling.block_span(level)
-        oldest_kept = (min(end, tiling.tile_end(now, level)) - retention) // span
-        for stale in range(oldest_kept - STALE_BLOCKS, oldest_kept):
-            result.append(("x", tiles.value_field(prefix, index, stale)))
-            if spec.distinct_columns:
-                result.append(("x", tiles.distinct_field(prefix, index, stale)))
-    return result, keep_until // 1000 + 1
-
-
-def flatten(model: ModelLayout, items: Sequence[tuple[Any, ...]]) -> list[Any]:
-    """The script's arguments for one event's updates of one model (see APPLY_SCRIPT in the Redis store)."""
-    args: list[Any] = []
-    for item in items:
-        if item[0] == "v":
-            args.extend(("v", item[1], item[2], model.struct_format, model.roles, model.guards, item[3]))
-        elif item[0] == "d":
-            args.extend(("d", item[1], item[2], item[3], item[4]))
-        else:
-            args.extend(("x", item[1]))
-    return args
+        v, value prefix, block, slot, struct format, roles, guards, contribution, oldest block kept, distinct?
+        d, distinct prefix, block, slot, column index, hash"""
+        words = self.contribution(event, ts)
+        args: list[Any] = []
+        keep_until = 0
+        hashes = [(index, tiles.value_hash(event[c]).to_bytes(8, "little"))
+                  for index, c in enumerate(self.distinct) if event.get(c) is not None]
+        for level in self.levels:
+            end = -(-ts // level.size) * level.size
+            block = (end - level.size) // level.span
+            slot = (end - level.size - block * level.span) // level.size
+            # Blocks older than this are past retention (as of the event, or now for one dated in the future).
+            oldest = (min(end, -(-now // level.size) * level.size) - level.retention) // level.span
+            args.extend(("v", level.value_prefix, block, slot, self.struct_format, self.roles, self.guards, words,
+                         oldest, 1 if self.distinct else 0))
+            for column_index, value_hash in hashes:
+                args.extend(("d", level.distinct_prefix, block, slot, column_index, value_hash))
+            keep_until = max(keep_until, end + level.retention)
+        return args, keep_until // 1000 + 1

@@ -142,75 +142,114 @@ def value_hash(value: Any) -> int:
 
 
 @dataclass(frozen=True)
+class _Pick:
+    """One feature of a read: where its result goes, its function and the words it reads (-1: none)."""
+
+    out: int
+    function: str
+    counted: int  # the column's count word (0: rows)
+    value: int  # sum, min, max or last word
+    newest: int  # lts word (last)
+    distinct: int  # the column's index among distinct columns (count_distinct)
+
+
+@dataclass(frozen=True)
 class TileRead:
-    """What to fetch for a model's window features at one instant, and how to merge it."""
+    """What to fetch for a model's window features at one instant, and how to merge it: features that read the
+    same tiles (one window) are merged from one gathering of them."""
 
     fields: tuple[bytes, ...]
-    picks: tuple[tuple[WindowFeature, tuple[tuple[int, int], ...]], ...]  # feature -> (field index, slot) tiles
+    groups: tuple[tuple[tuple[tuple[int, int], ...], tuple[_Pick, ...]], ...]  # tiles (field, slot), picks
+    names: tuple[str, ...]  # the features, in the order merge returns them
     distinct_offset: int  # fields from here on are distinct blocks (same order as the value blocks)
+    unpack: Any  # struct unpack_from of one slot's words
+    layout: Layout
 
 
 def read_plan(spec: WindowAgg, prefix: bytes, features: Sequence[WindowFeature], at: int,
               cutoff: int | None = None) -> TileRead:
     tiling: Tiling = spec.tiling
+    layout = Layout.of(spec)
     levels = tiling.levels
     blocks: dict[tuple[int, int], int] = {}
-    picks = []
-    for feature in features:
-        tiles = []
-        for level, end in tiling.read_cover(at, feature.window, cutoff):
-            block, slot = tiling.block_of(level, end)
-            index = blocks.setdefault((levels.index(level), block), len(blocks))
-            tiles.append((index, slot))
-        picks.append((feature, tuple(tiles)))
+    by_window: dict[int, tuple[list[tuple[int, int]], list[_Pick]]] = {}
+    for out, feature in enumerate(features):
+        if feature.window not in by_window:
+            tiles = []
+            for level, end in tiling.read_cover(at, feature.window, cutoff):
+                block, slot = tiling.block_of(level, end)
+                index = blocks.setdefault((levels.index(level), block), len(blocks))
+                tiles.append((index, slot))
+            by_window[feature.window] = (tiles, [])
+        by_window[feature.window][1].append(_pick(spec, layout, feature, out))
     fields = [value_field(prefix, level, block) for level, block in blocks]
     distinct = bool(spec.distinct_columns)
     if distinct:
         fields += [distinct_field(prefix, level, block) for level, block in blocks]
-    return TileRead(tuple(fields), tuple(picks), len(blocks) if distinct else len(fields))
+    unpack = struct.Struct("<" + "".join("d" if i in layout.floats else "q" for i in range(layout.width))).unpack_from
+    return TileRead(tuple(fields), tuple((tuple(t), tuple(p)) for t, p in by_window.values()),
+                    tuple(f.name for f in features),
+                    len(blocks) if distinct else len(fields), unpack, layout)
+
+
+def _pick(spec: WindowAgg, layout: Layout, feature: WindowFeature, out: int) -> _Pick:
+    function, column = feature.aggregation.function, feature.aggregation.column
+    names = layout.names
+
+    def word(part: str) -> int:
+        name = f"{part}:{column}"
+        return names.index(name) if name in names else -1
+
+    counted = 0 if column is None or function == "count_distinct" else word("n")
+    value = word({"sum": "sum", "avg": "sum", "min": "min", "max": "max", "last": "last"}.get(function, "sum"))
+    distinct = spec.distinct_columns.index(column) if function == "count_distinct" and column else -1
+    return _Pick(out, function, counted, value, word("lts"), distinct)
 
 
 def merge(spec: WindowAgg, layout: Layout, read: TileRead, raws: Sequence[bytes | None]) -> list[Any]:
     """The read's features, in order, for one entity, from the fetched blocks (None: absent)."""
-    values = [None if raw is None else decode_values(layout, raw) for raw in raws[:read.distinct_offset]]
+    unpack = read.unpack
+    size = 1 + 8 * layout.width
+    values: list[dict[int, tuple[Any, ...]] | None] = []
+    for raw in raws[:read.distinct_offset]:
+        if raw is None:
+            values.append(None)
+            continue
+        if raw[0] != BLOCK_VERSION or (len(raw) - 1) % size:
+            raise ValueError("a tile block of an unknown version or length")
+        values.append({raw[at]: unpack(raw, at + 1) for at in range(1, len(raw), size)})
     distinct = [None if raw is None else decode_distinct(raw) for raw in raws[read.distinct_offset:]]
-    distinct_columns = spec.distinct_columns
-    result: list[Any] = []
-    for feature, tiles in read.picks:
-        aggregation = feature.aggregation
-        function, column = aggregation.function, aggregation.column
-        if function == "count_distinct":
-            assert column is not None
-            position = distinct_columns.index(column)
-            seen: set[int] = set()
-            for index, slot in tiles:
-                block = distinct[index] if distinct else None
-                if block is not None:
-                    seen.update(block.get((slot, position), ()))
-            result.append(len(seen))
-            continue
-        slots = [block[slot] for index, slot in tiles
-                 if (block := values[index]) is not None and slot in block]
-        if column is None:
-            result.append(sum(s[0] for s in slots))
-            continue
-        counted = layout.position(f"n:{column}")
-        slots = [s for s in slots if s[counted]]
-        if function == "count":
-            result.append(sum(s[counted] for s in slots))
-        elif not slots:
-            result.append(None)
-        elif function == "sum":
-            result.append(_total(slots, layout.position(f"sum:{column}")))
-        elif function == "avg":
-            result.append(float(_total(slots, layout.position(f"sum:{column}"))) / sum(s[counted] for s in slots))
-        elif function == "min":
-            result.append(min(s[layout.position(f"min:{column}")] for s in slots))
-        elif function == "max":
-            result.append(max(s[layout.position(f"max:{column}")] for s in slots))
-        elif function == "last":
-            newest = max(slots, key=lambda s: s[layout.position(f"lts:{column}")])
-            result.append(newest[layout.position(f"last:{column}")])
+    result: list[Any] = [None] * len(read.names)
+    for tiles, picks in read.groups:
+        slots = [block[slot] for index, slot in tiles if (block := values[index]) is not None and slot in block]
+        for pick in picks:
+            function = pick.function
+            if function == "count_distinct":
+                seen: set[int] = set()
+                for index, slot in tiles:
+                    entries = distinct[index] if distinct else None
+                    if entries is not None:
+                        seen.update(entries.get((slot, pick.distinct), ()))
+                result[pick.out] = len(seen)
+                continue
+            counted = pick.counted
+            if function == "count":
+                result[pick.out] = sum(s[counted] for s in slots)
+                continue
+            holding = [s for s in slots if s[counted]]
+            if not holding:
+                continue
+            if function == "sum":
+                result[pick.out] = _total(holding, pick.value)
+            elif function == "avg":
+                result[pick.out] = float(_total(holding, pick.value)) / sum(s[counted] for s in holding)
+            elif function == "min":
+                result[pick.out] = min(s[pick.value] for s in holding)
+            elif function == "max":
+                result[pick.out] = max(s[pick.value] for s in holding)
+            else:  # last
+                newest = pick.newest
+                result[pick.out] = max(holding, key=lambda s: s[newest])[pick.value]
     return result
 
 
