@@ -25,77 +25,194 @@ FROM `__skewless_spine` AS spine
 LEFT JOIN (
   SELECT
     `__skewless_row`,
-    COUNT(CASE WHEN `e`.`__skewless_in_0` THEN 1 END) AS `v0`,
-    CAST(SUM(CASE WHEN `e`.`__skewless_in_1` THEN `e`.`amount` END) AS FLOAT64) AS `v1`,
+    CAST(SUM(CASE WHEN `e`.`__skewless_in_0` THEN `e`.`n` END) AS INT64) AS `v0`,
+    CAST(SUM(CASE WHEN `e`.`__skewless_in_1` THEN `e`.`sum:amount` END) AS FLOAT64) AS `v1`,
     CAST(MAX(
       CASE
-        WHEN `e`.`__skewless_in_2` AND `e`.`event_ts` = `e`.`__skewless_last_ts_2`
-        THEN `e`.`amount`
+        WHEN `e`.`__skewless_in_2` AND `e`.`lts:amount` = `e`.`__skewless_last_ts_2`
+        THEN `e`.`last:amount`
       END
     ) AS FLOAT64) AS `v2`,
-    COUNT(DISTINCT CASE WHEN `e`.`__skewless_in_3` THEN `e`.`merchant_id` END) AS `v3`
+    COUNT(DISTINCT CASE WHEN `e`.`__skewless_in_3` THEN `e`.`dv:merchant_id` END) AS `v3`
   FROM (
     SELECT
-      `s`.`__skewless_row` AS `__skewless_row`,
-      `e`.`event_ts` AS `event_ts`,
-      `e`.`amount` AS `amount`,
-      `e`.`merchant_id` AS `merchant_id`,
-      DATE_DIFF(`e`.`event_ts`, CAST('1970-01-01 00:00:00' AS DATETIME), MICROSECOND) > (
-        DATE_DIFF(`s`.`__skewless_ts`, CAST('1970-01-01 00:00:00' AS DATETIME), MICROSECOND) - 300000000
-      ) - MOD(
-        MOD(
-          DATE_DIFF(`s`.`__skewless_ts`, CAST('1970-01-01 00:00:00' AS DATETIME), MICROSECOND) - 300000000,
-          300000000
-        ) + 300000000,
-        300000000
-      ) AS `__skewless_in_0`,
-      DATE_DIFF(`e`.`event_ts`, CAST('1970-01-01 00:00:00' AS DATETIME), MICROSECOND) > (
-        DATE_DIFF(`s`.`__skewless_ts`, CAST('1970-01-01 00:00:00' AS DATETIME), MICROSECOND) - 604800000000
-      ) - MOD(
-        MOD(
-          DATE_DIFF(`s`.`__skewless_ts`, CAST('1970-01-01 00:00:00' AS DATETIME), MICROSECOND) - 604800000000,
-          3600000000
-        ) + 3600000000,
-        3600000000
-      ) AS `__skewless_in_1`,
-      DATE_DIFF(`e`.`event_ts`, CAST('1970-01-01 00:00:00' AS DATETIME), MICROSECOND) > (
-        DATE_DIFF(`s`.`__skewless_ts`, CAST('1970-01-01 00:00:00' AS DATETIME), MICROSECOND) - 3600000000
-      ) - MOD(
-        MOD(
-          DATE_DIFF(`s`.`__skewless_ts`, CAST('1970-01-01 00:00:00' AS DATETIME), MICROSECOND) - 3600000000,
-          300000000
-        ) + 300000000,
-        300000000
-      ) AS `__skewless_in_2`,
-      DATE_DIFF(`e`.`event_ts`, CAST('1970-01-01 00:00:00' AS DATETIME), MICROSECOND) > (
-        DATE_DIFF(`s`.`__skewless_ts`, CAST('1970-01-01 00:00:00' AS DATETIME), MICROSECOND) - 86400000000
-      ) - MOD(
-        MOD(
-          DATE_DIFF(`s`.`__skewless_ts`, CAST('1970-01-01 00:00:00' AS DATETIME), MICROSECOND) - 86400000000,
-          3600000000
-        ) + 3600000000,
-        3600000000
-      ) AS `__skewless_in_3`,
+      *,
+      `p`.`__skewless_low` > (
+        `p`.`__skewless_at_us` - 300000000
+      ) - MOD(MOD(`p`.`__skewless_at_us` - 300000000, 300000000) + 300000000, 300000000) AS `__skewless_in_0`,
+      `p`.`__skewless_low` > (
+        `p`.`__skewless_at_us` - 604800000000
+      ) - MOD(MOD(`p`.`__skewless_at_us` - 604800000000, 3600000000) + 3600000000, 3600000000) AS `__skewless_in_1`,
+      `p`.`__skewless_low` > (
+        `p`.`__skewless_at_us` - 3600000000
+      ) - MOD(MOD(`p`.`__skewless_at_us` - 3600000000, 300000000) + 300000000, 300000000) AS `__skewless_in_2`,
+      `p`.`__skewless_low` > (
+        `p`.`__skewless_at_us` - 86400000000
+      ) - MOD(MOD(`p`.`__skewless_at_us` - 86400000000, 3600000000) + 3600000000, 3600000000) AS `__skewless_in_3`,
       MAX(
         CASE
-          WHEN DATE_DIFF(`e`.`event_ts`, CAST('1970-01-01 00:00:00' AS DATETIME), MICROSECOND) > (
-            DATE_DIFF(`s`.`__skewless_ts`, CAST('1970-01-01 00:00:00' AS DATETIME), MICROSECOND) - 3600000000
-          ) - MOD(
-            MOD(
-              DATE_DIFF(`s`.`__skewless_ts`, CAST('1970-01-01 00:00:00' AS DATETIME), MICROSECOND) - 3600000000,
-              300000000
-            ) + 300000000,
-            300000000
-          )
-          AND NOT `e`.`amount` IS NULL
-          THEN `e`.`event_ts`
+          WHEN `p`.`__skewless_low` > (
+            `p`.`__skewless_at_us` - 3600000000
+          ) - MOD(MOD(`p`.`__skewless_at_us` - 3600000000, 300000000) + 300000000, 300000000)
+          AND `p`.`n:amount` > 0
+          THEN `p`.`lts:amount`
         END
-      ) OVER (PARTITION BY `s`.`__skewless_row`) AS `__skewless_last_ts_2`
-    FROM `__skewless_spine` AS s
-    JOIN `features`.`user_txn_windows` AS e
-      ON `e`.`user_id` = `s`.`user_id`
-      AND `e`.`event_ts` <= `s`.`__skewless_ts`
-      AND `e`.`event_ts` > `s`.`__skewless_ts` - INTERVAL '169' HOUR
+      ) OVER (PARTITION BY `p`.`__skewless_row`) AS `__skewless_last_ts_2`
+    FROM (
+      SELECT
+        `s`.`__skewless_row` AS `__skewless_row`,
+        DATE_DIFF(`s`.`__skewless_ts`, CAST('1970-01-01 00:00:00' AS DATETIME), MICROSECOND) AS `__skewless_at_us`,
+        `t`.`__skewless_tile` - 300000000 + 1 AS `__skewless_low`,
+        `t`.`n`,
+        `t`.`n:amount`,
+        `t`.`sum:amount`,
+        `t`.`min:amount`,
+        `t`.`max:amount`,
+        `t`.`lts:amount`,
+        `t`.`last:amount`,
+        CAST(NULL AS INT64) AS `dv:merchant_id`
+      FROM `__skewless_spine` AS s
+      JOIN (
+        SELECT
+          `user_id`,
+          `__skewless_tile`,
+          CAST(COUNT(*) AS INT64) AS `n`,
+          CAST(COUNT(`amount`) AS INT64) AS `n:amount`,
+          CAST(SUM(`amount`) AS FLOAT64) AS `sum:amount`,
+          CAST(MIN(`amount`) AS FLOAT64) AS `min:amount`,
+          CAST(MAX(`amount`) AS FLOAT64) AS `max:amount`,
+          CAST(MAX(`__skewless_last_ts_amount`) AS INT64) AS `lts:amount`,
+          CAST(MAX(CASE WHEN `__skewless_us` = `__skewless_last_ts_amount` THEN `amount` END) AS FLOAT64) AS `last:amount`
+        FROM (
+          SELECT
+            *,
+            MAX(CASE WHEN NOT `amount` IS NULL THEN `__skewless_us` END) OVER (PARTITION BY `user_id`, `__skewless_tile`) AS `__skewless_last_ts_amount`
+          FROM (
+            SELECT
+              `user_id`,
+              DATE_DIFF(`event_ts`, CAST('1970-01-01 00:00:00' AS DATETIME), MICROSECOND) AS `__skewless_us`,
+              (
+                (
+                  DATE_DIFF(`event_ts`, CAST('1970-01-01 00:00:00' AS DATETIME), MICROSECOND)
+                ) + 299999999
+              ) - MOD(
+                MOD(
+                  (
+                    DATE_DIFF(`event_ts`, CAST('1970-01-01 00:00:00' AS DATETIME), MICROSECOND)
+                  ) + 299999999,
+                  300000000
+                ) + 300000000,
+                300000000
+              ) AS `__skewless_tile`,
+              `amount`,
+              `merchant_id`
+            FROM `features`.`user_txn_windows`
+          ) AS events
+        ) AS ranked
+        GROUP BY
+          `user_id`,
+          `__skewless_tile`
+      ) AS t
+        ON `t`.`user_id` = `s`.`user_id`
+        AND `t`.`__skewless_tile` <= (
+          DATE_DIFF(`s`.`__skewless_ts`, CAST('1970-01-01 00:00:00' AS DATETIME), MICROSECOND)
+        ) - MOD(
+          MOD(
+            DATE_DIFF(`s`.`__skewless_ts`, CAST('1970-01-01 00:00:00' AS DATETIME), MICROSECOND),
+            300000000
+          ) + 300000000,
+          300000000
+        )
+        AND `t`.`__skewless_tile` > DATE_DIFF(`s`.`__skewless_ts`, CAST('1970-01-01 00:00:00' AS DATETIME), MICROSECOND) - 608400000000
+      UNION ALL
+      SELECT
+        `s`.`__skewless_row` AS `__skewless_row`,
+        DATE_DIFF(`s`.`__skewless_ts`, CAST('1970-01-01 00:00:00' AS DATETIME), MICROSECOND) AS `__skewless_at_us`,
+        `t`.`__skewless_tile` - 300000000 + 1 AS `__skewless_low`,
+        CAST(NULL AS INT64) AS `n`,
+        CAST(NULL AS INT64) AS `n:amount`,
+        CAST(NULL AS FLOAT64) AS `sum:amount`,
+        CAST(NULL AS FLOAT64) AS `min:amount`,
+        CAST(NULL AS FLOAT64) AS `max:amount`,
+        CAST(NULL AS INT64) AS `lts:amount`,
+        CAST(NULL AS FLOAT64) AS `last:amount`,
+        `t`.`merchant_id` AS `dv:merchant_id`
+      FROM `__skewless_spine` AS s
+      JOIN (
+        SELECT DISTINCT
+          `user_id`,
+          `__skewless_tile`,
+          `merchant_id`
+        FROM (
+          SELECT
+            `user_id`,
+            DATE_DIFF(`event_ts`, CAST('1970-01-01 00:00:00' AS DATETIME), MICROSECOND) AS `__skewless_us`,
+            (
+              (
+                DATE_DIFF(`event_ts`, CAST('1970-01-01 00:00:00' AS DATETIME), MICROSECOND)
+              ) + 299999999
+            ) - MOD(
+              MOD(
+                (
+                  DATE_DIFF(`event_ts`, CAST('1970-01-01 00:00:00' AS DATETIME), MICROSECOND)
+                ) + 299999999,
+                300000000
+              ) + 300000000,
+              300000000
+            ) AS `__skewless_tile`,
+            `amount`,
+            `merchant_id`
+          FROM `features`.`user_txn_windows`
+        ) AS events
+        WHERE
+          NOT `merchant_id` IS NULL
+      ) AS t
+        ON `t`.`user_id` = `s`.`user_id`
+        AND `t`.`__skewless_tile` <= (
+          DATE_DIFF(`s`.`__skewless_ts`, CAST('1970-01-01 00:00:00' AS DATETIME), MICROSECOND)
+        ) - MOD(
+          MOD(
+            DATE_DIFF(`s`.`__skewless_ts`, CAST('1970-01-01 00:00:00' AS DATETIME), MICROSECOND),
+            300000000
+          ) + 300000000,
+          300000000
+        )
+        AND `t`.`__skewless_tile` > DATE_DIFF(`s`.`__skewless_ts`, CAST('1970-01-01 00:00:00' AS DATETIME), MICROSECOND) - 608400000000
+      UNION ALL
+      SELECT
+        `s`.`__skewless_row` AS `__skewless_row`,
+        DATE_DIFF(`s`.`__skewless_ts`, CAST('1970-01-01 00:00:00' AS DATETIME), MICROSECOND) AS `__skewless_at_us`,
+        `e`.`__skewless_us` AS `__skewless_low`,
+        CAST(1 AS INT64) AS `n`,
+        CAST(CASE WHEN NOT `e`.`amount` IS NULL THEN 1 ELSE 0 END AS INT64) AS `n:amount`,
+        CAST(`e`.`amount` AS FLOAT64) AS `sum:amount`,
+        CAST(`e`.`amount` AS FLOAT64) AS `min:amount`,
+        CAST(`e`.`amount` AS FLOAT64) AS `max:amount`,
+        CAST(CASE WHEN NOT `e`.`amount` IS NULL THEN `e`.`__skewless_us` END AS INT64) AS `lts:amount`,
+        CAST(`e`.`amount` AS FLOAT64) AS `last:amount`,
+        CAST(`e`.`merchant_id` AS INT64) AS `dv:merchant_id`
+      FROM `__skewless_spine` AS s
+      JOIN (
+        SELECT
+          `user_id`,
+          `event_ts`,
+          DATE_DIFF(`event_ts`, CAST('1970-01-01 00:00:00' AS DATETIME), MICROSECOND) AS `__skewless_us`,
+          `amount`,
+          `merchant_id`
+        FROM `features`.`user_txn_windows`
+      ) AS e
+        ON `e`.`user_id` = `s`.`user_id`
+        AND `e`.`__skewless_us` > (
+          DATE_DIFF(`s`.`__skewless_ts`, CAST('1970-01-01 00:00:00' AS DATETIME), MICROSECOND)
+        ) - MOD(
+          MOD(
+            DATE_DIFF(`s`.`__skewless_ts`, CAST('1970-01-01 00:00:00' AS DATETIME), MICROSECOND),
+            300000000
+          ) + 300000000,
+          300000000
+        )
+        AND `e`.`event_ts` <= `s`.`__skewless_ts`
+    ) AS p
   ) AS e
   GROUP BY
     `__skewless_row`

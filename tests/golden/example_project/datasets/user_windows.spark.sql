@@ -25,67 +25,204 @@ FROM `__skewless_spine` AS spine
 LEFT JOIN (
   SELECT
     `__skewless_row`,
-    COUNT(CASE WHEN `e`.`__skewless_in_0` THEN 1 END) AS `v0`,
-    CAST(SUM(CASE WHEN `e`.`__skewless_in_1` THEN `e`.`amount` END) AS DOUBLE) AS `v1`,
+    CAST(SUM(CASE WHEN `e`.`__skewless_in_0` THEN `e`.`n` END) AS BIGINT) AS `v0`,
+    CAST(SUM(CASE WHEN `e`.`__skewless_in_1` THEN `e`.`sum:amount` END) AS DOUBLE) AS `v1`,
     CAST(MAX(
       CASE
-        WHEN `e`.`__skewless_in_2` AND `e`.`event_ts` = `e`.`__skewless_last_ts_2`
-        THEN `e`.`amount`
+        WHEN `e`.`__skewless_in_2` AND `e`.`lts:amount` = `e`.`__skewless_last_ts_2`
+        THEN `e`.`last:amount`
       END
     ) AS DOUBLE) AS `v2`,
-    COUNT(DISTINCT CASE WHEN `e`.`__skewless_in_3` THEN `e`.`merchant_id` END) AS `v3`
+    COUNT(DISTINCT CASE WHEN `e`.`__skewless_in_3` THEN `e`.`dv:merchant_id` END) AS `v3`
   FROM (
     SELECT
-      `s`.`__skewless_row` AS `__skewless_row`,
-      `e`.`event_ts` AS `event_ts`,
-      `e`.`amount` AS `amount`,
-      `e`.`merchant_id` AS `merchant_id`,
-      DATEDIFF(MICROSECOND, CAST('1970-01-01 00:00:00' AS TIMESTAMP), `e`.`event_ts`) > (
-        DATEDIFF(MICROSECOND, CAST('1970-01-01 00:00:00' AS TIMESTAMP), `s`.`__skewless_ts`) - 300000000
+      *,
+      `p`.`__skewless_low` > (
+        `p`.`__skewless_at_us` - 300000000
       ) - (
         (
-          DATEDIFF(MICROSECOND, CAST('1970-01-01 00:00:00' AS TIMESTAMP), `s`.`__skewless_ts`) - 300000000
+          `p`.`__skewless_at_us` - 300000000
         ) % 300000000 + 300000000
       ) % 300000000 AS `__skewless_in_0`,
-      DATEDIFF(MICROSECOND, CAST('1970-01-01 00:00:00' AS TIMESTAMP), `e`.`event_ts`) > (
-        DATEDIFF(MICROSECOND, CAST('1970-01-01 00:00:00' AS TIMESTAMP), `s`.`__skewless_ts`) - 604800000000
+      `p`.`__skewless_low` > (
+        `p`.`__skewless_at_us` - 604800000000
       ) - (
         (
-          DATEDIFF(MICROSECOND, CAST('1970-01-01 00:00:00' AS TIMESTAMP), `s`.`__skewless_ts`) - 604800000000
+          `p`.`__skewless_at_us` - 604800000000
         ) % 3600000000 + 3600000000
       ) % 3600000000 AS `__skewless_in_1`,
-      DATEDIFF(MICROSECOND, CAST('1970-01-01 00:00:00' AS TIMESTAMP), `e`.`event_ts`) > (
-        DATEDIFF(MICROSECOND, CAST('1970-01-01 00:00:00' AS TIMESTAMP), `s`.`__skewless_ts`) - 3600000000
+      `p`.`__skewless_low` > (
+        `p`.`__skewless_at_us` - 3600000000
       ) - (
         (
-          DATEDIFF(MICROSECOND, CAST('1970-01-01 00:00:00' AS TIMESTAMP), `s`.`__skewless_ts`) - 3600000000
+          `p`.`__skewless_at_us` - 3600000000
         ) % 300000000 + 300000000
       ) % 300000000 AS `__skewless_in_2`,
-      DATEDIFF(MICROSECOND, CAST('1970-01-01 00:00:00' AS TIMESTAMP), `e`.`event_ts`) > (
-        DATEDIFF(MICROSECOND, CAST('1970-01-01 00:00:00' AS TIMESTAMP), `s`.`__skewless_ts`) - 86400000000
+      `p`.`__skewless_low` > (
+        `p`.`__skewless_at_us` - 86400000000
       ) - (
         (
-          DATEDIFF(MICROSECOND, CAST('1970-01-01 00:00:00' AS TIMESTAMP), `s`.`__skewless_ts`) - 86400000000
+          `p`.`__skewless_at_us` - 86400000000
         ) % 3600000000 + 3600000000
       ) % 3600000000 AS `__skewless_in_3`,
       MAX(
         CASE
-          WHEN DATEDIFF(MICROSECOND, CAST('1970-01-01 00:00:00' AS TIMESTAMP), `e`.`event_ts`) > (
-            DATEDIFF(MICROSECOND, CAST('1970-01-01 00:00:00' AS TIMESTAMP), `s`.`__skewless_ts`) - 3600000000
+          WHEN `p`.`__skewless_low` > (
+            `p`.`__skewless_at_us` - 3600000000
           ) - (
             (
-              DATEDIFF(MICROSECOND, CAST('1970-01-01 00:00:00' AS TIMESTAMP), `s`.`__skewless_ts`) - 3600000000
+              `p`.`__skewless_at_us` - 3600000000
             ) % 300000000 + 300000000
           ) % 300000000
-          AND NOT `e`.`amount` IS NULL
-          THEN `e`.`event_ts`
+          AND `p`.`n:amount` > 0
+          THEN `p`.`lts:amount`
         END
-      ) OVER (PARTITION BY `s`.`__skewless_row`) AS `__skewless_last_ts_2`
-    FROM `__skewless_spine` AS s
-    JOIN `features`.`user_txn_windows` AS e
-      ON `e`.`user_id` = `s`.`user_id`
-      AND `e`.`event_ts` <= `s`.`__skewless_ts`
-      AND `e`.`event_ts` > `s`.`__skewless_ts` - INTERVAL '169' HOUR
+      ) OVER (PARTITION BY `p`.`__skewless_row`) AS `__skewless_last_ts_2`
+    FROM (
+      SELECT
+        `s`.`__skewless_row` AS `__skewless_row`,
+        DATEDIFF(MICROSECOND, CAST('1970-01-01 00:00:00' AS TIMESTAMP), `s`.`__skewless_ts`) AS `__skewless_at_us`,
+        `t`.`__skewless_tile` - 300000000 + 1 AS `__skewless_low`,
+        `t`.`n`,
+        `t`.`n:amount`,
+        `t`.`sum:amount`,
+        `t`.`min:amount`,
+        `t`.`max:amount`,
+        `t`.`lts:amount`,
+        `t`.`last:amount`,
+        CAST(NULL AS BIGINT) AS `dv:merchant_id`
+      FROM `__skewless_spine` AS s
+      JOIN (
+        SELECT
+          `user_id`,
+          `__skewless_tile`,
+          CAST(COUNT(*) AS BIGINT) AS `n`,
+          CAST(COUNT(`amount`) AS BIGINT) AS `n:amount`,
+          CAST(SUM(`amount`) AS DOUBLE) AS `sum:amount`,
+          CAST(MIN(`amount`) AS DOUBLE) AS `min:amount`,
+          CAST(MAX(`amount`) AS DOUBLE) AS `max:amount`,
+          CAST(MAX(`__skewless_last_ts_amount`) AS BIGINT) AS `lts:amount`,
+          CAST(MAX(CASE WHEN `__skewless_us` = `__skewless_last_ts_amount` THEN `amount` END) AS DOUBLE) AS `last:amount`
+        FROM (
+          SELECT
+            *,
+            MAX(CASE WHEN NOT `amount` IS NULL THEN `__skewless_us` END) OVER (PARTITION BY `user_id`, `__skewless_tile`) AS `__skewless_last_ts_amount`
+          FROM (
+            SELECT
+              `user_id`,
+              DATEDIFF(MICROSECOND, CAST('1970-01-01 00:00:00' AS TIMESTAMP), `event_ts`) AS `__skewless_us`,
+              (
+                (
+                  DATEDIFF(MICROSECOND, CAST('1970-01-01 00:00:00' AS TIMESTAMP), `event_ts`)
+                ) + 299999999
+              ) - (
+                (
+                  (
+                    DATEDIFF(MICROSECOND, CAST('1970-01-01 00:00:00' AS TIMESTAMP), `event_ts`)
+                  ) + 299999999
+                ) % 300000000 + 300000000
+              ) % 300000000 AS `__skewless_tile`,
+              `amount`,
+              `merchant_id`
+            FROM `features`.`user_txn_windows`
+          ) AS events
+        ) AS ranked
+        GROUP BY
+          `user_id`,
+          `__skewless_tile`
+      ) AS t
+        ON `t`.`user_id` = `s`.`user_id`
+        AND `t`.`__skewless_tile` <= (
+          DATEDIFF(MICROSECOND, CAST('1970-01-01 00:00:00' AS TIMESTAMP), `s`.`__skewless_ts`)
+        ) - (
+          (
+            DATEDIFF(MICROSECOND, CAST('1970-01-01 00:00:00' AS TIMESTAMP), `s`.`__skewless_ts`)
+          ) % 300000000 + 300000000
+        ) % 300000000
+        AND `t`.`__skewless_tile` > DATEDIFF(MICROSECOND, CAST('1970-01-01 00:00:00' AS TIMESTAMP), `s`.`__skewless_ts`) - 608400000000
+      UNION ALL
+      SELECT
+        `s`.`__skewless_row` AS `__skewless_row`,
+        DATEDIFF(MICROSECOND, CAST('1970-01-01 00:00:00' AS TIMESTAMP), `s`.`__skewless_ts`) AS `__skewless_at_us`,
+        `t`.`__skewless_tile` - 300000000 + 1 AS `__skewless_low`,
+        CAST(NULL AS BIGINT) AS `n`,
+        CAST(NULL AS BIGINT) AS `n:amount`,
+        CAST(NULL AS DOUBLE) AS `sum:amount`,
+        CAST(NULL AS DOUBLE) AS `min:amount`,
+        CAST(NULL AS DOUBLE) AS `max:amount`,
+        CAST(NULL AS BIGINT) AS `lts:amount`,
+        CAST(NULL AS DOUBLE) AS `last:amount`,
+        `t`.`merchant_id` AS `dv:merchant_id`
+      FROM `__skewless_spine` AS s
+      JOIN (
+        SELECT DISTINCT
+          `user_id`,
+          `__skewless_tile`,
+          `merchant_id`
+        FROM (
+          SELECT
+            `user_id`,
+            DATEDIFF(MICROSECOND, CAST('1970-01-01 00:00:00' AS TIMESTAMP), `event_ts`) AS `__skewless_us`,
+            (
+              (
+                DATEDIFF(MICROSECOND, CAST('1970-01-01 00:00:00' AS TIMESTAMP), `event_ts`)
+              ) + 299999999
+            ) - (
+              (
+                (
+                  DATEDIFF(MICROSECOND, CAST('1970-01-01 00:00:00' AS TIMESTAMP), `event_ts`)
+                ) + 299999999
+              ) % 300000000 + 300000000
+            ) % 300000000 AS `__skewless_tile`,
+            `amount`,
+            `merchant_id`
+          FROM `features`.`user_txn_windows`
+        ) AS events
+        WHERE
+          NOT `merchant_id` IS NULL
+      ) AS t
+        ON `t`.`user_id` = `s`.`user_id`
+        AND `t`.`__skewless_tile` <= (
+          DATEDIFF(MICROSECOND, CAST('1970-01-01 00:00:00' AS TIMESTAMP), `s`.`__skewless_ts`)
+        ) - (
+          (
+            DATEDIFF(MICROSECOND, CAST('1970-01-01 00:00:00' AS TIMESTAMP), `s`.`__skewless_ts`)
+          ) % 300000000 + 300000000
+        ) % 300000000
+        AND `t`.`__skewless_tile` > DATEDIFF(MICROSECOND, CAST('1970-01-01 00:00:00' AS TIMESTAMP), `s`.`__skewless_ts`) - 608400000000
+      UNION ALL
+      SELECT
+        `s`.`__skewless_row` AS `__skewless_row`,
+        DATEDIFF(MICROSECOND, CAST('1970-01-01 00:00:00' AS TIMESTAMP), `s`.`__skewless_ts`) AS `__skewless_at_us`,
+        `e`.`__skewless_us` AS `__skewless_low`,
+        CAST(1 AS BIGINT) AS `n`,
+        CAST(CASE WHEN NOT `e`.`amount` IS NULL THEN 1 ELSE 0 END AS BIGINT) AS `n:amount`,
+        CAST(`e`.`amount` AS DOUBLE) AS `sum:amount`,
+        CAST(`e`.`amount` AS DOUBLE) AS `min:amount`,
+        CAST(`e`.`amount` AS DOUBLE) AS `max:amount`,
+        CAST(CASE WHEN NOT `e`.`amount` IS NULL THEN `e`.`__skewless_us` END AS BIGINT) AS `lts:amount`,
+        CAST(`e`.`amount` AS DOUBLE) AS `last:amount`,
+        CAST(`e`.`merchant_id` AS BIGINT) AS `dv:merchant_id`
+      FROM `__skewless_spine` AS s
+      JOIN (
+        SELECT
+          `user_id`,
+          `event_ts`,
+          DATEDIFF(MICROSECOND, CAST('1970-01-01 00:00:00' AS TIMESTAMP), `event_ts`) AS `__skewless_us`,
+          `amount`,
+          `merchant_id`
+        FROM `features`.`user_txn_windows`
+      ) AS e
+        ON `e`.`user_id` = `s`.`user_id`
+        AND `e`.`__skewless_us` > (
+          DATEDIFF(MICROSECOND, CAST('1970-01-01 00:00:00' AS TIMESTAMP), `s`.`__skewless_ts`)
+        ) - (
+          (
+            DATEDIFF(MICROSECOND, CAST('1970-01-01 00:00:00' AS TIMESTAMP), `s`.`__skewless_ts`)
+          ) % 300000000 + 300000000
+        ) % 300000000
+        AND `e`.`event_ts` <= `s`.`__skewless_ts`
+    ) AS p
   ) AS e
   GROUP BY
     `__skewless_row`
