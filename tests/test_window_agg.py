@@ -47,13 +47,15 @@ def _feature_list() -> list[tuple[str, str, str | None, int]]:
 FEATURES = _feature_list()
 
 
-def _write_project(root: Path, name: str) -> None:
+DUCKDB = "{type: duckdb, path: target/w.duckdb, schema: features}"
+
+
+def _write_project(root: Path, name: str, target: str = DUCKDB) -> None:
     aggs = ", ".join(f"('{c}', '{f}'" + (f", '{n}')" if n else ")") for c, f, n in AGGS)
     files = {
         "skewless_project.yml": f"name: {name}\nprofile: sim\nonline_store:\n"
                                 "  url: \"{{ env_var('SKEWLESS_REDIS_URL', '') }}\"\n",
-        "profiles.yml": "sim:\n  target: dev\n  outputs:\n    dev: {type: duckdb, path: target/w.duckdb, "
-                        "schema: features}\n",
+        "profiles.yml": f"sim:\n  target: dev\n  outputs:\n    dev: {target}\n",
         "entities.yml": "entities:\n  - name: user\n    join_keys: [{name: user_id, type: bigint}]\n",
         "sources.yml": textwrap.dedent("""\
             sources:
@@ -115,10 +117,40 @@ _names = itertools.count()
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(history=histories())
 def test_training_set_follows_the_window_rule(history: dict[str, Any]) -> None:
+    check_history(history, DUCKDB)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(history=histories())
+def test_training_set_follows_the_window_rule_on_postgres(history: dict[str, Any], postgres_database) -> None:
+    import psycopg
+
+    with psycopg.connect(**postgres_database, autocommit=True) as connection:  # each example starts empty
+        for schema in ("features", "sim"):
+            connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'.encode())
+    settings = ", ".join(f"{k}: {v}" for k, v in postgres_database.items())
+    check_history(history, f"{{type: postgres, {settings}, schema: features}}")
+
+
+_spark_schemas = itertools.count()
+
+
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(history=histories())
+def test_training_set_follows_the_window_rule_on_spark(history: dict[str, Any]) -> None:
+    import json
+
+    from conftest import require_spark
+
+    check_history(history, json.dumps({**require_spark(), "schema": f"windows_{next(_spark_schemas)}"}))
+
+
+def check_history(history: dict[str, Any], target: str) -> None:
     name = f"windows_{next(_names)}"
     root = Path(tempfile.mkdtemp(prefix=name))
     try:
-        _write_project(root, name)
+        _write_project(root, name, target)
         (root / "data").mkdir()
         rows = [{"user_id": e["key"], "event_ts": _instant(e["ts"]), "created_ts": _instant(e["created"]),
                  "amount": e["amount"], "price": e["price"], "merchant_id": e["merchant_id"]}
