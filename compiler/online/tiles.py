@@ -222,6 +222,7 @@ def merge(spec: WindowAgg, layout: Layout, read: TileRead, raws: Sequence[bytes 
     result: list[Any] = [None] * len(read.names)
     for tiles, picks in read.groups:
         slots = [block[slot] for index, slot in tiles if (block := values[index]) is not None and slot in block]
+        holding_by: dict[int, list[tuple[Any, ...]]] = {}  # the slots where a column has values, per column
         for pick in picks:
             function = pick.function
             if function == "count_distinct":
@@ -234,22 +235,29 @@ def merge(spec: WindowAgg, layout: Layout, read: TileRead, raws: Sequence[bytes 
                 continue
             counted = pick.counted
             if function == "count":
-                result[pick.out] = sum(s[counted] for s in slots)
+                result[pick.out] = sum([s[counted] for s in slots])
                 continue
-            holding = [s for s in slots if s[counted]]
+            holding = holding_by.get(counted)
+            if holding is None:
+                holding = holding_by[counted] = [s for s in slots if s[counted]]
             if not holding:
                 continue
+            value = pick.value
             if function == "sum":
-                result[pick.out] = _total(holding, pick.value)
+                result[pick.out] = _total(holding, value)
             elif function == "avg":
-                result[pick.out] = float(_total(holding, pick.value)) / sum(s[counted] for s in holding)
+                result[pick.out] = float(_total(holding, value)) / sum([s[counted] for s in holding])
             elif function == "min":
-                result[pick.out] = min(s[pick.value] for s in holding)
+                result[pick.out] = min([s[value] for s in holding])
             elif function == "max":
-                result[pick.out] = max(s[pick.value] for s in holding)
+                result[pick.out] = max([s[value] for s in holding])
             else:  # last
                 newest = pick.newest
-                result[pick.out] = max(holding, key=lambda s: s[newest])[pick.value]
+                best = holding[0]
+                for s in holding:
+                    if s[newest] > best[newest]:
+                        best = s
+                result[pick.out] = best[value]
     return result
 
 
