@@ -10,7 +10,7 @@ integer sum is a BIGINT (exact), a float sum a DOUBLE whose last bits depend on 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,6 +86,17 @@ class WindowAgg:
 
     def input_type(self, column: str) -> str:
         return dict(self.input_types)[column]
+
+    def words(self) -> list[tuple[str, str]]:
+        """A tile's partial aggregates, (name, SQL type), in order: the row count `n`, each counted column's
+        non-NULL count `n:<c>`, then per value column `sum:<c>` (BIGINT or DOUBLE), `min:<c>`, `max:<c>`,
+        `lts:<c>` (the newest time with a value, µs) and `last:<c>` (the value then)."""
+        words = [("n", "BIGINT")] + [(f"n:{c}", "BIGINT") for c in self.counted_columns]
+        for column in self.value_columns:
+            kind = "DOUBLE" if numeric_family(self.input_type(column)) == "float" else "BIGINT"
+            words += [(f"sum:{column}", kind), (f"min:{column}", kind), (f"max:{column}", kind),
+                      (f"lts:{column}", "BIGINT"), (f"last:{column}", kind)]
+        return words
 
     def features(self, entity: str) -> tuple[WindowFeature, ...]:
         """Every feature, aggregation-major, then window by window: `<entity>__<name>__<window>`."""
@@ -194,7 +205,3 @@ def _micros(value: Any, what: str, zero: bool = False) -> int:
     if micros <= 0 and not zero:
         raise ValueError(f"{what} must be longer than 0s")
     return micros
-
-
-def feature_names(spec: WindowAgg, entity: str) -> Sequence[str]:
-    return [f.name for f in spec.features(entity)]

@@ -17,7 +17,8 @@ from datetime import timedelta
 
 from sqlglot import exp
 
-from skewless.core.sqlbuild import ceil_to, epoch_micros, floor_to, interval, quoted_column
+from skewless.core.sqlbuild import epoch_micros, floor_to, interval, quoted_column
+from skewless.core.tilesql import TILE, US, tile_distinct_values, tile_partials
 from skewless.core.windowagg import WindowAgg, WindowFeature
 
 SPINE_CTE = "__skewless_spine"
@@ -106,19 +107,12 @@ def attach(select: exp.Select, source: WindowSource, alias: str, spine: str, ts_
 ROW_ID = "__skewless_row"
 AT_US = "__skewless_at_us"
 LOW = "__skewless_low"
-TILE = "__skewless_tile"
-US = "__skewless_us"
 
 
 def _word_columns(spec: WindowAgg) -> list[tuple[str, str]]:
-    """(name, SQL type) of the partial words, in order."""
-    words = [("n", "BIGINT")] + [(f"n:{c}", "BIGINT") for c in spec.counted_columns]
-    for column in spec.value_columns:
-        kind = spec.input_type(column)
-        words += [(f"sum:{column}", kind), (f"min:{column}", kind), (f"max:{column}", kind),
-                  (f"lts:{column}", "BIGINT"), (f"last:{column}", kind)]
-    words += [(f"dv:{c}", spec.input_type(c)) for c in spec.distinct_columns]
-    return words
+    """(name, SQL type) of the partial words, in order: a tile's (core/windowagg.py), then one distinct value
+    per count_distinct column."""
+    return [*spec.words(), *[(f"dv:{c}", spec.input_type(c)) for c in spec.distinct_columns]]
 
 
 def _spine_join(source: WindowSource, other: str) -> list[exp.Expression]:
@@ -177,36 +171,7 @@ def _partials_by_tile(source: WindowSource, at: exp.Expression, at_us: exp.Expre
     hop = spec.hop
     keys = [quoted_column(k) for k in source.join_keys]
     us = epoch_micros(quoted_column(source.timestamp))
-    events = exp.select(*keys, exp.alias_(us, US, quoted=True), exp.alias_(ceil_to(us.copy(), hop), TILE, quoted=True),
-                        *[quoted_column(c) for c, _ in spec.input_types]).from_(source.relation.copy())
-    newest = [exp.alias_(exp.Window(this=exp.Max(this=_when(quoted_column(c).is_(exp.null()).not_(),
-                                                             quoted_column(US))),
-                                    partition_by=[*[k.copy() for k in keys], quoted_column(TILE)]),
-                         f"{LAST_TS}{c}", quoted=True) for c in spec.value_columns]
-    words: list[exp.Expression] = []
-    for name, kind in _word_columns(spec):
-        part, _, column = name.partition(":")
-        value = quoted_column(column) if column else None
-        if part == "dv":
-            continue
-        if part == "n":
-            word: exp.Expression = exp.Count(this=exp.Star()) if value is None else exp.Count(this=value)
-        elif part == "sum":
-            word = exp.Sum(this=value)
-        elif part == "min":
-            word = exp.Min(this=value)
-        elif part == "max":
-            word = exp.Max(this=value)
-        elif part == "lts":
-            word = exp.Max(this=quoted_column(f"{LAST_TS}{column}"))
-        else:
-            assert value is not None
-            word = exp.Max(this=_when(exp.EQ(this=quoted_column(US), expression=quoted_column(f"{LAST_TS}{column}")),
-                                      value))
-        words.append(exp.alias_(exp.cast(word, kind), name, quoted=True))
-    tiles = (exp.select(*[k.copy() for k in keys], quoted_column(TILE), *words)
-             .from_(exp.select("*", *newest).from_(events.subquery("events")).subquery("ranked"))
-             .group_by(*[k.copy() for k in keys], quoted_column(TILE)))
+    tiles = tile_partials(source.relation, source.join_keys, source.timestamp, spec, hop)
     hop_start = floor_to(at_us.copy(), hop)  # tiles ending by it are whole; the events after it, one by one
     oldest = exp.Sub(this=at_us.copy(), expression=exp.Literal.number(widest))
 
@@ -227,8 +192,7 @@ def _partials_by_tile(source: WindowSource, at: exp.Expression, at_us: exp.Expre
         .from_(spine_table.copy()).join(exp.alias_(tiles.subquery(), "t", table=True), on=exp.and_(*whole("t")))
     ]
     for column in spec.distinct_columns:  # one row per (tile, distinct value)
-        values = (exp.select(*[k.copy() for k in keys], quoted_column(TILE), quoted_column(column)).distinct()
-                  .from_(events.subquery("events")).where(quoted_column(column).is_(exp.null()).not_()))
+        values = tile_distinct_values(source.relation, source.join_keys, source.timestamp, spec, hop, column)
         empty = [exp.alias_(exp.cast(exp.null(), kind), name, quoted=True) if not name.startswith("dv:") else
                  exp.alias_(quoted_column(column, "t") if name == f"dv:{column}" else exp.cast(exp.null(), kind),
                             name, quoted=True)

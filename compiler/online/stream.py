@@ -20,9 +20,11 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from skewless.core.errors import SkewlessError
+from skewless.core.windowagg import format_duration_us
 
 from . import events as ev
 from . import format as fmt
@@ -168,8 +170,7 @@ class StreamConsumer:
                     late_reason = late_reason or "invalid: no event time or entity key"
                     continue
                 reason = self._late(model, ts, None if redelivered else newest)
-                if newest is None or ts > self.watermark:
-                    self.watermark = ts if self.watermark is None else max(self.watermark, ts)
+                self.watermark = ts if self.watermark is None else max(self.watermark, ts)
                 if reason is not None:
                     late_reason = reason
                     continue
@@ -196,7 +197,7 @@ class StreamConsumer:
             self.events.report_late(rejected)
         self.events.ack([entry[0] for entry in entries])
         self.stats.events += len(entries)
-        if getattr(self.events, "timed_ids", True):  # a Redis Stream id starts with its XADD time (ms)
+        if not redelivered and getattr(self.events, "timed_ids", True):  # an id starts with its XADD time (ms)
             applied_ms = int(self.clock() * 1000)
             self.stats.delays.extend(applied_ms - int(entry[0].split("-", 1)[0]) for entry in entries)
 
@@ -208,9 +209,13 @@ class StreamConsumer:
         assert model.window is not None
         lateness = model.window.allowed_lateness
         if watermark is not None and ts < watermark - lateness:
-            return (f"late: event time {ts} µs is more than allowed_lateness ({lateness} µs) before the watermark "
-                    f"{watermark} µs")
+            return (f"late: event time {_iso(ts)} is more than allowed_lateness ({format_duration_us(lateness)}) "
+                    f"before the watermark {_iso(watermark)}")
         cutoff = self.cutoffs.get(model.name)
         if cutoff is not None and -(-ts // model.window.hop) * model.window.hop <= cutoff:
-            return f"late: its tile is closed by `run` (cutoff {cutoff} µs) for model {model.name}"
+            return f"late: model {model.name}'s tiles up to {_iso(cutoff)} are `run`'s (its cutoff)"
         return None
+
+
+def _iso(micros: int) -> str:
+    return (fmt.EPOCH + timedelta(microseconds=micros)).replace(tzinfo=None).isoformat()

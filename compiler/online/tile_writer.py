@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
-from skewless.core.sqlbuild import ceil_to, epoch_micros, quoted_column
+from skewless.core.sqlbuild import quoted_column
+from skewless.core.tilesql import TILE, tile_distinct_values, tile_partials
 from skewless.core.windowagg import WindowAgg
 
 from . import format as fmt
@@ -23,76 +24,26 @@ if TYPE_CHECKING:
     from skewless.adapters.base import WarehouseAdapter
     from skewless.online.store import OnlineStore
 
-US = "__skewless_us"
-TILE = "__skewless_tile"
-NEWEST = "__skewless_lts_"
 
 
 def tile_query(model: OnlineModel, spec: WindowAgg, level: int, after: datetime, until: datetime) -> exp.Select:
-    """Partial aggregates per (entity, tile of `level`) over the events in (after, until], with the layout's words
-    as columns w0, w1, ... (online/tiles.py)."""
-    layout = tiles.Layout.of(spec)
-    keys = [quoted_column(k) for k in model.join_keys]
-    events = (
-        exp.select(*keys, exp.alias_(epoch_micros(quoted_column(model.timestamp)), US, quoted=True),
-                   exp.alias_(ceil_to(epoch_micros(quoted_column(model.timestamp)), level), TILE, quoted=True),
-                   *[quoted_column(c) for c, _ in spec.input_types])
-        .from_(model.relation.copy())
-        .where(exp.and_(
-            exp.GT(this=quoted_column(model.timestamp), expression=_timestamp(after)),
-            exp.LTE(this=quoted_column(model.timestamp), expression=_timestamp(until)),
-            *[k.copy().is_(exp.null()).not_() for k in keys],
-        ))
-    )
-    partition = [*[k.copy() for k in keys], quoted_column(TILE)]
-    newest = [
-        exp.alias_(exp.Window(this=exp.Max(this=_when(quoted_column(c).is_(exp.null()).not_(), quoted_column(US))),
-                              partition_by=[p.copy() for p in partition]), NEWEST + c, quoted=True)
-        for c in spec.value_columns
-    ]
-    ranked = exp.select("*", *newest).from_(events.subquery("events"))
-    words: list[exp.Expression] = []
-    for name in layout.names:
-        part, _, column = name.partition(":")
-        value = quoted_column(column) if column else None
-        if part == "n":
-            words.append(exp.Count(this=exp.Star()) if value is None else exp.Count(this=value))
-        elif part == "sum":
-            kind = "DOUBLE" if layout.position(name) in layout.floats else "BIGINT"
-            words.append(exp.cast(exp.Sum(this=value), kind))
-        elif part == "min":
-            words.append(exp.Min(this=value))
-        elif part == "max":
-            words.append(exp.Max(this=value))
-        elif part == "lts":
-            words.append(exp.Max(this=quoted_column(NEWEST + column)))
-        else:  # last: the value at the newest time; a tie goes to the greatest
-            assert value is not None
-            words.append(exp.Max(this=_when(exp.EQ(this=quoted_column(US), expression=quoted_column(NEWEST + column)),
-                                            value)))
-    return (
-        exp.select(*[k.copy() for k in keys], quoted_column(TILE),
-                   *[exp.alias_(w, f"w{i}", quoted=True) for i, w in enumerate(words)])
-        .from_(ranked.subquery("ranked"))
-        .group_by(*[p.copy() for p in partition])
-    )
+    """Partial aggregates per (entity, tile of `level`) over the events in (after, until], columns named as the
+    layout's words (online/tiles.py)."""
+    return tile_partials(model.relation, model.join_keys, model.timestamp, spec, level, [
+        exp.GT(this=quoted_column(model.timestamp), expression=_timestamp(after)),
+        exp.LTE(this=quoted_column(model.timestamp), expression=_timestamp(until)),
+        *[quoted_column(k).is_(exp.null()).not_() for k in model.join_keys],
+    ])
 
 
 def distinct_query(model: OnlineModel, spec: WindowAgg, level: int, after: datetime, until: datetime,
                    column: str) -> exp.Select:
-    """The distinct non-NULL values of `column` per (entity, tile of `level`)."""
-    keys = [quoted_column(k) for k in model.join_keys]
-    return (
-        exp.select(*keys, exp.alias_(ceil_to(epoch_micros(quoted_column(model.timestamp)), level), TILE, quoted=True),
-                   quoted_column(column)).distinct()
-        .from_(model.relation.copy())
-        .where(exp.and_(
-            exp.GT(this=quoted_column(model.timestamp), expression=_timestamp(after)),
-            exp.LTE(this=quoted_column(model.timestamp), expression=_timestamp(until)),
-            quoted_column(column).is_(exp.null()).not_(),
-            *[k.copy().is_(exp.null()).not_() for k in keys],
-        ))
-    )
+    """The distinct non-NULL values of `column` per (entity, tile of `level`) over the events in (after, until]."""
+    return tile_distinct_values(model.relation, model.join_keys, model.timestamp, spec, level, column, [
+        exp.GT(this=quoted_column(model.timestamp), expression=_timestamp(after)),
+        exp.LTE(this=quoted_column(model.timestamp), expression=_timestamp(until)),
+        *[quoted_column(k).is_(exp.null()).not_() for k in model.join_keys],
+    ])
 
 
 class TileWriter:
@@ -128,7 +79,7 @@ class TileWriter:
             for batch in self.warehouse.fetch_arrow_batches(tile_query(model, spec, level, after, until), log=False):
                 data = batch.to_pydict()
                 entity_keys = list(zip(*[data[k] for k in keys], strict=True))
-                words = [data[f"w{i}"] for i in range(layout.width)]
+                words = [data[name] for name in layout.names]
                 for row, (entity, end) in enumerate(zip(entity_keys, data[TILE], strict=True)):
                     block, slot = tiling.block_of(level, end)
                     field = tiles.value_field(prefix, index, block)
@@ -181,10 +132,6 @@ def _word(value: Any, is_float: bool) -> int | float:
     if value is None:
         return 0.0 if is_float else 0
     return float(value) if is_float else int(value)
-
-
-def _when(condition: exp.Expression, value: exp.Expression) -> exp.Expression:
-    return exp.Case(ifs=[exp.If(this=condition, true=value)])
 
 
 def _timestamp(value: datetime) -> exp.Expression:

@@ -24,7 +24,7 @@ from datetime import date, datetime
 from typing import Any
 
 from skewless.core.tiles import Tiling
-from skewless.core.windowagg import WindowAgg, WindowFeature, numeric_family
+from skewless.core.windowagg import WindowAgg, WindowFeature
 
 BLOCK_VERSION = 1
 _SLOT = struct.Struct("<B")
@@ -41,15 +41,9 @@ class Layout:
 
     @classmethod
     def of(cls, spec: WindowAgg) -> "Layout":
-        names = ["n"] + [f"n:{c}" for c in spec.counted_columns]
-        floats = set()
-        for column in spec.value_columns:
-            is_float = numeric_family(spec.input_type(column)) == "float"
-            for part in ("sum", "min", "max", "lts", "last"):
-                if is_float and part != "lts":
-                    floats.add(len(names))
-                names.append(f"{part}:{column}")
-        return cls(tuple(names), frozenset(floats))
+        words = spec.words()
+        return cls(tuple(name for name, _ in words),
+                   frozenset(i for i, (_, kind) in enumerate(words) if kind == "DOUBLE"))
 
     @property
     def width(self) -> int:

@@ -81,12 +81,12 @@ LEFT JOIN (
           CAST(SUM(`amount`) AS FLOAT64) AS `sum:amount`,
           CAST(MIN(`amount`) AS FLOAT64) AS `min:amount`,
           CAST(MAX(`amount`) AS FLOAT64) AS `max:amount`,
-          CAST(MAX(`__skewless_last_ts_amount`) AS INT64) AS `lts:amount`,
-          CAST(MAX(CASE WHEN `__skewless_us` = `__skewless_last_ts_amount` THEN `amount` END) AS FLOAT64) AS `last:amount`
+          CAST(MAX(`__skewless_newest_amount`) AS INT64) AS `lts:amount`,
+          CAST(MAX(CASE WHEN `__skewless_us` = `__skewless_newest_amount` THEN `amount` END) AS FLOAT64) AS `last:amount`
         FROM (
           SELECT
             *,
-            MAX(CASE WHEN NOT `amount` IS NULL THEN `__skewless_us` END) OVER (PARTITION BY `user_id`, `__skewless_tile`) AS `__skewless_last_ts_amount`
+            MAX(CASE WHEN NOT `amount` IS NULL THEN `__skewless_us` END) OVER (PARTITION BY `user_id`, `__skewless_tile`) AS `__skewless_newest_amount`
           FROM (
             SELECT
               `user_id`,

@@ -101,12 +101,12 @@ LEFT JOIN (
           CAST(SUM("amount") AS DOUBLE) AS "sum:amount",
           CAST(MIN("amount") AS DOUBLE) AS "min:amount",
           CAST(MAX("amount") AS DOUBLE) AS "max:amount",
-          CAST(MAX("__skewless_last_ts_amount") AS BIGINT) AS "lts:amount",
-          CAST(MAX(CASE WHEN "__skewless_us" = "__skewless_last_ts_amount" THEN "amount" END) AS DOUBLE) AS "last:amount"
+          CAST(MAX("__skewless_newest_amount") AS BIGINT) AS "lts:amount",
+          CAST(MAX(CASE WHEN "__skewless_us" = "__skewless_newest_amount" THEN "amount" END) AS DOUBLE) AS "last:amount"
         FROM (
           SELECT
             *,
-            MAX(CASE WHEN NOT "amount" IS NULL THEN "__skewless_us" END) OVER (PARTITION BY "user_id", "__skewless_tile") AS "__skewless_last_ts_amount"
+            MAX(CASE WHEN NOT "amount" IS NULL THEN "__skewless_us" END) OVER (PARTITION BY "user_id", "__skewless_tile") AS "__skewless_newest_amount"
           FROM (
             SELECT
               "user_id",
