@@ -104,13 +104,18 @@ def _replay_through_spark(store: FeatureStore, root: Path, arriving: list[dict],
         (folder / f"part-{number:04d}.json").write_text("\n".join(lines) + "\n")
     command = [sys.executable, "-m", "skewless", "stream", "--project-dir", str(root), "--engine", "spark",
                "--target", "spark", "--files", str(folder), "--batch-size", "1", "--report-every", "1"]
-    job = subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # A Spark Connect session earlier in this test process leaves SPARK_CONNECT_MODE_ENABLED in its environment,
+    # which would make the job's own local session a Connect client: the job starts from a clean one.
+    environment = {k: v for k, v in environment.items() if not k.startswith(("SPARK_", "PYSPARK_"))}
+    log_path = root / "spark-job.log"
+    with log_path.open("wb") as log_file:
+        job = subprocess.Popen(command, env=environment, stdout=log_file, stderr=subprocess.STDOUT)
     log = stream_key("payments", "transactions") + ":spark"
     try:
         deadline = time.monotonic() + 300
-        while time.monotonic() < deadline and int(client.hget(log, "batch") or -1) < 4:
+        while time.monotonic() < deadline and int(client.hget(log, "batch") or -1) < 4 and job.poll() is None:
             time.sleep(0.05)
-        assert int(client.hget(log, "batch") or -1) >= 4, "the Spark job applied no batch in time"
+        assert int(client.hget(log, "batch") or -1) >= 4, log_path.read_text(errors="replace")[-3000:]
     finally:
         job.kill()  # SIGKILL in the middle of the job
         job.wait()
