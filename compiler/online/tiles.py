@@ -55,10 +55,6 @@ class Layout:
     def pack(self, words: Sequence[int | float]) -> bytes:
         return b"".join(struct.pack("<d" if i in self.floats else "<q", w) for i, w in enumerate(words))
 
-    def unpack(self, raw: bytes, offset: int) -> list[int | float]:
-        return [struct.unpack_from("<d" if i in self.floats else "<q", raw, offset + 8 * i)[0]
-                for i in range(self.width)]
-
 
 def value_field(prefix: bytes, level: int, block: int) -> bytes:
     return prefix + f"{level}:{block}".encode()
@@ -68,25 +64,12 @@ def distinct_field(prefix: bytes, level: int, block: int) -> bytes:
     return prefix + f"{level}d:{block}".encode()
 
 
-def gen_field(prefix: bytes) -> bytes:
-    return prefix + b"#gen"
-
-
 def encode_values(layout: Layout, slots: dict[int, Sequence[int | float]]) -> bytes:
     parts = [bytes([BLOCK_VERSION])]
     for slot in sorted(slots):
         parts.append(_SLOT.pack(slot))
         parts.append(layout.pack(slots[slot]))
     return b"".join(parts)
-
-
-def decode_values(layout: Layout, raw: bytes) -> dict[int, list[int | float]]:
-    if raw[0] != BLOCK_VERSION:
-        raise ValueError(f"unknown tile block version {raw[0]}")
-    size = 1 + 8 * layout.width
-    if (len(raw) - 1) % size:
-        raise ValueError("a tile block of the wrong length")
-    return {raw[at]: layout.unpack(raw, at + 1) for at in range(1, len(raw), size)}
 
 
 def encode_distinct(entries: dict[tuple[int, int], Iterable[int]]) -> bytes:
