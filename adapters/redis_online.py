@@ -127,6 +127,7 @@ end
 return replies
 """
 MAX_IDLE_READ_CONNECTIONS = 64
+APPLY_UNITS = 100  # events per script call applying a stream's events (~1 ms of the server's time)
 CLUSTER_PIPELINE_CALLS = 64  # script calls (of up to batch_size rows each) sent to a cluster node in one pipeline
 SCRIPT_READ_FROM = 4  # keys per read from which the script beats a pipeline (bench/online_bench.py)
 
@@ -292,10 +293,11 @@ class RedisOnlineStore(OnlineStore):
         return int(self._replace(keys=[row[0] for row in batch], args=args))
 
     def apply_events(self, units: Sequence[EventUnit], low_watermark: str) -> tuple[int, int]:
-        """Script calls of up to batch_size units on one server; one per unit in a cluster (each its own slot)."""
+        """Script calls of up to APPLY_UNITS units on one server (short enough for the consumer's next read to
+        pass between them); one per unit in a cluster (each its own slot)."""
         applied = skipped = 0
         try:
-            step = 1 if self.cluster else max(1, self.batch_size // 4)
+            step = 1 if self.cluster else APPLY_UNITS
             for start in range(0, len(units), step):
                 keys, args = redis_stream.apply_arguments(units[start:start + step], low_watermark)
                 if self.cluster:

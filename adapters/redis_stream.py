@@ -13,14 +13,16 @@ from skewless.online.store import EventStream, EventUnit, StreamEntry
 
 # KEYS: entity keys. ARGV[1]: the low watermark id (ids below it are acknowledged: never delivered again). Then
 # per key: event id, applied field, expire-at (ms; 0: none), the number of arguments that follow for it, and those:
-#   v, prefix, block, slot, struct format, roles, guards, contribution, oldest kept block, distinct (0/1)
-#       merge into the value block <prefix><block> (online/tiles.py); a new block removes stale ones
+#   v, prefix, block, slot, spec, contribution, oldest kept block
+#       merge into the value block <prefix><block> (online/tiles.py); a new block removes stale ones. spec:
+#       "<struct format>|<roles>|<guards>|<1 if the model has distinct blocks, else 0>" (online/tile_updates.py)
 #   d, prefix, block, slot, column, hash          add a hash to the distinct block <prefix><block>
 # The entity's applied field lists the ids applied and not yet below the low watermark (",id,id,"): an id found
-# there was applied before (a redelivery after a crash, or a claim), and is skipped whole.
+# there was applied before (a redelivery after a crash, or a claim), and is skipped whole. A key's fields are read
+# with one HMGET and written with one HSET.
 APPLY_SCRIPT = r"""
 local STALE_BLOCKS = 4
-local guard_cache = {}
+local spec_cache = {}
 
 local function id_less(a, b)
   local am, as = string.match(a, '(%d+)-(%d+)')
@@ -29,44 +31,20 @@ local function id_less(a, b)
   return am < bm or (am == bm and as < bs)
 end
 
-local function guards_of(text)
-  local out = guard_cache[text]
-  if out then return out end
-  out = {}
-  for part in string.gmatch(text, '([^,]+)') do out[#out + 1] = tonumber(part) end
-  guard_cache[text] = out
-  return out
+local function spec_of(text)
+  local spec = spec_cache[text]
+  if spec then return spec end
+  local fmt, roles, guards_text, distinct = string.match(text, '^([^|]*)|([^|]*)|([^|]*)|(%d)$')
+  local guards = {}
+  for part in string.gmatch(guards_text, '([^,]+)') do guards[#guards + 1] = tonumber(part) end
+  spec = {fmt = fmt, roles = roles, width = #roles, size = 1 + 8 * #roles, guards = guards,
+          distinct = distinct == '1'}
+  spec_cache[text] = spec
+  return spec
 end
 
-local function merge_values(key, prefix, block, slot, fmt, roles, guards_text, contribution, oldest, distinct)
-  local field = prefix .. block
-  local raw = redis.call('HGET', key, field)
-  if not raw then
-    -- a new block: the ones of this level past retention go
-    local stale = {}
-    local distinct_prefix = string.sub(prefix, 1, -2) .. 'd:'
-    for b = oldest - STALE_BLOCKS, oldest - 1 do
-      stale[#stale + 1] = prefix .. b
-      if distinct == 1 then stale[#stale + 1] = distinct_prefix .. b end
-    end
-    redis.call('HDEL', key, unpack(stale))
-    redis.call('HSET', key, field, '\1' .. string.char(slot) .. contribution)
-    return
-  end
-  local width = #roles
-  local size = 1 + 8 * width
-  local at = 2
-  while at <= #raw do
-    if string.byte(raw, at) == slot then break end
-    at = at + size
-  end
-  if at > #raw then
-    redis.call('HSET', key, field, raw .. string.char(slot) .. contribution)
-    return
-  end
-  local cur = {struct.unpack(fmt, raw, at + 1)}
-  local new = {struct.unpack(fmt, contribution)}
-  local guards = guards_of(guards_text)
+local function merge_slot(spec, cur, new)
+  local roles, guards, width = spec.roles, spec.guards, spec.width
   local out = {}
   local j = 1
   while j <= width do
@@ -96,12 +74,33 @@ local function merge_values(key, prefix, block, slot, fmt, roles, guards_text, c
     end
     j = j + 1
   end
-  local packed = struct.pack(fmt, unpack(out))
-  redis.call('HSET', key, field, string.sub(raw, 1, at) .. packed .. string.sub(raw, at + size))
+  return out
 end
 
-local function add_distinct(key, field, slot, column, hash)
-  local raw = redis.call('HGET', key, field)
+-- The block with the event's contribution merged into its slot. stale: where a new block adds the fields of blocks
+-- past retention to remove (false: a new key, holding none).
+local function merge_values(raw, prefix, slot, spec, contribution, oldest, stale)
+  if not raw then
+    if not stale then return '\1' .. string.char(slot) .. contribution end
+    local distinct_prefix = string.sub(prefix, 1, -2) .. 'd:'
+    for b = oldest - STALE_BLOCKS, oldest - 1 do
+      stale[#stale + 1] = prefix .. b
+      if spec.distinct then stale[#stale + 1] = distinct_prefix .. b end
+    end
+    return '\1' .. string.char(slot) .. contribution
+  end
+  local size = spec.size
+  local at = 2
+  while at <= #raw do
+    if string.byte(raw, at) == slot then break end
+    at = at + size
+  end
+  if at > #raw then return raw .. string.char(slot) .. contribution end
+  local out = merge_slot(spec, {struct.unpack(spec.fmt, raw, at + 1)}, {struct.unpack(spec.fmt, contribution)})
+  return string.sub(raw, 1, at) .. struct.pack(spec.fmt, unpack(out)) .. string.sub(raw, at + size)
+end
+
+local function add_distinct(raw, slot, column, hash)
   if not raw then raw = '\1' end
   local at = 2
   while at <= #raw do
@@ -110,39 +109,50 @@ local function add_distinct(key, field, slot, column, hash)
     local stop = first + 8 * count
     if s == slot and c == column then
       for h = first, stop - 1, 8 do
-        if string.sub(raw, h, h + 7) == hash then return end
+        if string.sub(raw, h, h + 7) == hash then return raw end
       end
-      redis.call('HSET', key, field, string.sub(raw, 1, at - 1) .. struct.pack('<BBI4', s, c, count + 1)
-        .. string.sub(raw, first, stop - 1) .. hash .. string.sub(raw, stop))
-      return
+      return string.sub(raw, 1, at - 1) .. struct.pack('<BBI4', s, c, count + 1) .. string.sub(raw, first, stop - 1)
+        .. hash .. string.sub(raw, stop)
     end
     at = stop
   end
-  redis.call('HSET', key, field, raw .. struct.pack('<BBI4', slot, column, 1) .. hash)
+  return raw .. struct.pack('<BBI4', slot, column, 1) .. hash
 end
 
 local low = ARGV[1]
 local applied, skipped = 0, 0
-local now = redis.call('TIME')
-local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local now_ms = nil
 local at = 2
 for _, key in ipairs(KEYS) do
   local id, applied_field, expire_at, count = ARGV[at], ARGV[at + 1], tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3])
   local first = at + 4
   at = first + count
-  local seen = redis.call('HGET', key, applied_field) or ','
+  -- the fields this event touches, read at once
+  local names, index = {applied_field}, {[applied_field] = 1}
+  local i = first
+  while i < at do
+    local field = ARGV[i + 1] .. ARGV[i + 2]
+    if not index[field] then names[#names + 1] = field; index[field] = #names end
+    if ARGV[i] == 'v' then i = i + 7 else i = i + 6 end
+  end
   local pttl = redis.call('PTTL', key)
+  local values = {}
+  if pttl ~= -2 then values = redis.call('HMGET', key, unpack(names)) end  -- -2: no such key, nothing to read
+  local seen = values[1] or ','
   if string.find(seen, ',' .. id .. ',', 1, true) then
     skipped = skipped + 1
   else
-    local i = first
+    local stale = {}
+    i = first
     while i < at do
+      local field = ARGV[i + 1] .. ARGV[i + 2]
+      local n = index[field]
       if ARGV[i] == 'v' then
-        merge_values(key, ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3]), ARGV[i + 4], ARGV[i + 5], ARGV[i + 6],
-                     ARGV[i + 7], tonumber(ARGV[i + 8]), tonumber(ARGV[i + 9]))
-        i = i + 10
+        values[n] = merge_values(values[n], ARGV[i + 1], tonumber(ARGV[i + 3]), spec_of(ARGV[i + 4]), ARGV[i + 5],
+                                 tonumber(ARGV[i + 6]), pttl ~= -2 and stale)
+        i = i + 7
       else
-        add_distinct(key, ARGV[i + 1] .. ARGV[i + 2], tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4]), ARGV[i + 5])
+        values[n] = add_distinct(values[n], tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4]), ARGV[i + 5])
         i = i + 6
       end
     end
@@ -153,9 +163,20 @@ for _, key in ipairs(KEYS) do
       end
       seen = table.concat(kept)
     end
-    redis.call('HSET', key, applied_field, seen .. id .. ',')
-    if expire_at > 0 and (pttl == -2 or (pttl >= 0 and expire_at > now_ms + pttl)) then
-      redis.call('PEXPIREAT', key, expire_at)
+    values[1] = seen .. id .. ','
+    if #stale > 0 then redis.call('HDEL', key, unpack(stale)) end
+    local pairs_out = {}
+    for n, name in ipairs(names) do
+      pairs_out[#pairs_out + 1] = name
+      pairs_out[#pairs_out + 1] = values[n]
+    end
+    redis.call('HSET', key, unpack(pairs_out))
+    if expire_at > 0 and pttl ~= -1 then
+      if not now_ms then
+        local now = redis.call('TIME')
+        now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+      end
+      if pttl == -2 or expire_at > now_ms + pttl then redis.call('PEXPIREAT', key, expire_at) end
     end
     applied = applied + 1
   end
@@ -251,12 +272,12 @@ def _text(value: Any) -> str:
 
 def _entries(reply: Any) -> list[StreamEntry]:
     """XREADGROUP / XAUTOCLAIM entries as (id, {field: text}); a deleted entry (nil fields) is left out."""
-    entries = []
-    for entry_id, fields in reply or []:
-        if fields is None:
-            continue
-        entries.append((_text(entry_id), {_text(k): _text(v) for k, v in fields.items()}))
-    return entries
+    try:  # the client's replies are bytes
+        return [(entry_id.decode(), {k.decode(): v.decode() for k, v in fields.items()})
+                for entry_id, fields in reply or [] if fields is not None]
+    except AttributeError:  # a client decoding replies itself
+        return [(_text(entry_id), {_text(k): _text(v) for k, v in fields.items()})
+                for entry_id, fields in reply or [] if fields is not None]
 
 
 class RedisEventStream(EventStream):

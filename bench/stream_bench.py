@@ -133,11 +133,17 @@ def _skewless_consume(root: str, consumer: str, total: int, done: "multiprocessi
 
     with FeatureStore(root) as store:
         worker = store.stream_consumer("payments", consumer=consumer, batch_size=500)
-        ready.wait()
-        while done.value < total:
-            processed = worker.step(block_ms=100)
+        counted = 0
+
+        def stop() -> bool:  # run() is what `skewless stream` runs: it writes a batch while preparing the next
+            nonlocal counted
             with done.get_lock():
-                done.value += processed
+                done.value += worker.stats.events - counted
+                counted = worker.stats.events
+                return done.value >= total
+
+        ready.wait()
+        worker.run(stop, block_ms=100)
 
 
 def rate(target: object, args: tuple, consumers: int, total: int) -> float:

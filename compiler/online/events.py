@@ -71,7 +71,13 @@ def parser(columns: Mapping[str, str | None], stream: str) -> Callable[[Mapping[
             raise ValueError
         return number
 
-    direct = {"int": whole, "float": float}
+    def naive_utc(text: str) -> datetime:
+        moment = datetime.fromisoformat(text)
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+        return moment
+
+    direct = {"int": whole, "float": float, "timestamp": naive_utc}
     plan = [(column, kind, direct.get(_family(kind))) for column, kind in columns.items()]
 
     def parse(fields: Mapping[str, str]) -> dict[str, Any]:

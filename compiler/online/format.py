@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -78,6 +78,14 @@ def entity_key(project: str, entity: str, values: Sequence[Any]) -> bytes:
     return KEY_PREFIX + b"{" + f"{project}:{entity}:{joined}".encode() + b"}"
 
 
+def entity_key_maker(project: str, entity: str, width: int) -> Callable[[Sequence[Any]], bytes]:
+    """entity_key for one entity kind, its prefix worked out once (the stream consumer's hot path)."""
+    if width != 1:
+        return lambda values: entity_key(project, entity, values)
+    prefix = entity_key(project, entity, [""])[:-1]  # b"sk1:{project:entity:"
+    return lambda values: prefix + (str(v) if type(v := values[0]) is int else key_text(v)).encode() + b"}"
+
+
 def entity_rows_from_text(join_keys: Sequence[str], keys: Iterable[str]) -> list[dict[str, str]]:
     """Entity rows from key text (a composite key's values separated by commas, in join_keys order).
 
@@ -96,7 +104,7 @@ def entity_keys(project: str, entity: str, key_columns: Sequence[Sequence[Any]])
     if len(key_columns) == 1:
         prefix = entity_key(project, entity, [""])[:-1]  # b"sk1:{project:entity:"
         return [prefix + (str(v) if type(v) is int else key_text(v)).encode() + b"}" for v in key_columns[0]]
-    return [entity_key(project, entity, values) for values in zip(*key_columns, strict=True)]
+    return list(map(entity_key_maker(project, entity, len(key_columns)), zip(*key_columns, strict=True)))
 
 
 def field_name(model: str, schema_version: str) -> bytes:

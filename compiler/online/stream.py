@@ -4,7 +4,8 @@ A consumer reads the stream's events through a consumer group, applies each even
 by that stream (one server-side script call per batch), then acknowledges them. Exactly once, across crashes: an
 event applied and not acknowledged (the consumer died in between) is delivered again, to this consumer when it
 restarts or to another that claims it after `claim_idle_ms`; the entity's applied field recognises it and it is
-skipped. Several consumers of one group share the stream's events.
+skipped. Several consumers of one group share the stream's events. While one batch is written (the script runs
+in Redis), the next is read and prepared: one batch in flight at most.
 
 An event is late when its event time is older than the stream's watermark (the newest event time seen) minus the
 model's allowed_lateness, or when it falls in a tile that `run` has closed (at or before the cutoff `run` last
@@ -17,10 +18,11 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections import defaultdict, deque
+from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from skewless.core.errors import SkewlessError
@@ -32,7 +34,7 @@ from .tile_updates import ModelLayout
 
 if TYPE_CHECKING:
     from .catalog import OnlineModel, ServingCatalog
-    from .store import EventStream, OnlineStore, StreamEntry
+    from .store import EventStream, EventUnit, OnlineStore, StreamEntry
 
 
 def default_consumer_name() -> str:
@@ -93,7 +95,7 @@ class StreamConsumer:
         self.batch_size = batch_size
         self.claim_idle_ms = claim_idle_ms
         self.clock = clock
-        self.layouts = {m.name: ModelLayout.of(m.window, m.tile_prefix) for m in models if m.window is not None}
+        self.feeds = [_Feed.of(m, self.project) for m in models]
         self.applied_field = f"sk1s:{stream}#applied".encode()
         self.stats = StreamStats()
         self.parse = ev.parser(self.columns, stream)
@@ -101,6 +103,9 @@ class StreamConsumer:
         self.cutoffs: dict[str, int] = {}
         self._recovered = False
         self._last_claim = 0.0
+        self._writer: ThreadPoolExecutor | None = None  # run(): batches are written while the next one is prepared
+        self._writing: Future[None] | None = None
+        self._low = (-1e9, "0-0")  # (when, the stream's low watermark then)
 
     # -- the loop -------------------------------------------------------------------------------------------
 
@@ -109,11 +114,13 @@ class StreamConsumer:
         other consumers left pending too long, else new ones. Returns how many entries were processed."""
         entries: list[StreamEntry] = []
         if not self._recovered:
+            self.drain()  # the batch being written is still pending: not to be read twice
             entries = self.events.pending(self.batch_size)
             if not entries:
                 self._recovered = True
         if not entries and time.monotonic() - self._last_claim >= self.claim_idle_ms / 1000 / 2:
             self._last_claim = time.monotonic()
+            self.drain()
             entries = self.events.claim(self.claim_idle_ms, self.batch_size)
             self.stats.claimed += len(entries)
         if entries:
@@ -128,18 +135,31 @@ class StreamConsumer:
             report_every: float = 5.0, block_ms: int = 500) -> StreamStats:
         """Process until `stop()` is true; `report` gets the stats every `report_every` seconds."""
         last = time.monotonic()
-        while not stop():
-            self.step(block_ms)
-            if report is not None and time.monotonic() - last >= report_every:
-                last = time.monotonic()
-                self.stats.health = self.events.health()
-                report(self.stats)
+        with ThreadPoolExecutor(1, thread_name_prefix="skewless-apply") as writer:
+            self._writer = writer
+            try:
+                while not stop():
+                    self.step(block_ms)
+                    if report is not None and time.monotonic() - last >= report_every:
+                        last = time.monotonic()
+                        self.stats.health = self.events.health()
+                        report(self.stats)
+            finally:
+                self._writer = None
+                self.drain()
         self.stats.health = self.events.health()
         return self.stats
 
+    def drain(self) -> None:
+        """Wait for the batch being written (run() writes one batch while it reads and prepares the next)."""
+        writing, self._writing = self._writing, None
+        if writing is not None:
+            writing.result()
+
     def process(self, entries: Sequence["StreamEntry"], redelivered: bool = False,
                 watermark: "int | None | object" = ...) -> None:
-        """Apply a batch of entries to the tiles, report the late and invalid ones, then acknowledge them all.
+        """Apply a batch of entries to the tiles, report the late and invalid ones, then acknowledge them all
+        (within run(), in the background while the next batch is read and prepared).
 
         Lateness against the watermark is judged when an entry is first delivered, in arrival order; an entry
         delivered again (its consumer died before acknowledging it) is applied unless it was applied already.
@@ -158,26 +178,33 @@ class StreamConsumer:
             self.watermark = self.events.advance_watermark(None)
         self.cutoffs = self.events.cutoffs([m.name for m in self.models])
         now_us = int(self.clock() * 1_000_000)
-        units: dict[tuple[bytes, str], list[Any]] = defaultdict(list)
-        expiry: dict[tuple[bytes, str], int] = defaultdict(int)
+        units: dict[tuple[bytes, str], list[Any]] = {}
+        expiry: dict[tuple[bytes, str], int] = {}
+        feeds = [(feed, self.cutoffs.get(feed.model.name)) for feed in self.feeds]
         for entry, event in typed:
             late_reason = None
-            newest = self.watermark  # the watermark before this event: late is judged in arrival order
-            for model in self.models:
-                ts = self._time(model, event)
-                keys = [event.get(k) for k in model.join_keys]
-                if ts is None or any(k is None for k in keys):
+            newest = None if redelivered else self.watermark  # late is judged in arrival order
+            for feed, cutoff in feeds:
+                value = event.get(feed.timestamp)
+                keys = [event.get(k) for k in feed.join_keys]
+                if value is None or None in keys:
                     late_reason = late_reason or "invalid: no event time or entity key"
                     continue
-                reason = self._late(model, ts, None if redelivered else newest)
-                self.watermark = ts if self.watermark is None else max(self.watermark, ts)
-                if reason is not None:
-                    late_reason = reason
+                ts = (value - _NAIVE_EPOCH) // _MICROSECOND if type(value) is datetime else fmt.micros(value)
+                if self.watermark is None or ts > self.watermark:
+                    self.watermark = ts
+                if ((newest is not None and ts < newest - feed.lateness)
+                        or (cutoff is not None and -(-ts // feed.hop) * feed.hop <= cutoff)):
+                    late_reason = self._late(feed.model, ts, newest)
                     continue
-                args, keep_until = self.layouts[model.name].updates(event, ts, now_us)
-                key = fmt.entity_key(self.project, model.entity, keys)
-                units[(key, entry[0])].extend(args)
-                expiry[(key, entry[0])] = max(expiry[(key, entry[0])], keep_until)
+                args, keep_until = feed.layout.updates(event, ts, now_us)
+                unit = (feed.key(keys), entry[0])
+                if unit in units:
+                    units[unit] += args
+                    expiry[unit] = max(expiry[unit], keep_until)
+                else:
+                    units[unit] = args
+                    expiry[unit] = keep_until
             if late_reason is not None:
                 rejected.append((entry, late_reason))
                 if late_reason.startswith("invalid"):
@@ -186,24 +213,31 @@ class StreamConsumer:
                     self.stats.late += 1
         if self.watermark is not None:
             self.watermark = self.events.advance_watermark(self.watermark)
-        if units:
-            low = self.events.low_watermark()
-            applied, skipped = self.store.apply_events(
-                [(key, entry_id, self.applied_field, expiry[(key, entry_id)], args)
-                 for (key, entry_id), args in units.items()], low)
+        batch = _Batch(entries, [(key, entry_id, self.applied_field, expiry[(key, entry_id)], args)
+                                 for (key, entry_id), args in units.items()], rejected, redelivered)
+        self.drain()
+        if self._writer is None:
+            self._write(batch)
+        else:
+            self._writing = self._writer.submit(self._write, batch)
+
+    def _write(self, batch: "_Batch") -> None:
+        """Apply a batch's updates, keep its late entries, then acknowledge it: an entry is acknowledged only once
+        its updates are in the store."""
+        if batch.units:
+            if time.monotonic() - self._low[0] >= 1.0:
+                # an id below which all are acknowledged; an older one is as good (markers kept a little longer)
+                self._low = (time.monotonic(), self.events.low_watermark())
+            applied, skipped = self.store.apply_events(batch.units, self._low[1])
             self.stats.applied += applied
             self.stats.duplicates += skipped
-        if rejected:
-            self.events.report_late(rejected)
-        self.events.ack([entry[0] for entry in entries])
-        self.stats.events += len(entries)
-        if not redelivered and getattr(self.events, "timed_ids", True):  # an id starts with its XADD time (ms)
+        if batch.rejected:
+            self.events.report_late(batch.rejected)
+        self.events.ack([entry[0] for entry in batch.entries])
+        self.stats.events += len(batch.entries)
+        if not batch.redelivered and getattr(self.events, "timed_ids", True):  # an id starts with its XADD time
             applied_ms = int(self.clock() * 1000)
-            self.stats.delays.extend(applied_ms - int(entry[0].split("-", 1)[0]) for entry in entries)
-
-    def _time(self, model: "OnlineModel", event: dict[str, Any]) -> int | None:
-        value = event.get(model.timestamp)
-        return None if value is None else fmt.micros(value)
+            self.stats.delays.extend(applied_ms - int(entry[0].split("-", 1)[0]) for entry in batch.entries)
 
     def _late(self, model: "OnlineModel", ts: int, watermark: int | None) -> str | None:
         assert model.window is not None
@@ -215,6 +249,40 @@ class StreamConsumer:
         if cutoff is not None and -(-ts // model.window.hop) * model.window.hop <= cutoff:
             return f"late: model {model.name}'s tiles up to {_iso(cutoff)} are `run`'s (its cutoff)"
         return None
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """A processed batch, to be written and acknowledged."""
+
+    entries: Sequence["StreamEntry"]
+    units: list["EventUnit"]
+    rejected: list[tuple["StreamEntry", str]]
+    redelivered: bool
+
+
+@dataclass(frozen=True)
+class _Feed:
+    """What the consumer needs of one model fed by the stream, worked out once."""
+
+    model: "OnlineModel"
+    layout: ModelLayout
+    timestamp: str
+    join_keys: tuple[str, ...]
+    key: Callable[[Sequence[Any]], bytes]  # the entity's Redis key from its join key values
+    lateness: int
+    hop: int
+
+    @classmethod
+    def of(cls, model: "OnlineModel", project: str) -> "_Feed":
+        assert model.window is not None
+        return cls(model, ModelLayout.of(model.window, model.tile_prefix), model.timestamp, tuple(model.join_keys),
+                   fmt.entity_key_maker(project, model.entity, len(model.join_keys)), model.window.allowed_lateness,
+                   model.window.hop)
+
+
+_NAIVE_EPOCH = datetime(1970, 1, 1)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def _iso(micros: int) -> str:

@@ -13,8 +13,9 @@ behind, removed by the next run or with the key).
 from __future__ import annotations
 
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from skewless.core.windowagg import WindowAgg
@@ -48,6 +49,7 @@ class ModelLayout:
     words: tuple[tuple[str, str | None, bool], ...]  # per word: part, column, is float
     distinct: tuple[str, ...]
     packer: struct.Struct
+    merge_spec: bytes  # what the script needs to merge a slot: "<struct format>|<roles>|<guards>|<has distinct blocks>"
 
     @classmethod
     def of(cls, spec: WindowAgg, prefix: bytes) -> "ModelLayout":
@@ -71,44 +73,54 @@ class ModelLayout:
             for index, level in enumerate(tiling.levels)
         )
         packer = struct.Struct("<" + "".join("d" if w[2] else "q" for w in words))
-        return cls(spec, layout, "<" + "".join(formats), "".join(roles), ",".join(map(str, guards)), levels,
-                   tuple(words), spec.distinct_columns, packer)
+        struct_format, role_text, guard_text = "<" + "".join(formats), "".join(roles), ",".join(map(str, guards))
+        return cls(spec, layout, struct_format, role_text, guard_text, levels, tuple(words), spec.distinct_columns,
+                   packer, f"{struct_format}|{role_text}|{guard_text}|{1 if spec.distinct_columns else 0}".encode())
 
     def contribution(self, event: Mapping[str, Any], ts: int) -> bytes:
         """The words of a tile holding only this event, packed."""
-        values: list[int | float] = []
-        for part, column, is_float in self.words:
-            value = event.get(column) if column else None
+        return self.packer.pack(*[word(event, ts) for word in self._word_values])
+
+    @cached_property
+    def _word_values(self) -> tuple[Callable[[Mapping[str, Any], int], int | float], ...]:
+        """Per word, its value for a tile holding only the event (the consumer's hot path: one call per word)."""
+        def word(part: str, column: str | None, is_float: bool) -> Callable[[Mapping[str, Any], int], int | float]:
+            zero = 0.0 if is_float else 0
             if part == "n":
-                values.append(1 if column is None else int(value is not None))
-            elif value is None:
-                values.append(0.0 if is_float else 0)
-            elif part == "lts":
-                values.append(ts)
-            else:
-                values.append(float(value) if is_float else int(value))
-        return self.packer.pack(*values)
+                return (lambda event, ts: 1) if column is None else (lambda event, ts: event.get(column) is not None)
+            if part == "lts":
+                return lambda event, ts: zero if event.get(column) is None else ts
+            convert = float if is_float else int
+            return lambda event, ts: zero if (value := event.get(column)) is None else convert(value)
+
+        return tuple(word(*w) for w in self.words)
+
+    @cached_property
+    def _level_steps(self) -> tuple[tuple[int, int, int, bytes, bytes], ...]:
+        return tuple((level.size, level.span, level.retention, level.value_prefix, level.distinct_prefix)
+                     for level in self.levels)
 
     def updates(self, event: Mapping[str, Any], ts: int, now: int) -> tuple[list[Any], int]:
         """The script's arguments for one event's updates at every level (see APPLY_SCRIPT in the Redis store),
         and the time (ms) until which the key must live.
 
-        v, value prefix, block, slot, struct format, roles, guards, contribution, oldest block kept, distinct?
+        v, value prefix, block, slot, spec, contribution, oldest block kept
         d, distinct prefix, block, slot, column index, hash"""
         words = self.contribution(event, ts)
         args: list[Any] = []
         keep_until = 0
         hashes = [(index, tiles.value_hash(event[c]).to_bytes(8, "little"))
-                  for index, c in enumerate(self.distinct) if event.get(c) is not None]
-        for level in self.levels:
-            end = -(-ts // level.size) * level.size
-            block = (end - level.size) // level.span
-            slot = (end - level.size - block * level.span) // level.size
+                  for index, c in enumerate(self.distinct) if event.get(c) is not None] if self.distinct else ()
+        spec = self.merge_spec
+        for size, span, retention, value_prefix, distinct_prefix in self._level_steps:
+            end = -(-ts // size) * size
+            block, offset = divmod(end - size, span)
+            slot = offset // size
             # Blocks older than this are past retention (as of the event, or now for one dated in the future).
-            oldest = (min(end, -(-now // level.size) * level.size) - level.retention) // level.span
-            args.extend(("v", level.value_prefix, block, slot, self.struct_format, self.roles, self.guards, words,
-                         oldest, 1 if self.distinct else 0))
+            oldest = (min(end, -(-now // size) * size) - retention) // span
+            args += (b"v", value_prefix, block, slot, spec, words, oldest)
             for column_index, value_hash in hashes:
-                args.extend(("d", level.distinct_prefix, block, slot, column_index, value_hash))
-            keep_until = max(keep_until, end + level.retention)
+                args += (b"d", distinct_prefix, block, slot, column_index, value_hash)
+            if end + retention > keep_until:
+                keep_until = end + retention
         return args, keep_until // 1000 + 1
