@@ -4,9 +4,10 @@ One Redis server (127.0.0.1:6379, database 14), a project with one streamed wind
 (count, sum, max, avg and last of an amount, over 5 minutes and 1 hour; hop 5m) and one plain model of 10
 features for the read comparison, over E entities (default 100k).
 
-- Sustained rate: N events pre-loaded into a stream, then drained by one consumer, and by two consumers (two
-  processes) at once: skewless stream (apply to tiles with the server-side script, exactly once) vs the raw floor
-  (XREADGROUP + XACK of the same entries with no processing), events/s.
+- Sustained rate, events/s of skewless stream (apply to tiles with the server-side script, exactly once) vs the raw
+  floor (the same entries read and acknowledged with no processing), with one consumer and with two (two processes):
+  N events pre-loaded into the stream, then drained (floor: XREADGROUP + XACK); and N events XADDed by a producer
+  process while the consumers run (floor: XADD + XREADGROUP + XACK).
 - Delay: a producer XADDs at half the sustained one-consumer rate while one consumer runs; p50/p99 milliseconds
   from XADD (the entry id's time) to the event applied, i.e. servable.
 - Reads: p50/p99 of reading 100 entities x 10 window features (merged from tiles at the read's instant) vs 100
@@ -146,8 +147,10 @@ def _skewless_consume(root: str, consumer: str, total: int, done: "multiprocessi
         worker.run(stop, block_ms=100)
 
 
-def rate(target: object, args: tuple, consumers: int, total: int) -> float:
-    """Events/s of `consumers` processes draining `total` pre-loaded events, timed from when all are ready."""
+def rate(target: object, args: tuple, consumers: int, total: int,
+         produce: tuple[str, list[dict[str, str]]] | None = None) -> float:
+    """Events/s of `consumers` processes consuming `total` events, timed from when all are ready: events
+    pre-loaded, or with `produce` (stream key, rows) XADDed by a producer process meanwhile."""
     done = multiprocessing.Value("q", 0)
     ready = multiprocessing.Barrier(consumers + 1)
     processes = [multiprocessing.Process(target=target, args=(*args, f"c{i}", total, done, ready))
@@ -156,12 +159,17 @@ def rate(target: object, args: tuple, consumers: int, total: int) -> float:
         process.start()
     ready.wait()
     started = time.perf_counter()
+    if produce is not None:
+        processes.append(multiprocessing.Process(target=_load, args=produce))
+        processes[-1].start()
     for process in processes:
         process.join()
     return total / (time.perf_counter() - started)
 
 
 def sustained(root: Path, rows: list[dict[str, str]]) -> dict[str, float]:
+    """Per mode (pre-loaded: XREADGROUP + XACK; produced: XADD + XREADGROUP + XACK at once) and number of
+    consumers, the rate of the raw floor and of skewless stream."""
     import redis
 
     from skewless.online.events import stream_key
@@ -169,14 +177,19 @@ def sustained(root: Path, rows: list[dict[str, str]]) -> dict[str, float]:
     client = redis.Redis.from_url(REDIS_URL)
     key = stream_key("streambench", "payments")
     results = {}
-    for consumers in (1, 2):
-        _flush()
-        _load("raw:payments", rows)
-        client.xgroup_create("raw:payments", "raw", id="0")
-        results[f"raw x{consumers}"] = rate(_raw_consume, ("raw:payments",), consumers, len(rows))
-        _flush()
-        _load(key, rows)
-        results[f"skewless x{consumers}"] = rate(_skewless_consume, (str(root),), consumers, len(rows))
+    for mode in ("pre-loaded", "produced"):
+        for consumers in (1, 2):
+            _flush()
+            if mode == "pre-loaded":
+                _load("raw:payments", rows)
+            client.xgroup_create("raw:payments", "raw", id="0", mkstream=True)
+            results[mode, "raw", consumers] = rate(_raw_consume, ("raw:payments",), consumers, len(rows),
+                                                   ("raw:payments", rows) if mode == "produced" else None)
+            _flush()
+            if mode == "pre-loaded":
+                _load(key, rows)
+            results[mode, "skewless", consumers] = rate(_skewless_consume, (str(root),), consumers, len(rows),
+                                                        (key, rows) if mode == "produced" else None)
     return results
 
 
@@ -251,14 +264,17 @@ def main() -> None:
     with FeatureStore(root) as store:
         assert store.run().ok
     results = sustained(root, rows)
-    print("\nsustained rate (events/s, events pre-loaded, drained by the consumers)")
-    print(f"  {'consumers':<10}{'raw floor':>14}{'skewless':>14}{'skewless/raw':>14}")
-    for consumers in (1, 2):
-        raw, ours = results[f"raw x{consumers}"], results[f"skewless x{consumers}"]
-        print(f"  {consumers:<10}{raw:>14,.0f}{ours:>14,.0f}{ours / raw:>13.0%}")
-    print(f"  two skewless consumers / one: {results['skewless x2'] / results['skewless x1']:.2f}x")
+    print("\nsustained rate (events/s; pre-loaded: the events are in the stream before the consumers start, the floor"
+          "\nis XREADGROUP + XACK; produced: a producer XADDs them meanwhile, the floor is XADD + XREADGROUP + XACK)")
+    print(f"  {'events':<12}{'consumers':>10}{'raw floor':>14}{'skewless':>14}{'skewless/raw':>14}")
+    for mode in ("pre-loaded", "produced"):
+        for consumers in (1, 2):
+            raw, ours = results[mode, "raw", consumers], results[mode, "skewless", consumers]
+            print(f"  {mode:<12}{consumers:>10}{raw:>14,.0f}{ours:>14,.0f}{ours / raw:>13.0%}")
+        print(f"  {mode:<12} two skewless consumers / one: "
+              f"{results[mode, 'skewless', 2] / results[mode, 'skewless', 1]:.2f}x")
 
-    half = results["skewless x1"] / 2
+    half = results["pre-loaded", "skewless", 1] / 2
     p50, p99 = delay(root, events(min(count, int(half * 10)), entities, seed=3), half)
     print(f"\nXADD to servable at {half:,.0f} events/s (half the sustained rate): p50 {p50} ms, p99 {p99} ms")
 
