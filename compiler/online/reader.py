@@ -213,10 +213,16 @@ class OnlineReader:
         start, read = place
         assert model.window is not None
         layout = read.layout
+        stop = start + len(read.fields)
+        try:
+            merged = tiles.merge_rows(model.window, layout, read, [reply[start:stop] for reply in replies])
+            return dict(zip(read.names, merged, strict=True))
+        except (ValueError, struct.error, IndexError, OverflowError):
+            pass  # entity by entity: a sum past int64 in Python's integers, or which key holds a damaged block
         rows = []
         for reply, (key, _) in zip(replies, requests, strict=False):
             try:
-                rows.append(tiles.merge(model.window, layout, read, reply[start:start + len(read.fields)]))
+                rows.append(tiles.merge(model.window, layout, read, reply[start:stop]))
             except (ValueError, struct.error, IndexError) as error:
                 raise AdapterError(
                     f"the online tiles of model {model.name!r} at key {key.decode(errors='replace')!r} cannot be "
