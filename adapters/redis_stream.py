@@ -23,6 +23,7 @@ from skewless.online.store import EventStream, EventUnit, StreamEntry
 APPLY_SCRIPT = r"""
 local STALE_BLOCKS = 4
 local spec_cache = {}
+local stale_cache = {}  -- value prefix -> oldest block kept -> the fields of the blocks before it
 
 local function id_less(a, b)
   local am, as = string.match(a, '(%d+)-(%d+)')
@@ -37,7 +38,9 @@ local function spec_of(text)
   local fmt, roles, guards_text, distinct = string.match(text, '^([^|]*)|([^|]*)|([^|]*)|(%d)$')
   local guards = {}
   for part in string.gmatch(guards_text, '([^,]+)') do guards[#guards + 1] = tonumber(part) end
-  spec = {fmt = fmt, roles = roles, width = #roles, size = 1 + 8 * #roles, guards = guards,
+  local role_list = {}
+  for j = 1, #roles do role_list[j] = string.sub(roles, j, j) end
+  spec = {fmt = fmt, roles = role_list, width = #roles, size = 1 + 8 * #roles, guards = guards,
           distinct = distinct == '1'}
   spec_cache[text] = spec
   return spec
@@ -48,7 +51,7 @@ local function merge_slot(spec, cur, new)
   local out = {}
   local j = 1
   while j <= width do
-    local role = string.sub(roles, j, j)
+    local role = roles[j]
     if role == 'a' then
       out[j] = cur[j] + new[j]
     else
@@ -81,11 +84,20 @@ end
 -- past retention to remove (false: a new key, holding none).
 local function merge_values(raw, prefix, slot, spec, contribution, oldest, stale)
   if not raw then
-    if not stale then return '\1' .. string.char(slot) .. contribution end
-    local distinct_prefix = string.sub(prefix, 1, -2) .. 'd:'
-    for b = oldest - STALE_BLOCKS, oldest - 1 do
-      stale[#stale + 1] = prefix .. b
-      if spec.distinct then stale[#stale + 1] = distinct_prefix .. b end
+    if stale then
+      local by_oldest = stale_cache[prefix]
+      if not by_oldest then by_oldest = {}; stale_cache[prefix] = by_oldest end
+      local names = by_oldest[oldest]
+      if not names then
+        names = {}
+        local distinct_prefix = string.sub(prefix, 1, -2) .. 'd:'
+        for b = oldest - STALE_BLOCKS, oldest - 1 do
+          names[#names + 1] = prefix .. b
+          if spec.distinct then names[#names + 1] = distinct_prefix .. b end
+        end
+        by_oldest[oldest] = names
+      end
+      for _, name in ipairs(names) do stale[#stale + 1] = name end
     end
     return '\1' .. string.char(slot) .. contribution
   end
@@ -128,11 +140,12 @@ for _, key in ipairs(KEYS) do
   local first = at + 4
   at = first + count
   -- the fields this event touches, read at once
-  local names, index = {applied_field}, {[applied_field] = 1}
+  local names, index, touched = {applied_field}, {[applied_field] = 1}, {}
   local i = first
   while i < at do
     local field = ARGV[i + 1] .. ARGV[i + 2]
     if not index[field] then names[#names + 1] = field; index[field] = #names end
+    touched[#touched + 1] = index[field]
     if ARGV[i] == 'v' then i = i + 7 else i = i + 6 end
   end
   local pttl = redis.call('PTTL', key)
@@ -144,9 +157,7 @@ for _, key in ipairs(KEYS) do
   else
     local stale = {}
     i = first
-    while i < at do
-      local field = ARGV[i + 1] .. ARGV[i + 2]
-      local n = index[field]
+    for _, n in ipairs(touched) do
       if ARGV[i] == 'v' then
         values[n] = merge_values(values[n], ARGV[i + 1], tonumber(ARGV[i + 3]), spec_of(ARGV[i + 4]), ARGV[i + 5],
                                  tonumber(ARGV[i + 6]), pttl ~= -2 and stale)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +95,12 @@ class OnlineStore(ABC):
         """Apply events to tiles, each at most once: a unit whose event id the entity's applied field holds is
         skipped (it was applied before a crash, and delivered again); ids below `low_watermark` are forgotten.
         Returns (units applied, units skipped as already applied)."""
+
+    def prepare_events(self, units: Sequence[EventUnit], low_watermark: str) -> Callable[[], tuple[int, int]]:
+        """apply_events in two steps: encode the calls now, in the caller's thread, and return what applies them
+        (a consumer encodes its next batch while the store applies one). A store with nothing to encode ahead
+        applies them all in the returned function."""
+        return lambda: self.apply_events(units, low_watermark)
 
     @abstractmethod
     def replace_closed(self, rows: Iterable[ReplaceRow], cutoff: int, geometry: Sequence[tuple[int, int]],

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -34,7 +35,7 @@ from .tile_updates import ModelLayout
 
 if TYPE_CHECKING:
     from .catalog import OnlineModel, ServingCatalog
-    from .store import EventStream, EventUnit, OnlineStore, StreamEntry
+    from .store import EventStream, OnlineStore, StreamEntry
 
 
 def default_consumer_name() -> str:
@@ -135,6 +136,10 @@ class StreamConsumer:
             report_every: float = 5.0, block_ms: int = 500) -> StreamStats:
         """Process until `stop()` is true; `report` gets the stats every `report_every` seconds."""
         last = time.monotonic()
+        switch = sys.getswitchinterval()
+        # The writer thread waits on Redis most of the time; handed the interpreter soon after its reply arrives,
+        # it keeps Redis busy while this thread prepares the next batch.
+        sys.setswitchinterval(min(switch, 0.0005))
         with ThreadPoolExecutor(1, thread_name_prefix="skewless-apply") as writer:
             self._writer = writer
             try:
@@ -146,6 +151,7 @@ class StreamConsumer:
                         report(self.stats)
             finally:
                 self._writer = None
+                sys.setswitchinterval(switch)
                 self.drain()
         self.stats.health = self.events.health()
         return self.stats
@@ -213,8 +219,14 @@ class StreamConsumer:
                     self.stats.late += 1
         if self.watermark is not None:
             self.watermark = self.events.advance_watermark(self.watermark)
-        batch = _Batch(entries, [(key, entry_id, self.applied_field, expiry[(key, entry_id)], args)
-                                 for (key, entry_id), args in units.items()], rejected, redelivered)
+        apply = None
+        if units:
+            if time.monotonic() - self._low[0] >= 1.0:
+                # an id below which all are acknowledged; an older one is as good (markers kept a little longer)
+                self._low = (time.monotonic(), self.events.low_watermark())
+            apply = self.store.prepare_events([(key, entry_id, self.applied_field, expiry[(key, entry_id)], args)
+                                               for (key, entry_id), args in units.items()], self._low[1])
+        batch = _Batch(entries, apply, rejected, redelivered)
         self.drain()
         if self._writer is None:
             self._write(batch)
@@ -224,11 +236,8 @@ class StreamConsumer:
     def _write(self, batch: "_Batch") -> None:
         """Apply a batch's updates, keep its late entries, then acknowledge it: an entry is acknowledged only once
         its updates are in the store."""
-        if batch.units:
-            if time.monotonic() - self._low[0] >= 1.0:
-                # an id below which all are acknowledged; an older one is as good (markers kept a little longer)
-                self._low = (time.monotonic(), self.events.low_watermark())
-            applied, skipped = self.store.apply_events(batch.units, self._low[1])
+        if batch.apply is not None:
+            applied, skipped = batch.apply()
             self.stats.applied += applied
             self.stats.duplicates += skipped
         if batch.rejected:
@@ -256,7 +265,7 @@ class _Batch:
     """A processed batch, to be written and acknowledged."""
 
     entries: Sequence["StreamEntry"]
-    units: list["EventUnit"]
+    apply: Callable[[], tuple[int, int]] | None  # applies its events (OnlineStore.prepare_events)
     rejected: list[tuple["StreamEntry", str]]
     redelivered: bool
 

@@ -78,27 +78,63 @@ class ModelLayout:
                    packer, f"{struct_format}|{role_text}|{guard_text}|{1 if spec.distinct_columns else 0}".encode())
 
     def contribution(self, event: Mapping[str, Any], ts: int) -> bytes:
-        """The words of a tile holding only this event, packed."""
-        return self.packer.pack(*[word(event, ts) for word in self._word_values])
+        """The words of a tile holding only this event, packed (the consumer's hot path)."""
+        counted, valued = self._columns
+        words: list[Any] = [1]
+        for column in counted:
+            words.append(event.get(column) is not None)
+        for column, convert, zero in valued:
+            value = event.get(column)
+            if value is None:
+                words += (zero, zero, zero, 0, zero)
+            else:
+                value = convert(value)
+                words += (value, value, value, ts, value)  # sum, min, max, newest time, last
+        return self.packer.pack(*words)
 
     @cached_property
-    def _word_values(self) -> tuple[Callable[[Mapping[str, Any], int], int | float], ...]:
-        """Per word, its value for a tile holding only the event (the consumer's hot path: one call per word)."""
-        def word(part: str, column: str | None, is_float: bool) -> Callable[[Mapping[str, Any], int], int | float]:
-            zero = 0.0 if is_float else 0
-            if part == "n":
-                return (lambda event, ts: 1) if column is None else (lambda event, ts: event.get(column) is not None)
-            if part == "lts":
-                return lambda event, ts: zero if event.get(column) is None else ts
-            convert = float if is_float else int
-            return lambda event, ts: zero if (value := event.get(column)) is None else convert(value)
-
-        return tuple(word(*w) for w in self.words)
+    def _columns(self) -> tuple[tuple[str, ...], tuple[tuple[str, Callable[[Any], Any], int | float], ...]]:
+        """The counted columns, and per value column its conversion and zero, in the layout's order."""
+        counted = self.spec.counted_columns
+        valued = tuple((c, float, 0.0) if self.layout.position(f"sum:{c}") in self.layout.floats else (c, int, 0)
+                       for c in self.spec.value_columns)
+        names = ["n", *(f"n:{c}" for c in counted)]
+        for column, *_ in valued:
+            names += [f"{part}:{column}" for part in ("sum", "min", "max", "lts", "last")]
+        assert tuple(names) == self.layout.names, "contribution() follows WindowAgg.words()"
+        return counted, valued
 
     @cached_property
     def _level_steps(self) -> tuple[tuple[int, int, int, bytes, bytes], ...]:
         return tuple((level.size, level.span, level.retention, level.value_prefix, level.distinct_prefix)
                      for level in self.levels)
+
+    @cached_property
+    def _placements(self) -> dict[tuple[int, int], tuple[list[Any], tuple[int, ...], int]]:
+        return {}
+
+    def _placement(self, ts: int, now: int) -> tuple[list[Any], tuple[int, ...], int]:
+        """The value updates' arguments with the contribution left out, where it goes, and the key's keep-until:
+        the same for every event of one hop tile (every level's tile is a whole number of hops), so kept."""
+        hop = self.levels[0].size
+        key = (-(-ts // hop), now)
+        found = self._placements.get(key)
+        if found is None:
+            args: list[Any] = []
+            places = []
+            keep_until = 0
+            for size, span, retention, value_prefix, _ in self._level_steps:
+                end = -(-ts // size) * size
+                block, offset = divmod(end - size, span)
+                # Blocks older than this are past retention (as of the event, or now for one dated in the future).
+                oldest = (min(end, -(-now // size) * size) - retention) // span
+                places.append(len(args) + 5)
+                args += (b"v", value_prefix, block, offset // size, self.merge_spec, None, oldest)
+                keep_until = max(keep_until, end + retention)
+            if len(self._placements) > 4096:
+                self._placements.clear()
+            found = self._placements[key] = (args, tuple(places), keep_until // 1000 + 1)
+        return found
 
     def updates(self, event: Mapping[str, Any], ts: int, now: int) -> tuple[list[Any], int]:
         """The script's arguments for one event's updates at every level (see APPLY_SCRIPT in the Redis store),
@@ -106,21 +142,16 @@ class ModelLayout:
 
         v, value prefix, block, slot, spec, contribution, oldest block kept
         d, distinct prefix, block, slot, column index, hash"""
+        template, places, keep_until = self._placement(ts, now)
         words = self.contribution(event, ts)
-        args: list[Any] = []
-        keep_until = 0
-        hashes = [(index, tiles.value_hash(event[c]).to_bytes(8, "little"))
-                  for index, c in enumerate(self.distinct) if event.get(c) is not None] if self.distinct else ()
-        spec = self.merge_spec
-        for size, span, retention, value_prefix, distinct_prefix in self._level_steps:
-            end = -(-ts // size) * size
-            block, offset = divmod(end - size, span)
-            slot = offset // size
-            # Blocks older than this are past retention (as of the event, or now for one dated in the future).
-            oldest = (min(end, -(-now // size) * size) - retention) // span
-            args += (b"v", value_prefix, block, slot, spec, words, oldest)
-            for column_index, value_hash in hashes:
-                args += (b"d", distinct_prefix, block, slot, column_index, value_hash)
-            if end + retention > keep_until:
-                keep_until = end + retention
-        return args, keep_until // 1000 + 1
+        args = template.copy()
+        for place in places:
+            args[place] = words
+        if self.distinct:
+            hashes = [(index, tiles.value_hash(event[c]).to_bytes(8, "little"))
+                      for index, c in enumerate(self.distinct) if event.get(c) is not None]
+            for level, place in zip(self.levels, places, strict=True):
+                block, slot = template[place - 3], template[place - 2]
+                for index, value_hash in hashes:
+                    args += (b"d", level.distinct_prefix, block, slot, index, value_hash)
+        return args, keep_until
