@@ -21,6 +21,8 @@ import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from itertools import chain, compress, repeat
+from operator import is_not
 from typing import Any
 
 import numpy as np
@@ -273,9 +275,11 @@ def merge_rows(spec: WindowAgg, layout: Layout, read: TileRead, rows: Sequence[S
     count = len(rows)
     size = 1 + 8 * layout.width
     value_fields = read.distinct_offset
-    flat = [raw for raws in rows for raw in raws[:value_fields]]
-    present = [index for index, raw in enumerate(flat) if raw is not None]
-    raws = [flat[index] for index in present]
+    flat = list(chain.from_iterable(rows if value_fields == len(read.fields) else
+                                    (raws[:value_fields] for raws in rows)))
+    held = list(map(is_not, flat, repeat(None)))
+    present = list(compress(range(len(flat)), held))
+    raws = list(compress(flat, held))
     data = np.frombuffer(b"".join(raws), dtype=np.uint8)
     sizes = np.fromiter(map(len, raws), dtype=np.int64, count=len(raws))
     starts = np.cumsum(sizes) - sizes
@@ -322,11 +326,14 @@ class _Group:
         self.words = words
         self.floats = words.view(np.float64)
         self.count = count
-        self._holding: dict[int, tuple[np.ndarray, np.ndarray, list[int]]] = {}
+        # at most one slot per entity (sparse entities, the common case): each value is that slot's
+        self.single = len(owner) < 2 or bool((owner[1:] != owner[:-1]).all())
+        self._holding: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._totals: dict[tuple[int, int | None], np.ndarray] = {}
 
-    def total(self, word: int, is_float: bool, counted: int | None = None) -> np.ndarray:
-        """Per entity, the sum of a word over its slots (only those where the column `counted` has values)."""
+    def total(self, word: int, is_float: bool, counted: int | None = None, counts: bool = False) -> np.ndarray:
+        """Per entity, the sum of a word over its slots (only those where the column `counted` has values).
+        `counts`: the word counts rows (no sum of counts comes near int64's end)."""
         key = (word, counted)
         found = self._totals.get(key)
         if found is None:
@@ -336,14 +343,18 @@ class _Group:
                 found = np.full(self.count, -0.0)
             else:
                 bound = _INT_MAX // max(1, len(column))
-                if len(column) and (int(column.max()) > bound or int(column.min()) < -bound):
+                if (not counts and not self.single and len(column)
+                        and (int(column.max()) > bound or int(column.min()) < -bound)):
                     raise OverflowError  # past int64: the caller merges entity by entity, in Python's integers
                 found = np.zeros(self.count, dtype=np.int64)
-            np.add.at(found, owner, column)
+            if self.single:
+                found[owner] = column  # -0.0 + x is x, bit for bit
+            else:
+                np.add.at(found, owner, column)
             self._totals[key] = found
         return found
 
-    def holding(self, counted: int) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    def holding(self, counted: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The slots where the column has values: their positions, their owners, and the entities without any."""
         found = self._holding.get(counted)
         if found is None:
@@ -351,39 +362,52 @@ class _Group:
             owner = self.owner[where]
             has = np.zeros(self.count, dtype=bool)
             has[owner] = True
-            found = self._holding[counted] = (where, owner, np.flatnonzero(~has).tolist())
+            found = self._holding[counted] = (where, owner, np.flatnonzero(~has))
         return found
 
     def feature(self, pick: _Pick, layout: Layout) -> list[Any]:
         if pick.function == "count":
-            return self.total(pick.counted, False).tolist()
+            return self.total(pick.counted, False, counts=True).tolist()
         where, owner, missing = self.holding(pick.counted)
         is_float = pick.value in layout.floats
         if pick.function == "sum":
-            out = self.total(pick.value, is_float, pick.counted).tolist()
+            out = self.total(pick.value, is_float, pick.counted)
         elif pick.function == "avg":
-            rows = self.total(pick.counted, False, pick.counted)
+            rows = self.total(pick.counted, False, pick.counted, counts=True)
             total = self.total(pick.value, is_float, pick.counted)
-            out = (total.astype(np.float64) / np.maximum(rows, 1).astype(np.float64)).tolist()
+            out = total.astype(np.float64) / np.maximum(rows, 1).astype(np.float64)
         else:  # min, max, last: per entity one slot's value, the first of a tie (as merge, that keeps the first)
             values = (self.floats if is_float else self.words)[where, pick.value]
-            picked = np.zeros(self.count, dtype=values.dtype)
-            if len(owner):
-                position = np.arange(len(owner))
-                if pick.function == "min":
-                    order = np.lexsort((position, values, owner))
-                else:
-                    key = values if pick.function == "max" else self.words[where, pick.newest]
-                    order = np.lexsort((-position, key, owner))
-                sorted_owner = owner[order]
-                run_ends = np.ones(len(order), dtype=bool)
-                if pick.function == "min":  # each entity's first
-                    np.not_equal(sorted_owner[1:], sorted_owner[:-1], out=run_ends[1:])
-                else:  # each entity's last
-                    np.not_equal(sorted_owner[1:], sorted_owner[:-1], out=run_ends[:-1])
-                chosen = order[run_ends]
-                picked[owner[chosen]] = values[chosen]
-            out = picked.tolist()
-        for entity in missing:
-            out[entity] = None
+            if self.single:
+                out = np.zeros(self.count, dtype=values.dtype)
+                out[owner] = values
+            elif pick.function == "last":
+                out = self._last(values, owner, self.words[where, pick.newest], len(missing))
+            else:
+                # np.minimum/np.maximum return the second of equal values (0.0 and -0.0): fed last slot first,
+                # the first slot's wins, as in merge
+                start: float | int = (np.inf if pick.function == "min" else -np.inf) if is_float else (
+                    _INT_MAX if pick.function == "min" else -_INT_MAX - 1)
+                out = np.full(self.count, start, dtype=values.dtype)
+                (np.minimum if pick.function == "min" else np.maximum).at(out, owner[::-1], values[::-1])
+        if not len(missing):
+            return out.tolist()
+        held = out.astype(object)  # Python ints and floats, and None for the entities without values
+        held[missing] = None
+        return held.tolist()
+
+    def _last(self, values: np.ndarray, owner: np.ndarray, newest: np.ndarray, missing: int) -> np.ndarray:
+        """Per entity, the value of the slot with the newest time (the first of a tie, which tiles holding
+        disjoint times never make)."""
+        out = np.zeros(self.count, dtype=values.dtype)
+        latest = np.full(self.count, -_INT_MAX - 1, dtype=np.int64)
+        np.maximum.at(latest, owner, newest)
+        at_latest = np.flatnonzero(newest == latest[owner])
+        if len(at_latest) == self.count - missing:  # one slot per entity
+            out[owner[at_latest]] = values[at_latest]
+            return out
+        order = np.lexsort((-np.arange(len(owner)), newest, owner))
+        ends = np.ones(len(order), dtype=bool)
+        np.not_equal(owner[order][1:], owner[order][:-1], out=ends[:-1])  # each entity's last: its newest
+        out[owner[order[ends]]] = values[order[ends]]
         return out
