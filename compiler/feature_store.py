@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from skewless.online.stream import StreamConsumer, StreamStats
     from skewless.online.writer import OnlineWriter
     from skewless.project.config import Entity, ProjectConfig
+    from skewless.project.lineage import ColumnLineage
     from skewless.serving.server import FeatureServer, Limits
 
 
@@ -68,6 +69,12 @@ class FeatureStore:
             artifacts.write_manifest(self._compiled, self.feature_services())
             self._written = True
         return self._compiled
+
+    def lineage(self, feature: str) -> "ColumnLineage":
+        """A feature's column-level lineage down to source tables (project/lineage.py)."""
+        from skewless.project.lineage import feature_lineage
+
+        return feature_lineage(self.compile(write=False), feature)
 
     def show(self, name: str, dialect: str | None = None) -> str:
         """A model's compiled SELECT, in the target's dialect or any other sqlglot dialect."""

@@ -10,6 +10,7 @@ from rich.markup import escape
 from skewless.offline.runner import ModelResult, RunReporter, RunResults
 
 if TYPE_CHECKING:
+    from skewless.project.lineage import ColumnLineage
     from skewless.project.nodes import ModelNode
 
 out = Console(highlight=False, soft_wrap=True)
@@ -64,3 +65,37 @@ class ConsoleReporter(RunReporter):
             f"[{colour}]Done in {results.elapsed:.2f}s:[/{colour}] {counts['success']} ok, "
             f"{counts['error']} error, {counts['skipped']} skipped"
         )
+
+
+_ROLE_STYLE = {"value": "green", "window key": "cyan", "filter": "yellow"}
+
+
+def print_lineage(step: "ColumnLineage") -> None:
+    """A feature's lineage as a tree (model column, how it is computed, its inputs by role), then the source
+    columns it comes from."""
+    from rich.tree import Tree
+
+    from skewless.core.windowagg import format_duration_us
+
+    def label(node: "ColumnLineage") -> str:
+        role = f"[{_ROLE_STYLE[node.role]}]{node.role}[/]"
+        where = f"[bold]{escape(node.relation)}[/bold].{escape(node.column)}"
+        kind = "" if node.kind in ("model", "source") else f" [dim]({node.kind})[/dim]"
+        windows = f" [magenta]window {', '.join(format_duration_us(w) for w in node.windows)}[/magenta]" \
+            if node.windows else ""
+        text = f"{role}  {where}{kind}{windows}"
+        if node.expression:
+            text += f"\n[dim]{escape(node.expression)}[/dim]"
+        return text
+
+    def grow(tree: Tree, node: "ColumnLineage") -> None:
+        for child in node.inputs:
+            grow(tree.add(label(child)), child)
+
+    root = Tree(label(step))
+    grow(root, step)
+    out.print(root)
+    out.print("\n[bold]source columns[/bold]")
+    for source in step.sources():
+        where = f"{escape(source.relation)}.{escape(source.column)}"
+        out.print(f"  [{_ROLE_STYLE[source.role]}]{source.role:<11}[/] {where}")

@@ -275,6 +275,31 @@ def show(model: str, project_dir: str, target: str | None, vars_: dict[str, Any]
     out.print(_escape(text), end="\n" if not text.endswith("\n") else "")
 
 
+@cli.command()
+@click.argument("feature")
+@project_options
+@click.option("--output", "-o", type=click.Choice(["tree", "json"]), default="tree", show_default=True)
+@handle_errors
+def lineage(feature: str, project_dir: str, target: str | None, vars_: dict[str, Any] | None, output: str) -> None:
+    """Print a feature's column-level lineage: the models and source columns it is computed from.
+
+    Each input is labelled: value (the feature is computed from it), window key (it partitions or orders a window)
+    or filter (it decides which rows count).
+
+    \b
+    Examples:
+      skewless lineage user__amount_sum__7d
+      skewless lineage merchant__fraud_rate__30d --output json
+    """
+    from .console import out, print_lineage
+
+    step = _store(project_dir, target, vars_).lineage(feature)
+    if output == "json":
+        out.print_json(json.dumps(step.to_json()))
+        return
+    print_lineage(step)
+
+
 @cli.command(name="ls")
 @project_options
 @selection_options

@@ -24,6 +24,17 @@ def numeric_range_frames(query: exp.Query) -> exp.Query:
     return query.transform(rewrite, copy=True)
 
 
+def range_frame_micros(window: exp.Window) -> int | None:
+    """The length of a window's RANGE frame over time (its PRECEDING interval bound), if it has one."""
+    spec = window.args.get("spec")
+    if spec is None or str(spec.args.get("kind", "")).lower() != "range":
+        return None
+    start = spec.args.get("start")
+    if not isinstance(start, exp.Interval) or str(spec.args.get("start_side", "")).lower() != "preceding":
+        return None
+    return _micros(start)
+
+
 def _rewrite_window(window: exp.Window) -> None:
     spec, order = window.args.get("spec"), window.args.get("order")
     if spec is None or str(spec.args.get("kind", "")).lower() != "range" or order is None:

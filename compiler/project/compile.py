@@ -25,6 +25,7 @@ from skewless.core.yamlfile import MarkedDict, expect_mapping, load_yaml
 from .columns import output_columns
 from .config import ProjectConfig, env_var, load_project_config
 from .modelconfig import ModelConfig, build_config
+from .naming import check_naming
 from .nodes import Column, ModelNode, Prepare
 from .online_types import online_type_problem
 from .parsing import parse_query
@@ -209,6 +210,7 @@ class Project:
             compiled.order = compiled.graph.order()
             compiled.nodes = {n: compiled.nodes[n] for n in compiled.order}
             self._check_feature_names(compiled)
+        compiled.warnings.extend(check_naming(compiled))
         return compiled
 
     # -- discovery ---------------------------------------------------------------------------------

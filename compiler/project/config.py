@@ -20,8 +20,9 @@ PROFILES_FILE = "profiles.yml"
 
 _PROJECT_KEYS = {
     "name", "version", "profile", "model-paths", "macro-paths", "dataset-paths", "target-path",
-    "vars", "online_store", "defaults", "description", "dialect",
+    "vars", "online_store", "defaults", "description", "dialect", "naming",
 }
+NAMING_SEVERITIES = ("error", "warn", "off")
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,7 @@ class ProjectConfig:
     defaults: dict[str, Any]
     target: Target
     dialect: str = "duckdb"  # the SQL dialect models are written in; compiled to the target's
+    naming: str = "warn"  # the feature naming convention (entity__feature__window): error, warn or off
     entities: dict[str, Entity] = field(default_factory=dict)
     sources: dict[tuple[str, str], SourceTable] = field(default_factory=dict)
 
@@ -165,6 +167,17 @@ def _data_type(data: MarkedDict, key: str, what: str, dialect: str) -> str | Non
     return kind
 
 
+def _naming(data: MarkedDict) -> str:
+    if data.get("naming") is False:  # YAML reads a bare `off` as false
+        return "off"
+    value = _string(data, "naming", PROJECT_FILE, "warn")
+    if value not in NAMING_SEVERITIES:
+        raise ProjectError(f"naming must be one of {', '.join(NAMING_SEVERITIES)}, not {value!r}",
+                           location=data.location("naming"),
+                           hint="error fails compile on a misnamed feature, warn prints it, off skips the check")
+    return str(value)
+
+
 def _models_dialect(data: MarkedDict) -> str:
     from .modelconfig import sql_dialect
 
@@ -239,6 +252,7 @@ def load_project_config(
         defaults=defaults,
         target=load_target(root, str(_string(data, "profile", PROJECT_FILE, name)), target, data.location("profile")),
         dialect=_models_dialect(data),
+        naming=_naming(data),
     )
     if config.target_path.exists() and not config.target_path.is_dir():
         raise ProjectError(f"target-path {config.target_path} is a file, not a folder", location=data.location(
