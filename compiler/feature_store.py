@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from skewless.online.writer import OnlineWriter
     from skewless.project.config import Entity, ProjectConfig
     from skewless.project.lineage import ColumnLineage
+    from skewless.project.state import StateDiff
     from skewless.serving.server import FeatureServer, Limits
 
 
@@ -70,6 +71,30 @@ class FeatureStore:
             self._written = True
         return self._compiled
 
+    def selected(self, select: Iterable[str] | None = None, exclude: Iterable[str] | None = None,
+                 state: str | Path | None = None) -> list[str]:
+        """The selected models in dependency order; `state`: an earlier manifest, for state:modified."""
+        compiled = self.compile(write=False)
+        modified = self.diff(state).modified() if state is not None else None
+        return compiled.selected(select, exclude, modified)
+
+    def diff(self, state: str | Path) -> "StateDiff":
+        """This project against an earlier manifest: each changed model classified breaking or not, and what
+        depends on the breaking ones (models, on-demand features, datasets, feature services)."""
+        from skewless.project.state import diff, load_state
+
+        compiled = self.compile(write=False)
+        result = diff(compiled, load_state(state))
+        affected = result.affected_features()
+        on_demand = {f.name for node in compiled.nodes.values() if node.on_demand is not None
+                     for f in node.on_demand.features if set(f.inputs) & affected}
+        reach = affected | on_demand
+        result.on_demand = sorted(on_demand)
+        result.datasets = sorted(name for name, dataset in self.catalog.datasets.items()
+                                 if set(self._dataset_features(dataset)) & reach)
+        result.services = sorted(name for name, features in self.feature_services().items() if set(features) & reach)
+        return result
+
     def lineage(self, feature: str) -> "ColumnLineage":
         """A feature's column-level lineage down to source tables (project/lineage.py)."""
         from skewless.project.lineage import feature_lineage
@@ -94,11 +119,12 @@ class FeatureStore:
             raise SkewlessError(f"model {name!r} has not been compiled or run yet", hint="run `skewless run` first")
         return path.read_text(encoding="utf-8")
 
-    def ls(self, select: Iterable[str] | None = None, exclude: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    def ls(self, select: Iterable[str] | None = None, exclude: Iterable[str] | None = None,
+           state: str | Path | None = None) -> list[dict[str, Any]]:
         """One row per selected model: what it is, who owns it, what it serves."""
         compiled = self.compile(write=False)
         rows = []
-        for name in compiled.selected(select, exclude):
+        for name in self.selected(select, exclude, state):
             node = compiled.nodes[name]
             rows.append({
                 "name": name,
@@ -132,12 +158,13 @@ class FeatureStore:
         online: bool = True,
         resend_online: bool = False,
         reporter: RunReporter | None = None,
+        state: str | Path | None = None,
     ) -> RunResults:
         """Build the selected models in dependency order; then, unless `online=False`, the post-hooks.
 
         The warehouse's own column types (and the columns of models a `*` left unknown) are kept from here on."""
         try:
-            selected = self.compile(write=False).selected(select, exclude)  # a bad selection writes nothing
+            selected = self.selected(select, exclude, state)  # a bad selection writes nothing
             compiled = self.compile()
             runner = Runner(compiled, self.adapter, reporter)
             self._resend_online = resend_online

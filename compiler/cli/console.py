@@ -12,6 +12,7 @@ from skewless.offline.runner import ModelResult, RunReporter, RunResults
 if TYPE_CHECKING:
     from skewless.project.lineage import ColumnLineage
     from skewless.project.nodes import ModelNode
+    from skewless.project.state import StateDiff
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -99,3 +100,33 @@ def print_lineage(step: "ColumnLineage") -> None:
     for source in step.sources():
         where = f"{escape(source.relation)}.{escape(source.column)}"
         out.print(f"  [{_ROLE_STYLE[source.role]}]{source.role:<11}[/] {where}")
+
+
+_KIND_STYLE = {"breaking": "red", "removed": "red", "indirect": "red", "non-breaking": "green", "added": "green"}
+
+
+def print_diff(result: "StateDiff") -> None:
+    """One block per changed model, then what reads the features whose values change."""
+    if not result.changes:
+        out.print("No model changed.")
+        return
+    for change in result.changes:
+        kind = {"indirect": "breaking (upstream)"}.get(change.kind, change.kind)
+        out.print(f"[{_KIND_STYLE[change.kind]}]{kind:<20}[/] [bold]{escape(change.model)}[/bold]")
+        for reason in change.reasons:
+            out.print(f"    {escape(reason)}")
+        if change.features and change.breaking:
+            out.print(f"    [dim]features: {escape(', '.join(change.features))}[/dim]")
+        downstream = result.downstream.get(change.model)
+        if downstream:
+            out.print(f"    [dim]downstream models: {escape(', '.join(downstream))}[/dim]")
+    affected = [("on-demand features", result.on_demand), ("datasets", result.datasets),
+                ("feature services", result.services)]
+    if any(names for _, names in affected):
+        out.print("\n[bold]affected[/bold]")
+        for what, names in affected:
+            if names:
+                out.print(f"  {what}: {escape(', '.join(names))}")
+    breaking = sum(c.breaking for c in result.changes)
+    out.print(f"\n{breaking} breaking, {len(result.changes) - breaking} non-breaking change"
+              f"{'s' if len(result.changes) != 1 else ''}")

@@ -51,6 +51,11 @@ def selection_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
+def state_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--state", type=click.Path(), metavar="PATH",
+                        help="An earlier manifest.json (or its folder), for -s state:modified[+].")(command)
+
+
 def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     """Library errors become one clean message and the design's exit codes (2 usage/project, 1 failure)."""
 
@@ -155,9 +160,10 @@ def init(directory: str, name: str | None) -> None:
 @cli.command()
 @project_options
 @selection_options
+@state_option
 @handle_errors
 def compile(project_dir: str, target: str | None, vars_: dict[str, Any] | None,  # noqa: A001
-            select: tuple[str, ...], exclude: tuple[str, ...]) -> None:
+            select: tuple[str, ...], exclude: tuple[str, ...], state: str | None) -> None:
     """Render, parse and check every model; write target/compiled, target/run and target/manifest.json.
 
     Catches Jinja and SQL syntax errors, unknown refs and sources, cycles and missing key columns without
@@ -167,13 +173,14 @@ def compile(project_dir: str, target: str | None, vars_: dict[str, Any] | None, 
     Examples:
       skewless compile
       skewless compile --target pg -s tag:fraud
+      skewless compile --state prod/manifest.json -s state:modified+
     """
     from .console import out
 
     store = _store(project_dir, target, vars_)
+    chosen = store.selected(select, exclude, state)  # before this compile's manifest replaces a --state one
     compiled = store.compile()
     _print_warnings(compiled.warnings)
-    chosen = compiled.selected(select, exclude)
     features = sum(len(compiled.nodes[n].features) for n in chosen)
     out.print(f"Compiled {len(chosen)} models ({features} features) into {_escape(str(compiled.config.target_path))}")
 
@@ -185,9 +192,11 @@ def compile(project_dir: str, target: str | None, vars_: dict[str, Any] | None, 
 @click.option("--no-online", is_flag=True, help="Skip the online-store post-hook.")
 @click.option("--resend-online", is_flag=True,
               help="Send every online value again, not only what changed (e.g. after restoring Redis by hand).")
+@state_option
 @handle_errors
 def run(project_dir: str, target: str | None, vars_: dict[str, Any] | None, select: tuple[str, ...],
-        exclude: tuple[str, ...], full_refresh: bool, no_online: bool, resend_online: bool) -> None:
+        exclude: tuple[str, ...], full_refresh: bool, no_online: bool, resend_online: bool,
+        state: str | None) -> None:
     """Build the selected models in dependency order, then upsert online features.
 
     A failing model stops its dependents only; earlier tables stay as they were. Exit code 1 when a model
@@ -198,13 +207,14 @@ def run(project_dir: str, target: str | None, vars_: dict[str, Any] | None, sele
       skewless run
       skewless run -s +user_spend --full-refresh
       skewless run -s tag:fraud --exclude merchant_volume --no-online
+      skewless run --state prod/manifest.json -s state:modified+
     """
     from .console import ConsoleReporter
 
     with _store(project_dir, target, vars_) as store:
         _print_warnings(store.compile(write=False).warnings)
         results = store.run(select, exclude, full_refresh=full_refresh, online=not no_online,
-                            resend_online=resend_online, reporter=ConsoleReporter())
+                            resend_online=resend_online, reporter=ConsoleReporter(), state=state)
     if not results.ok:
         sys.exit(1)
 
@@ -300,13 +310,44 @@ def lineage(feature: str, project_dir: str, target: str | None, vars_: dict[str,
     print_lineage(step)
 
 
+@cli.command()
+@project_options
+@click.option("--state", required=True, type=click.Path(), metavar="PATH",
+              help="The earlier manifest.json (or its folder) to compare with.")
+@click.option("--output", "-o", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@handle_errors
+def diff(project_dir: str, target: str | None, vars_: dict[str, Any] | None, state: str, output: str) -> None:
+    """Compare the project with an earlier manifest: each changed model, breaking or not, and what depends on it.
+
+    Breaking: a feature removed, or its expression, type or window changed; the model's rows (FROM, joins, WHERE,
+    GROUP BY), entity, timestamp, ttl or delay changed; an upstream change the model reads. Non-breaking: features
+    added; description, owner, tags. Whitespace and comments are no change. Exit code 1 when something breaking
+    changed (a CI gate).
+
+    \b
+    Examples:
+      skewless diff --state prod-target/manifest.json
+      skewless diff --state prod-target --output json
+    """
+    from .console import out, print_diff
+
+    result = _store(project_dir, target, vars_).diff(state)
+    if output == "json":
+        out.print_json(json.dumps(result.to_json()))
+    else:
+        print_diff(result)
+    if result.breaking:
+        sys.exit(1)
+
+
 @cli.command(name="ls")
 @project_options
 @selection_options
+@state_option
 @click.option("--output", "-o", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @handle_errors
 def ls_command(project_dir: str, target: str | None, vars_: dict[str, Any] | None, select: tuple[str, ...],
-               exclude: tuple[str, ...], output: str) -> None:
+               exclude: tuple[str, ...], state: str | None, output: str) -> None:
     """List models and their features with entity, ttl, online flag and owner.
 
     \b
@@ -316,7 +357,7 @@ def ls_command(project_dir: str, target: str | None, vars_: dict[str, Any] | Non
     """
     from .console import out
 
-    rows = _store(project_dir, target, vars_).ls(select, exclude)
+    rows = _store(project_dir, target, vars_).ls(select, exclude, state)
     if output == "json":
         out.print_json(json.dumps(rows))
         return

@@ -24,6 +24,7 @@ from skewless.ondemand.model import feature_to_json
 from .compile import CompiledProject
 from .config import ProjectConfig
 from .online_view import entity_key_types, online_models
+from .state import manifest_state
 
 MANIFEST_VERSION = 1
 
@@ -70,6 +71,7 @@ def manifest(compiled: CompiledProject, services: dict[str, list[str]] | None = 
     nodes: dict[str, Any] = {}
     features: dict[str, Any] = {}
     online = online_models(compiled)
+    states = manifest_state(compiled)
     key_types = entity_key_types(compiled)
     for name in compiled.order:
         node = compiled.nodes[name]
@@ -91,6 +93,7 @@ def manifest(compiled: CompiledProject, services: dict[str, list[str]] | None = 
             "features": node.features,
             "window_agg": node.window.to_json() if node.window is not None else None,
             "compiled_path": f"compiled/{node.rel_path}",
+            "state": states[name],  # what `skewless diff --state` compares (project/state.py)
         }
         if name in online:
             model = online[name]

@@ -56,9 +56,10 @@ class CompiledProject:
     warnings: list[str] = field(default_factory=list)  # located messages about models that compile but mislead
     _text: dict[str, str] = field(default_factory=dict, repr=False)
 
-    def selected(self, include: Iterable[str] | None = None, exclude: Iterable[str] | None = None) -> list[str]:
-        """Selected model names in dependency order."""
-        chosen = select(self.nodes, self.graph, include, exclude)
+    def selected(self, include: Iterable[str] | None = None, exclude: Iterable[str] | None = None,
+                 modified: set[str] | None = None) -> list[str]:
+        """Selected model names in dependency order (`modified`: for state:modified)."""
+        chosen = select(self.nodes, self.graph, include, exclude, modified)
         return [name for name in self.order if name in chosen]
 
     def node(self, name: str) -> ModelNode:

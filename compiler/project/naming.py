@@ -19,8 +19,8 @@ from skewless.core.errors import CompileError, Location
 from skewless.core.windowagg import format_duration_us
 from skewless.core.windows import range_frame_micros
 
-from .lineage import feature_lineage
 from .nodes import ModelNode
+from .relations import EPHEMERAL_PREFIX
 
 if TYPE_CHECKING:
     from .compile import CompiledProject
@@ -60,61 +60,98 @@ def check_naming(compiled: CompiledProject) -> list[str]:
 
 def naming_issues(compiled: CompiledProject) -> list[NamingIssue]:
     issues = []
+    windows = _WindowReader(compiled)
     for node in compiled.nodes.values():
         entity = node.config.entity
         if entity is None or node.on_demand is not None:
             continue  # on-demand features describe a request, not one entity
         if node.window is not None:
             continue  # window_agg names its features itself: entity__name__window
-        projections = _projections(node)
         for feature in node.features:
-            issue = _check(compiled, node, entity, feature, projections)
+            issue = _check(node, entity, feature, windows.model_column(node.name, feature))
             if issue is not None:
                 issues.append(issue)
     return issues
 
 
-def _check(compiled: CompiledProject, node: ModelNode, entity: str, feature: str,
-           projections: dict[str, exp.Expression]) -> NamingIssue | None:
+def _check(node: ModelNode, entity: str, feature: str, windows: tuple[int, ...]) -> NamingIssue | None:
     parts = feature.split("__")
-    location = _location(node, feature)
     if parts[0] != entity or len(parts) < 2 or not all(parts[1:]):
         middle = "__".join(p for p in (parts[1:] if parts[0] == entity else parts) if p) or "value"
-        return NamingIssue(feature, node.name, location, f"does not start with its entity's name ({entity}__)",
-                           f"{entity}__{middle}")
-    windows = _windows(compiled, node, feature, projections)
+        return NamingIssue(feature, node.name, _location(node, feature),
+                           f"does not start with its entity's name ({entity}__)", f"{entity}__{middle}")
     suffix = _WINDOW.match(parts[-1]) if len(parts) >= 3 else None
     if suffix is not None:
         named = int(suffix.group(1)) * _MICROS[suffix.group(2)]
         if windows and named not in windows:
             computed = ", ".join(format_duration_us(w) for w in windows)
             expected = "__".join([*parts[:-1], format_duration_us(windows[0])]) if len(windows) == 1 else None
-            return NamingIssue(feature, node.name, location,
+            return NamingIssue(feature, node.name, _location(node, feature),
                                f"is named for a {parts[-1]} window but its SQL computes over {computed}", expected)
     elif len(windows) == 1:
-        return NamingIssue(feature, node.name, location,
+        return NamingIssue(feature, node.name, _location(node, feature),
                            f"is computed over a {format_duration_us(windows[0])} window its name does not show",
                            f"{feature}__{format_duration_us(windows[0])}")
     return None
 
 
-def _projections(node: ModelNode) -> dict[str, exp.Expression]:
-    """The outer SELECT's output columns by name (empty for a set operation or a SELECT *)."""
-    tree = node.body if node.body is not None else node.query
+def _select_outputs(tree: exp.Expression) -> dict[str, exp.Expression]:
     if not isinstance(tree, exp.Select):
         return {}
     return {projection.alias_or_name: projection.unalias() for projection in tree.expressions}
 
 
-def _windows(compiled: CompiledProject, node: ModelNode, feature: str,
-             projections: dict[str, exp.Expression]) -> tuple[int, ...]:
-    """The window lengths the feature's SQL computes over: read from its expression in the outer SELECT, or
-    (a column passed on from a CTE, a subquery or another model) from its lineage."""
-    expression = projections.get(feature)
-    if expression is not None and not isinstance(expression, exp.Column):
-        return tuple(dict.fromkeys(w for window in expression.find_all(exp.Window)
-                                   if (w := range_frame_micros(window)) is not None))
-    return feature_lineage(compiled, feature).nearest_windows()
+class _WindowReader:
+    """The window lengths a model's output column computes over, following a column passed on unchanged to the
+    CTE, subquery or model it comes from (a walk over the trees: no lineage analysis on the compile path)."""
+
+    def __init__(self, compiled: "CompiledProject") -> None:
+        self.compiled = compiled
+        self.found: dict[tuple[str, str], tuple[int, ...]] = {}
+        self.outputs: dict[int, dict[str, exp.Expression]] = {}  # per SELECT (by id): its outputs by name
+
+    def model_column(self, model: str, column: str, depth: int = 0) -> tuple[int, ...]:
+        key = (model, column)
+        if key not in self.found:
+            self.found[key] = ()  # a cycle reads nothing
+            node = self.compiled.nodes[model]
+            tree = node.body if node.body is not None else node.query
+            self.found[key] = self._in_select(tree, tree, column, depth) if node.on_demand is None else ()
+        return self.found[key]
+
+    def _in_select(self, root: exp.Expression, select: exp.Expression, column: str, depth: int) -> tuple[int, ...]:
+        outputs = self.outputs.get(id(select))
+        if outputs is None:
+            outputs = self.outputs[id(select)] = _select_outputs(select)
+        expression = outputs.get(column)
+        if expression is None or depth > 50:
+            return ()
+        if not isinstance(expression, exp.Column):
+            return tuple(dict.fromkeys(w for window in expression.find_all(exp.Window)
+                                       if (w := range_frame_micros(window)) is not None))
+        source = _source_of(select, expression.table)
+        if isinstance(source, exp.Subquery):
+            return self._in_select(root, source.this, expression.name, depth + 1)
+        if isinstance(source, exp.Table):
+            if not source.db:
+                for cte in root.find_all(exp.CTE):
+                    if cte.alias == source.name:
+                        return self._in_select(root, cte.this, expression.name, depth + 1)
+            node = self.compiled.by_relation.get((source.db, source.name))
+            if node is None and source.name.startswith(EPHEMERAL_PREFIX):
+                node = self.compiled.nodes.get(source.name[len(EPHEMERAL_PREFIX):])
+            if node is not None:
+                return self.model_column(node.name, expression.name, depth + 1)
+        return ()
+
+
+def _source_of(select: exp.Select, alias: str) -> exp.Expression | None:
+    """The FROM or JOIN source a column's qualifier names (the only source when it has none)."""
+    holders = [select.args.get("from_"), *(select.args.get("joins") or [])]
+    sources = [holder.this for holder in holders if holder is not None]
+    if not alias:
+        return sources[0] if len(sources) == 1 else None
+    return next((s for s in sources if s.alias_or_name == alias), None)
 
 
 def _location(node: ModelNode, feature: str) -> Location:

@@ -10,10 +10,13 @@ from skewless.online import format as fmt
 from skewless.online.catalog import OnlineModel, ServingCatalog
 
 from .compile import CompiledProject
+from .state import Fingerprinter, schema_definition
 
 
-def online_models(compiled: CompiledProject) -> dict[str, OnlineModel]:
-    """Every model with online=true, with its schema version (a hash of its SQL and its ancestors')."""
+def online_models(compiled: CompiledProject, fingerprinter: Fingerprinter | None = None) -> dict[str, OnlineModel]:
+    """Every model with online=true, with its schema version: a hash of what its values mean (state.py's
+    fingerprint), so that it changes exactly when a change breaks the stored values."""
+    fingerprinter = fingerprinter or Fingerprinter.of(compiled)
     models = {}
     for name in compiled.order:
         node = compiled.nodes[name]
@@ -26,10 +29,7 @@ def online_models(compiled: CompiledProject) -> dict[str, OnlineModel]:
             definition = json.dumps({"window_agg": node.window.to_json(), "refs": node.refs,
                                      "sources": [list(s) for s in node.sources]}, sort_keys=True)
         else:
-            definition = "\n".join(
-                compiled.sql(n) for n in [*sorted(compiled.graph.ancestors(name)), name]
-                if compiled.nodes[n].relation is not None
-            )
+            definition = schema_definition(compiled, name, fingerprinter)
         assert node.config.timestamp is not None
         models[name] = OnlineModel(
             name=name,
