@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from skewless.adapters.base import WarehouseAdapter
     from skewless.offline.datasets import Dataset, DatasetCatalog
     from skewless.offline.retrieval import RetrievalJob
+    from skewless.offline.testing import TestResult, TestResults
     from skewless.online.catalog import ServingCatalog
     from skewless.online.reader import OnlineReader
     from skewless.online.store import OnlineStore
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
     from skewless.online.writer import OnlineWriter
     from skewless.project.config import Entity, ProjectConfig
     from skewless.project.lineage import ColumnLineage
+    from skewless.project.nodes import ModelNode
     from skewless.project.state import StateDiff
     from skewless.serving.server import FeatureServer, Limits
 
@@ -159,6 +162,7 @@ class FeatureStore:
         resend_online: bool = False,
         reporter: RunReporter | None = None,
         state: str | Path | None = None,
+        after_build: Callable[["ModelNode"], bool] | None = None,
     ) -> RunResults:
         """Build the selected models in dependency order; then, unless `online=False`, the post-hooks.
 
@@ -168,7 +172,8 @@ class FeatureStore:
             compiled = self.compile()
             runner = Runner(compiled, self.adapter, reporter)
             self._resend_online = resend_online
-            results = runner.run(selected, full_refresh=full_refresh, hooks=self.post_hooks if online else ())
+            results = runner.run(selected, full_refresh=full_refresh, hooks=self.post_hooks if online else (),
+                                 after_build=after_build)
         except SkewlessError as error:
             artifacts.write_failed_run(self.config, error)
             raise
@@ -180,6 +185,59 @@ class FeatureStore:
         artifacts.write_manifest(compiled, self.feature_services())
         artifacts.write_run_results(compiled.config, results.to_json())
         return results
+
+    # -- tests ---------------------------------------------------------------------------------------
+
+    def test(self, select: Iterable[str] | None = None, exclude: Iterable[str] | None = None, *,
+             state: str | Path | None = None, now: Callable[[], datetime] | None = None,
+             report: Callable[["TestResult"], None] | None = None) -> "TestResults":
+        """Run the selected models' tests (generic and singular on the warehouse, unit tests on DuckDB);
+        results go to target/run_results.json. `now`: the clock freshness tests read."""
+        from skewless.offline.testing import TestRunner
+
+        compiled = self.compile()
+        tests = compiled.tests.for_models(set(self.selected(select, exclude, state)))
+        runner = TestRunner(compiled, self.adapter, **({"now": now} if now else {}), report=report)
+        results = runner.run(tests)
+        artifacts.write_run_results(compiled.config, results.to_json())
+        return results
+
+    def build(self, select: Iterable[str] | None = None, exclude: Iterable[str] | None = None, *,
+              state: str | Path | None = None, full_refresh: bool = False, online: bool = True,
+              reporter: RunReporter | None = None, now: Callable[[], datetime] | None = None,
+              report: Callable[["TestResult"], None] | None = None) -> tuple[RunResults, "TestResults"]:
+        """Models and their tests in dependency order, as dbt build: each model's tests right after it; a model
+        whose test fails (severity error) stops what reads it. Unit tests run first (they need no warehouse)."""
+        from skewless.offline.testing import TestResults, TestRunner
+
+        selected = self.selected(select, exclude, state)
+        compiled = self.compile()
+        tests = compiled.tests.for_models(set(selected))
+        runner = TestRunner(compiled, self.adapter, **({"now": now} if now else {}), report=report)
+        done: list = [runner.unit_test(t) for t in tests.unit]
+        failed_units = {r.model for r in done if r.status in ("fail", "error")}
+        pending = list(tests.data)
+        built: set[str] = {n for n in compiled.nodes if not compiled.nodes[n].builds}
+
+        def after_build(node: "ModelNode") -> bool:
+            built.add(node.name)
+            ready = [t for t in pending if set(t.depends_on) <= built and node.name in t.depends_on]
+            results = [runner.data_test(t) for t in ready]
+            for test in ready:
+                pending.remove(test)
+            done.extend(results)
+            return node.name not in failed_units and not any(r.status in ("fail", "error") for r in results)
+
+        started = time.perf_counter()
+        runs = self.run(selected, full_refresh=full_refresh, online=online, reporter=reporter,
+                        after_build=after_build)
+        for test in pending:
+            if set(test.depends_on) <= built:
+                done.append(runner.data_test(test))
+        results = TestResults(done, time.perf_counter() - started)
+        artifacts.write_run_results(compiled.config, {**runs.to_json(), "success": runs.ok and results.ok,
+                                                      "tests": results.to_json()["results"]})
+        return runs, results
 
     # -- training sets -----------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ SPEND = "models/user/user_spend.sql"
 STAGING = "models/staging/stg_transactions.sql"
 SCHEMA = "models/schema.yml"
 SUM_7D = "{{ rolling('sum(amount)', 'user_id', 'event_ts', '7d') }} as user__amount_sum__7d"
+SUM_30D = "{{ rolling('sum(amount)', 'user_id', 'event_ts', '30d') }} as user__amount_sum__30d"
 MIN_7D = SUM_7D.replace("sum(amount)", "min(amount)").replace("user__amount_sum", "user__amount_min")
 SPEND_FEATURES = ["user__amount_avg__30d", "user__amount_max__30d", "user__amount_sum__30d", "user__amount_sum__7d"]
 
@@ -38,8 +39,8 @@ EDITS = {
                          {"user_spend": ("breaking", ["user__amount_sum__7d"])}, {"user_spend"}),
     "a filter": ([(SPEND, "from {{ ref('stg_transactions') }}", "from {{ ref('stg_transactions') }} where amount > 0")],
                  {"user_spend": ("breaking", SPEND_FEATURES)}, {"user_spend"}),
-    "a feature removed": ([(SPEND, f"    {SUM_7D},\n", "")],
-                          {"user_spend": ("breaking", ["user__amount_sum__7d"])}, {"user_spend"}),
+    "a feature removed": ([(SPEND, f"    {SUM_30D},\n", "")],
+                          {"user_spend": ("breaking", ["user__amount_sum__30d"])}, {"user_spend"}),
     "a feature added": ([(SPEND, f"    {SUM_7D},\n", f"    {SUM_7D},\n    {MIN_7D},\n")],
                         {"user_spend": ("non-breaking", [])}, {"user_spend"}),  # the stored row's layout changes
     "ttl": ([(SPEND, "ttl='30d'", "ttl='14d'")], {"user_spend": ("breaking", SPEND_FEATURES)}, set()),

@@ -10,6 +10,7 @@ from rich.markup import escape
 from skewless.offline.runner import ModelResult, RunReporter, RunResults
 
 if TYPE_CHECKING:
+    from skewless.offline.testing import TestResult, TestResults
     from skewless.project.lineage import ColumnLineage
     from skewless.project.nodes import ModelNode
     from skewless.project.state import StateDiff
@@ -130,3 +131,37 @@ def print_diff(result: "StateDiff") -> None:
     breaking = sum(c.breaking for c in result.changes)
     out.print(f"\n{breaking} breaking, {len(result.changes) - breaking} non-breaking change"
               f"{'s' if len(result.changes) != 1 else ''}")
+
+
+_TEST_STATUS = {"pass": "[green]PASS[/green]", "fail": "[red]FAIL[/red]", "warn": "[yellow]WARN[/yellow]",
+                "error": "[red]ERROR[/red]", "skipped": "[yellow]SKIP[/yellow]"}
+
+
+class TestReporter:
+    """One line per test as it finishes; a failure's first rows as a table."""
+
+    def __init__(self, console: Console = err) -> None:
+        self.console = console
+
+    def test_end(self, result: "TestResult") -> None:
+        from rich.table import Table
+
+        detail = f" [dim]{escape(result.message)}[/dim]" if result.message and result.status != "error" else ""
+        self.console.print(f"  {_TEST_STATUS[result.status]:<6} {result.kind:<16} [bold]{escape(result.name)}"
+                           f"[/bold]{detail}")
+        if result.status == "error" and result.message:
+            self.console.print(f"[red]{escape(result.message)}[/red]")
+        if result.rows:
+            table = Table(show_edge=False, header_style="bold", padding=(0, 1))
+            columns = list(dict.fromkeys(c for row in result.rows for c in row))
+            for column in columns:
+                table.add_column(escape(column) or " ")
+            for row in result.rows:
+                table.add_row(*[escape("NULL" if row.get(c) is None else str(row.get(c))) for c in columns])
+            self.console.print(table)
+
+    def finish(self, results: "TestResults") -> None:
+        counts = {status: sum(r.status == status for r in results.results) for status in _TEST_STATUS}
+        colour = "green" if results.ok else "red"
+        self.console.print(f"[{colour}]{len(results.results)} tests:[/{colour}] {counts['pass']} passed, "
+                           f"{counts['fail']} failed, {counts['warn']} warned, {counts['error']} errors")

@@ -219,6 +219,64 @@ def run(project_dir: str, target: str | None, vars_: dict[str, Any] | None, sele
         sys.exit(1)
 
 
+@cli.command(name="test")
+@project_options
+@selection_options
+@state_option
+@handle_errors
+def test_command(project_dir: str, target: str | None, vars_: dict[str, Any] | None, select: tuple[str, ...],
+                 exclude: tuple[str, ...], state: str | None) -> None:
+    """Run the selected models' tests: generic tests from the models' YAML, singular SQL tests in tests/, and
+    unit tests (given rows, expected rows; on DuckDB whatever the target).
+
+    Failures print their first failing rows; results go to target/run_results.json. Exit code 1 when a test
+    fails (a test of severity warn only warns).
+
+    \b
+    Examples:
+      skewless test
+      skewless test -s user_spend
+    """
+    from .console import TestReporter
+
+    reporter = TestReporter()
+    with _store(project_dir, target, vars_) as store:
+        _print_warnings(store.compile(write=False).warnings)
+        results = store.test(select, exclude, state=state, report=reporter.test_end)
+    reporter.finish(results)
+    if not results.ok:
+        sys.exit(1)
+
+
+@cli.command()
+@project_options
+@selection_options
+@state_option
+@click.option("--full-refresh", is_flag=True, help="Rebuild incremental models from scratch.")
+@click.option("--no-online", is_flag=True, help="Skip the online-store post-hook.")
+@handle_errors
+def build(project_dir: str, target: str | None, vars_: dict[str, Any] | None, select: tuple[str, ...],
+          exclude: tuple[str, ...], state: str | None, full_refresh: bool, no_online: bool) -> None:
+    """Run models and their tests in dependency order, as dbt build does: each model's tests right after it,
+    and the models reading one whose test failed are skipped. Exit code 1 when a model or a test failed.
+
+    \b
+    Examples:
+      skewless build
+      skewless build -s +user_spend
+    """
+    from .console import ConsoleReporter, TestReporter
+
+    tests = TestReporter()
+    with _store(project_dir, target, vars_) as store:
+        _print_warnings(store.compile(write=False).warnings)
+        runs, results = store.build(select, exclude, state=state, full_refresh=full_refresh, online=not no_online,
+                                    reporter=ConsoleReporter(), report=tests.test_end)
+    tests.finish(results)
+    if not (runs.ok and results.ok):
+        sys.exit(1)
+
+
 @cli.group()
 def dataset() -> None:
     """Training sets declared in datasets/*.yml: build them point-in-time correct.

@@ -124,7 +124,9 @@ class Runner:
         *,
         full_refresh: bool = False,
         hooks: Iterable[tuple[str, PostHook]] = (),
+        after_build: Callable[[ModelNode], bool] | None = None,
     ) -> RunResults:
+        """`after_build`: called after each model builds (`build` runs its tests); False stops what reads it."""
         started = time.perf_counter()
         seeds = self._load_seeds(selected)
         buildable = [n for n in selected if self.compiled.nodes[n].builds]
@@ -145,6 +147,8 @@ class Runner:
                     broken.add(name)
             results.append(result)
             self.reporter.model_end(result, index, len(buildable))
+            if result.status == "success" and after_build is not None and not after_build(node):
+                broken.add(name)
         run = RunResults(results, seeds, 0.0)
         observed = self.compiled.with_observed(run.observed) if hooks else self.compiled
         for hook_name, hook in hooks:

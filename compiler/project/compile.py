@@ -24,6 +24,7 @@ from skewless.core.yamlfile import MarkedDict, expect_mapping, load_yaml
 
 from .columns import output_columns
 from .config import ProjectConfig, env_var, load_project_config
+from .data_tests import DataTest, ProjectTests, generic_tests, unit_tests
 from .modelconfig import ModelConfig, build_config
 from .naming import check_naming
 from .nodes import Column, ModelNode, Prepare
@@ -54,6 +55,7 @@ class CompiledProject:
     ephemeral_closure: dict[str, list[str]] = field(default_factory=dict)
     by_relation: dict[tuple[str, str], ModelNode] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)  # located messages about models that compile but mislead
+    tests: ProjectTests = field(default_factory=ProjectTests)  # generic, singular and unit tests (data_tests.py)
     _text: dict[str, str] = field(default_factory=dict, repr=False)
 
     def selected(self, include: Iterable[str] | None = None, exclude: Iterable[str] | None = None,
@@ -142,6 +144,7 @@ class Project:
     def compile(self) -> CompiledProject:
         """Render, parse and validate every model; raises the first CompileError found."""
         files = self._discover()
+        self._unit_entries: list[tuple[Path, MarkedDict]] = []
         docs = self._model_docs(set(files))
         renderer = Renderer(
             dialect=self.config.dialect,  # macros write the dialect models are written in
@@ -212,6 +215,9 @@ class Project:
             compiled.nodes = {n: compiled.nodes[n] for n in compiled.order}
             self._check_feature_names(compiled)
         compiled.warnings.extend(check_naming(compiled))
+        compiled.tests = ProjectTests(
+            generic_tests(compiled.nodes, docs, self.dialect) + self._singular_tests(renderer, compiled),
+            unit_tests(self._unit_entries, compiled.nodes, set(self.config.sources)))
         return compiled
 
     # -- discovery ---------------------------------------------------------------------------------
@@ -252,16 +258,18 @@ class Project:
                             location=entry.location("name"),
                             hint=did_you_mean(str(name), names) or "remove the entry or add the model",
                         )
-                    unknown = set(entry) - {"name", "description", "config", "columns", "meta"}
+                    unknown = set(entry) - {"name", "description", "config", "columns", "meta", "tests", "data_tests"}
                     if unknown:
                         key = sorted(unknown)[0]
                         raise CompileError(
                             f"unknown key {key!r} in a model entry",
                             location=entry.location(key),
-                            hint=did_you_mean(key, ["description", "config", "columns"]) or
-                            "allowed: name, description, config, columns, meta",
+                            hint=did_you_mean(key, ["description", "config", "columns", "tests"]) or
+                            "allowed: name, description, config, columns, tests, meta",
                         )
                     docs[name] = entry
+                for raw in data.get("unit_tests") or []:
+                    self._unit_entries.append((path, expect_mapping(raw, data.location("unit_tests"), "a unit test")))
         return docs
 
     # -- per model ---------------------------------------------------------------------------------
@@ -296,22 +304,10 @@ class Project:
         )
 
         def resolve(ref: RelationRef) -> Resolved:
-            if ref.kind == "this":
-                return own_ref
-            if ref.kind == "source":
-                source = self.config.sources[(ref.parts[0], ref.parts[1])]
-                return Resolved(relation_table(source.identifier, source.schema))
-            parent = compiled.nodes[ref.parts[0]]
-            if parent.relation is None:
-                return Resolved(relation_table(EPHEMERAL_PREFIX + parent.name), ephemeral=parent.name)
-            return Resolved(parent.relation)
+            return own_ref if ref.kind == "this" else self._resolve(ref, compiled)
 
         body, ephemerals = substitute(query, result.relations, resolve)
-        closure: list[str] = []
-        for name in ephemerals:
-            for needed in compiled.ephemeral_closure[name] + [name]:
-                if needed not in closure:
-                    closure.append(needed)
+        closure = _ephemeral_closure(ephemerals, compiled)
         compiled.ephemeral_closure[file.name] = closure
         ctes = [(EPHEMERAL_PREFIX + n, compiled.nodes[n].body) for n in closure]
         full = with_ctes(body, ctes)
@@ -508,6 +504,40 @@ class Project:
             f"model {node.name!r} would build {node.relation.sql(dialect=self.dialect)}, which is the "
             f"declared source {source.source}.{source.name}: a run would replace the source's data",
             location=where, hint="give the model another alias= or schema=")
+
+    def _resolve(self, ref: RelationRef, compiled: CompiledProject) -> Resolved:
+        """A ref() or source() as the table it reads (an ephemeral model: the CTE it becomes)."""
+        if ref.kind == "source":
+            source = self.config.sources[(ref.parts[0], ref.parts[1])]
+            return Resolved(relation_table(source.identifier, source.schema))
+        parent = compiled.nodes[ref.parts[0]]
+        if parent.relation is None:
+            return Resolved(relation_table(EPHEMERAL_PREFIX + parent.name), ephemeral=parent.name)
+        return Resolved(parent.relation)
+
+    def _singular_tests(self, renderer: Renderer, compiled: CompiledProject) -> list[DataTest]:
+        """The project's `tests/*.sql`: each a query over ref()s and source()s returning the failing rows."""
+        folder = self.root / "tests"
+        tests = []
+        for path in sorted(folder.rglob("*.sql")) if folder.is_dir() else []:
+            text = path.read_text(encoding="utf-8")
+            result = renderer.render_model(path, text)
+            query = parse_query(result.sql, dialect=self.config.dialect, path=path, template=text)
+            for ref in result.refs:
+                if ref.parts[0] not in compiled.nodes or compiled.nodes[ref.parts[0]].on_demand is not None:
+                    raise CompileError(f"ref({ref.parts[0]!r}) names no model with rows",
+                                       location=Location(path, ref.line), hint=did_you_mean(ref.parts[0],
+                                                                                            compiled.nodes))
+            def resolve(ref: RelationRef, test: str = path.stem) -> Resolved:
+                # a test is no relation: `this` names the test itself, which no warehouse holds
+                return Resolved(relation_table(test)) if ref.kind == "this" else self._resolve(ref, compiled)
+
+            body, ephemerals = substitute(query, result.relations, resolve)
+            ctes = [(EPHEMERAL_PREFIX + n, compiled.nodes[n].body) for n in _ephemeral_closure(ephemerals, compiled)]
+            tests.append(DataTest(path.stem, "singular", None, tuple(sorted({r.parts[0] for r in result.refs})),
+                                  Location(path, 1, 1), with_ctes(body, ctes), str(result.config.get("severity",
+                                                                                                      "error"))))
+        return tests
 
     def _relation_columns(self, table: exp.Table, compiled: CompiledProject) -> dict[str, str | None] | None:
         """Known columns of a table the model reads: a parent model, or a declared source."""
@@ -707,6 +737,16 @@ def _column_location(node: ModelNode, column: str) -> Location:
         if found:
             return Location(node.path, index + 1, found.start() + 1)
     return Location(node.path)
+
+
+def _ephemeral_closure(ephemerals: Iterable[str], compiled: CompiledProject) -> list[str]:
+    """The ephemeral models a query reads, with the ones they read, each once, readers after what they read."""
+    closure: list[str] = []
+    for name in ephemerals:
+        for needed in compiled.ephemeral_closure[name] + [name]:
+            if needed not in closure:
+                closure.append(needed)
+    return closure
 
 
 def _column_docs(doc: MarkedDict | None) -> dict[str, str | None]:
