@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from skewless.adapters.base import WarehouseAdapter
     from skewless.offline.datasets import Dataset, DatasetCatalog
+    from skewless.offline.monitoring import MonitorReport
     from skewless.offline.retrieval import RetrievalJob
     from skewless.offline.testing import TestResult, TestResults
     from skewless.online.catalog import ServingCatalog
@@ -238,6 +239,46 @@ class FeatureStore:
         artifacts.write_run_results(compiled.config, {**runs.to_json(), "success": runs.ok and results.ok,
                                                       "tests": results.to_json()["results"]})
         return runs, results
+
+    # -- monitoring ----------------------------------------------------------------------------------
+
+    def monitor(self, select: Iterable[str] | None = None, exclude: Iterable[str] | None = None, *,
+                reference_window: str = "30d", current_window: str = "1d", sample: int = 100,
+                now: datetime | None = None, check_online: bool = True) -> "MonitorReport":
+        """Per feature: freshness, null rate and drift (PSI) between the reference and current windows ending at
+        `now`; and `sample` entities per online model read online and through a training set at one instant."""
+        from datetime import timezone
+
+        from skewless.core.durations import parse_duration
+        from skewless.offline import monitoring
+
+        compiled = self.compile(write=False)
+        moment = now or datetime.now(timezone.utc).replace(tzinfo=None)
+        thresholds = {}
+        for name, raw in compiled.monitor.items():
+            values = {k: raw[k] for k in ("psi_warn", "psi_error") if raw.get(k) is not None}
+            values |= {k: parse_duration(raw[k]) for k in ("warn_after", "error_after") if raw.get(k)}
+            thresholds[name] = monitoring.Thresholds(**values)
+        monitor = monitoring.Monitor(compiled, self.adapter, moment, parse_duration(reference_window),
+                                     parse_duration(current_window), thresholds)
+        selected = self.selected(select, exclude)
+        features = [health for name in selected if monitoring.monitorable(compiled.nodes[name])
+                    for health in monitor.model(compiled.nodes[name])]
+        checks = []
+        if check_online and sample > 0:
+            def online(keys: Any, names: Any) -> Any:
+                return self.get_online_features(keys, names)
+
+            def offline(keys: Any, names: Any) -> Any:
+                import pyarrow as pa
+
+                instant = datetime.now(timezone.utc).replace(tzinfo=None)
+                spine = pa.Table.from_pylist([{**key, "__monitor_ts": instant} for key in keys])
+                table = self.get_historical_features(spine, names, timestamp="__monitor_ts").to_arrow()
+                return {name: table.column(name).to_pylist() for name in names}
+
+            checks = monitoring.consistency(compiled, self.adapter, selected, sample, online, offline)
+        return monitoring.MonitorReport(moment, features, checks)
 
     # -- training sets -----------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from rich.markup import escape
 from skewless.offline.runner import ModelResult, RunReporter, RunResults
 
 if TYPE_CHECKING:
+    from skewless.offline.monitoring import MonitorReport
     from skewless.offline.testing import TestResult, TestResults
     from skewless.project.lineage import ColumnLineage
     from skewless.project.nodes import ModelNode
@@ -165,3 +166,40 @@ class TestReporter:
         colour = "green" if results.ok else "red"
         self.console.print(f"[{colour}]{len(results.results)} tests:[/{colour}] {counts['pass']} passed, "
                            f"{counts['fail']} failed, {counts['warn']} warned, {counts['error']} errors")
+
+
+_HEALTH = {"ok": "[green]ok[/green]", "warn": "[yellow]warn[/yellow]", "error": "[red]error[/red]"}
+_SPARK = " ▁▂▃▄▅▆▇█"
+
+
+def _spark(shares: list[float]) -> str:
+    """A small bar chart of shares, one character per bin."""
+    top = max(shares, default=0) or 1
+    return "".join(_SPARK[min(8, round(share / top * 8))] for share in shares)
+
+
+def print_monitor(report: "MonitorReport") -> None:
+    from rich.table import Table
+
+    from skewless.core.durations import human_duration
+
+    table = Table(show_edge=False, header_style="bold")
+    for column in ("feature", "model", "age", "rows now", "null rate", "PSI", "reference", "current", "status"):
+        table.add_column(column, justify="right" if column in ("rows now", "null rate", "PSI") else "left")
+    for health in report.features:
+        age = "" if health.age_seconds is None else human_duration(health.age_seconds)
+        table.add_row(
+            escape(health.feature), escape(health.model), age, f"{health.rows_current:,}",
+            "" if health.null_rate is None else f"{health.null_rate:.1%}",
+            "" if health.psi is None else f"{health.psi:.3f}",
+            _spark(health.bins.get("reference", [])[:24]), _spark(health.bins.get("current", [])[:24]),
+            _HEALTH[health.status] + (f" [dim]{escape('; '.join(health.reasons))}[/dim]" if health.reasons else ""))
+    out.print(table)
+    for check in report.consistency:
+        state = "[green]0 mismatches[/green]" if not check.mismatches else f"[red]{len(check.mismatches)} " \
+            "mismatches[/red]"
+        out.print(f"online vs training set  [bold]{escape(check.model)}[/bold]: {check.checked:,} values, {state}")
+        for mismatch in check.mismatches[:5]:
+            out.print(f"    {escape(mismatch['feature'])} {escape(str(mismatch['entity']))}: online "
+                      f"{escape(repr(mismatch['online']))}, training set {escape(repr(mismatch['offline']))}")
+    out.print(f"status: {_HEALTH[report.status]} (at {report.now.isoformat(sep=' ', timespec='seconds')} UTC)")

@@ -277,6 +277,44 @@ def build(project_dir: str, target: str | None, vars_: dict[str, Any] | None, se
         sys.exit(1)
 
 
+@cli.command()
+@project_options
+@selection_options
+@click.option("--reference-window", default="30d", show_default=True, metavar="DURATION",
+              help="The window drift is measured against (it ends where the current one starts).")
+@click.option("--current-window", default="1d", show_default=True, metavar="DURATION",
+              help="The recent window, ending now.")
+@click.option("--sample", default=100, show_default=True, type=click.IntRange(0),
+              help="Entities per online model read online and through a training set (0: skip the check).")
+@click.option("--output", "-o", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@handle_errors
+def monitor(project_dir: str, target: str | None, vars_: dict[str, Any] | None, select: tuple[str, ...],
+            exclude: tuple[str, ...], reference_window: str, current_window: str, sample: int, output: str) -> None:
+    """Watch features: freshness, null rate, drift (PSI) between a reference and the current window, and whether
+    the online store serves what a training set computes for a sample of entities.
+
+    PSI warns at 0.1 and errors at 0.25 unless a model's YAML sets `monitor: {psi_warn, psi_error, warn_after,
+    error_after}`. Exit code 1 when anything is past an error threshold or an online value differs: a
+    scheduler's alert.
+
+    \b
+    Examples:
+      skewless monitor
+      skewless monitor -s tag:fraud --current-window 6h --output json
+    """
+    from .console import out, print_monitor
+
+    with _store(project_dir, target, vars_) as store:
+        report = store.monitor(select, exclude, reference_window=reference_window, current_window=current_window,
+                               sample=sample)
+    if output == "json":
+        out.print_json(json.dumps(report.to_json()))
+    else:
+        print_monitor(report)
+    if report.status == "error":
+        sys.exit(1)
+
+
 @cli.group()
 def dataset() -> None:
     """Training sets declared in datasets/*.yml: build them point-in-time correct.

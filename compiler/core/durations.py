@@ -52,3 +52,10 @@ def format_duration(value: timedelta) -> str:
         if micros and micros % size == 0:
             return f"{micros // size}{unit}"
     return f"{micros}us"
+
+
+def human_duration(seconds: float) -> str:
+    """An age as people read it, to two units: 1d 20h, 3h 5m, 40s."""
+    whole = int(max(0, seconds))
+    parts = [(whole // 86_400, "d"), (whole % 86_400 // 3_600, "h"), (whole % 3_600 // 60, "m"), (whole % 60, "s")]
+    return " ".join([f"{value}{unit}" for value, unit in parts if value][:2]) or "0s"

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
+from skewless.core.durations import human_duration
 from skewless.core.errors import SkewlessError
 from skewless.project.compile import CompiledProject
 from skewless.project.data_tests import DataTest, ProjectTests, UnitTest
@@ -219,12 +220,7 @@ def _same(wanted: Any, got: Any) -> bool:
 
 
 def _age(micros: int) -> str:
-    """A duration as people read it: 1d 20h, 3h 5m, 40s."""
-    seconds = max(0, micros) // 1_000_000
-    parts = [(seconds // 86_400, "d"), (seconds % 86_400 // 3_600, "h"), (seconds % 3_600 // 60, "m"),
-             (seconds % 60, "s")]
-    shown = [f"{value}{unit}" for value, unit in parts if value][:2]
-    return " ".join(shown) or "0s"
+    return human_duration(micros / 1_000_000)
 
 
 def _json_value(value: Any) -> Any:

@@ -56,6 +56,7 @@ class CompiledProject:
     by_relation: dict[tuple[str, str], ModelNode] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)  # located messages about models that compile but mislead
     tests: ProjectTests = field(default_factory=ProjectTests)  # generic, singular and unit tests (data_tests.py)
+    monitor: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # per model, its YAML `monitor:` thresholds
     _text: dict[str, str] = field(default_factory=dict, repr=False)
 
     def selected(self, include: Iterable[str] | None = None, exclude: Iterable[str] | None = None,
@@ -215,6 +216,8 @@ class Project:
             compiled.nodes = {n: compiled.nodes[n] for n in compiled.order}
             self._check_feature_names(compiled)
         compiled.warnings.extend(check_naming(compiled))
+        compiled.monitor = {name: doc["monitor"] for name, doc in docs.items()
+                            if isinstance(doc.get("monitor"), Mapping)}
         compiled.tests = ProjectTests(
             generic_tests(compiled.nodes, docs, self.dialect) + self._singular_tests(renderer, compiled),
             unit_tests(self._unit_entries, compiled.nodes, set(self.config.sources)))
@@ -258,7 +261,8 @@ class Project:
                             location=entry.location("name"),
                             hint=did_you_mean(str(name), names) or "remove the entry or add the model",
                         )
-                    unknown = set(entry) - {"name", "description", "config", "columns", "meta", "tests", "data_tests"}
+                    unknown = set(entry) - {"name", "description", "config", "columns", "meta", "tests", "data_tests",
+                                            "monitor"}
                     if unknown:
                         key = sorted(unknown)[0]
                         raise CompileError(
