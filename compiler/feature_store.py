@@ -240,6 +240,24 @@ class FeatureStore:
                                                       "tests": results.to_json()["results"]})
         return runs, results
 
+    # -- the catalog ---------------------------------------------------------------------------------
+
+    def docs_generate(self) -> "Path":
+        """target/docs/index.html: the catalog as a static site, with the last test results (run_results.json)
+        and the last monitor report (monitor.json) when target/ holds them."""
+        from pathlib import Path
+
+        from skewless.project.docs_site import catalog_data, write_site
+
+        compiled = self.compile()
+        target = Path(compiled.config.target_path)
+        run_results = _read_json(target / "run_results.json")
+        monitor = _read_json(target / "monitor.json")
+        datasets = {name: self._dataset_features(d) for name, d in self.catalog.datasets.items()}
+        data = catalog_data(compiled, services=self.feature_services(), datasets=datasets,
+                            run_results=run_results, monitor=monitor)
+        return write_site(data, target / "docs")
+
     # -- monitoring ----------------------------------------------------------------------------------
 
     def monitor(self, select: Iterable[str] | None = None, exclude: Iterable[str] | None = None, *,
@@ -278,7 +296,9 @@ class FeatureStore:
                 return {name: table.column(name).to_pylist() for name in names}
 
             checks = monitoring.consistency(compiled, self.adapter, selected, sample, online, offline)
-        return monitoring.MonitorReport(moment, features, checks)
+        report = monitoring.MonitorReport(moment, features, checks)
+        artifacts.write_text_atomic(compiled.config.target_path / "monitor.json", json.dumps(report.to_json()) + "\n")
+        return report
 
     # -- training sets -----------------------------------------------------------------------------
 
@@ -597,3 +617,11 @@ def _worker_app() -> Any:
     settings = json.loads(os.environ[_SERVE_ENV])
     store = FeatureStore(settings["project_dir"], settings["target"], vars=settings["vars"])
     return store.feature_server(Limits(*settings["limits"])).app()
+
+
+def _read_json(path: "Path") -> Any:
+    """A JSON artifact of an earlier command, or None when it is missing or unreadable."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None

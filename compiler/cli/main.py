@@ -316,6 +316,54 @@ def monitor(project_dir: str, target: str | None, vars_: dict[str, Any] | None, 
 
 
 @cli.group()
+def docs() -> None:
+    """The catalog as a static site: every model and feature, lineage, tests, monitoring.
+
+    \b
+    Examples:
+      skewless docs generate && open target/docs/index.html
+      skewless docs serve --port 8080
+    """
+
+
+@docs.command(name="generate")
+@project_options
+@handle_errors
+def docs_generate(project_dir: str, target: str | None, vars_: dict[str, Any] | None) -> None:
+    """Write target/docs/index.html (opens from the file system; no server needed).
+
+    It shows the last test results and monitor report found in target/: run `skewless build` (or `test`) and
+    `skewless monitor` first to see them.
+    """
+    from .console import out
+
+    path = _store(project_dir, target, vars_).docs_generate()
+    out.print(f"Wrote {_escape(str(path))}")
+
+
+@docs.command(name="serve")
+@project_options
+@click.option("--port", "-p", default=8080, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--host", default="127.0.0.1", show_default=True)
+@handle_errors
+def docs_serve(project_dir: str, target: str | None, vars_: dict[str, Any] | None, port: int, host: str) -> None:
+    """Generate the site and serve target/docs over HTTP (Ctrl+C stops)."""
+    import functools as tools
+    import http.server
+
+    from .console import out
+
+    path = _store(project_dir, target, vars_).docs_generate()
+    handler = tools.partial(http.server.SimpleHTTPRequestHandler, directory=str(path.parent))
+    with http.server.ThreadingHTTPServer((host, port), handler) as server:
+        out.print(f"Serving {_escape(str(path.parent))} on http://{host}:{port}/ (Ctrl+C stops)")
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+
+
+@cli.group()
 def dataset() -> None:
     """Training sets declared in datasets/*.yml: build them point-in-time correct.
 

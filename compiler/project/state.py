@@ -315,7 +315,7 @@ def load_state(path: str | Path) -> dict[str, dict[str, Any]]:
     return state
 
 
-def diff(compiled: "CompiledProject", old: Mapping[str, Mapping[str, Any]]) -> StateDiff:  # noqa: C901
+def diff(compiled: "CompiledProject", old: Mapping[str, Mapping[str, Any]]) -> StateDiff:
     """The project now against an earlier state (load_state)."""
     new = manifest_state(compiled)
     # both sides from their manifest state: the same text round trip, so that only real changes differ
