@@ -262,9 +262,11 @@ class FeatureStore:
 
     def monitor(self, select: Iterable[str] | None = None, exclude: Iterable[str] | None = None, *,
                 reference_window: str = "30d", current_window: str = "1d", sample: int = 100,
-                now: datetime | None = None, check_online: bool = True) -> "MonitorReport":
+                now: datetime | None = None, check_online: bool = True,
+                reference: str | None = None) -> "MonitorReport":
         """Per feature: freshness, null rate and drift (PSI) between the reference and current windows ending at
-        `now`; and `sample` entities per online model read online and through a training set at one instant."""
+        `now`; and `sample` entities per online model read online and through a training set at one instant.
+        `reference="dataset:NAME"`: the dataset's training set is the reference (its features only)."""
         from datetime import timezone
 
         from skewless.core.durations import parse_duration
@@ -277,11 +279,23 @@ class FeatureStore:
             values = {k: raw[k] for k in ("psi_warn", "psi_error") if raw.get(k) is not None}
             values |= {k: parse_duration(raw[k]) for k in ("warn_after", "error_after") if raw.get(k)}
             thresholds[name] = monitoring.Thresholds(**values)
+        only, reference_table = None, None
+        if reference is not None:
+            if not reference.startswith("dataset:"):
+                raise SkewlessError(f"unknown reference {reference!r}",
+                                    hint="--reference dataset:NAME (a dataset's training set), or leave it out "
+                                    "and set --reference-window")
+            only, reference_table = self._reference_dataset(reference.split(":", 1)[1])
         monitor = monitoring.Monitor(compiled, self.adapter, moment, parse_duration(reference_window),
-                                     parse_duration(current_window), thresholds)
+                                     parse_duration(current_window), thresholds, reference_table)
         selected = self.selected(select, exclude)
-        features = [health for name in selected if monitoring.monitorable(compiled.nodes[name])
-                    for health in monitor.model(compiled.nodes[name])]
+        try:
+            features = [health for name in selected if monitoring.monitorable(compiled.nodes[name])
+                        and (only is None or set(compiled.nodes[name].features) & only)
+                        for health in monitor.model(compiled.nodes[name], only)]
+        finally:
+            if reference_table is not None:
+                self.adapter.unregister_arrow(reference_table.name)
         checks = []
         if check_online and sample > 0:
             def online(keys: Any, names: Any) -> Any:
@@ -295,10 +309,40 @@ class FeatureStore:
                 table = self.get_historical_features(spine, names, timestamp="__monitor_ts").to_arrow()
                 return {name: table.column(name).to_pylist() for name in names}
 
-            checks = monitoring.consistency(compiled, self.adapter, selected, sample, online, offline)
+            checks = monitoring.consistency(compiled, self.adapter, selected, sample, online, offline,
+                                            self._newest_online)
+            served = {check.model: check.newest_online for check in checks}
+            for health in features:
+                health.newest_online = served.get(health.model)
         report = monitoring.MonitorReport(moment, features, checks)
         artifacts.write_text_atomic(compiled.config.target_path / "monitor.json", json.dumps(report.to_json()) + "\n")
         return report
+
+    def _reference_dataset(self, name: str) -> tuple[set[str], "exp.Table"]:
+        """A dataset's training set, readable by the warehouse's queries: the drift reference."""
+        from skewless.offline.spines import dataset_spine
+
+        dataset = self.catalog.dataset(name)
+        compiled = self.compile(write=False)
+        features = self._dataset_features(dataset)
+        spine = dataset_spine(dataset, compiled).load(self.adapter)
+        from skewless.offline.retrieval import RetrievalJob
+
+        table = RetrievalJob(self.adapter, compiled, spine, features, dataset.as_known).to_arrow()
+        return set(features), self.adapter.register_arrow("__skewless_monitor_reference", table)
+
+    def _newest_online(self, model: str, keys: Iterable[Mapping[str, Any]]) -> datetime | None:
+        """The newest event time the online store holds for these entities of a model."""
+        from skewless.online import format as fmt
+
+        online = self.serving_catalog().models.get(model)
+        if online is None or online.window is not None:
+            return None
+        field_name = fmt.field_name(model, online.version)
+        requests = [(fmt.entity_key(self.config.name, online.entity, [key[k] for k in online.join_keys]),
+                     [field_name]) for key in keys]
+        times = [fmt.decode_row(raw)[0] for (raw,) in self.online_store.read(requests) if raw is not None]
+        return fmt.from_micros(max(times)) if times else None
 
     # -- training sets -----------------------------------------------------------------------------
 

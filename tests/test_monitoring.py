@@ -94,6 +94,9 @@ def test_the_online_check_catches_a_corrupted_value(make_project):
         clean = store.monitor(now=NOW, check_online=True, sample=20)
         (check,) = clean.consistency
         assert check.checked == 40 and check.mismatches == []
+        # the newest event online is the newest offline: the online store is as fresh as the warehouse
+        assert check.newest_online == NOW - timedelta(hours=6)
+        assert {h.newest_online for h in clean.features} == {NOW - timedelta(hours=6)}
         # entity 1015's stored value replaced by entity 1016's: a valid value, the wrong one
         model = store.serving_catalog().models["payments"]
         field = fmt.field_name("payments", model.version)
@@ -120,3 +123,24 @@ def test_the_command_prints_a_table_or_json_and_exits_1_past_an_error(make_proje
                                  "--current-window", "400d", "--reference-window", "1d"])
     data = json.loads(result.output)
     assert {f["feature"] for f in data["features"]} == {"user__amount", "user__channel"}
+
+
+def test_a_dataset_as_the_reference(make_project):
+    """A training set over the reference window's payments: the same shift as measured against the window."""
+    with _project(make_project) as store:
+        root = store.config.root
+    (root / "models" / "reference_spine.sql").write_text(
+        "{{ config(materialized='view') }}\n"
+        "select user_id, event_ts from {{ source('app', 'events') }} where user_id < 100\n")
+    (root / "datasets").mkdir()
+    (root / "datasets" / "history.yml").write_text(
+        "datasets:\n  - name: history\n    spine: {model: reference_spine, timestamp: event_ts, columns: [user_id, "
+        "event_ts]}\n    features: [user__amount, user__channel]\n")
+    with FeatureStore(root) as store:
+        store.run(online=False)
+        by_window = {h.feature: h.psi for h in store.monitor(now=NOW, check_online=False).features}
+        report = store.monitor(now=NOW, check_online=False, reference="dataset:history")
+    health = {h.feature: h for h in report.features}
+    assert set(health) == {"user__amount", "user__channel"} and health["user__amount"].rows_reference == 100
+    assert health["user__amount"].psi == pytest.approx(by_window["user__amount"], rel=1e-12)
+    assert health["user__channel"].psi == pytest.approx(by_window["user__channel"], rel=1e-12)

@@ -198,7 +198,9 @@ def print_monitor(report: "MonitorReport") -> None:
     for check in report.consistency:
         state = "[green]0 mismatches[/green]" if not check.mismatches else f"[red]{len(check.mismatches)} " \
             "mismatches[/red]"
-        out.print(f"online vs training set  [bold]{escape(check.model)}[/bold]: {check.checked:,} values, {state}")
+        served = f", newest online event {check.newest_online.isoformat(sep=' ')}" if check.newest_online else ""
+        out.print(f"online vs training set  [bold]{escape(check.model)}[/bold]: {check.checked:,} values, {state}"
+                  f"{escape(served)}")
         for mismatch in check.mismatches[:5]:
             out.print(f"    {escape(mismatch['feature'])} {escape(str(mismatch['entity']))}: online "
                       f"{escape(repr(mismatch['online']))}, training set {escape(repr(mismatch['offline']))}")

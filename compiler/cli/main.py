@@ -280,6 +280,8 @@ def build(project_dir: str, target: str | None, vars_: dict[str, Any] | None, se
 @cli.command()
 @project_options
 @selection_options
+@click.option("--reference", metavar="dataset:NAME",
+              help="Measure drift against a dataset's training set instead of a window (its features only).")
 @click.option("--reference-window", default="30d", show_default=True, metavar="DURATION",
               help="The window drift is measured against (it ends where the current one starts).")
 @click.option("--current-window", default="1d", show_default=True, metavar="DURATION",
@@ -289,7 +291,8 @@ def build(project_dir: str, target: str | None, vars_: dict[str, Any] | None, se
 @click.option("--output", "-o", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @handle_errors
 def monitor(project_dir: str, target: str | None, vars_: dict[str, Any] | None, select: tuple[str, ...],
-            exclude: tuple[str, ...], reference_window: str, current_window: str, sample: int, output: str) -> None:
+            exclude: tuple[str, ...], reference: str | None, reference_window: str, current_window: str,
+            sample: int, output: str) -> None:
     """Watch features: freshness, null rate, drift (PSI) between a reference and the current window, and whether
     the online store serves what a training set computes for a sample of entities.
 
@@ -301,12 +304,13 @@ def monitor(project_dir: str, target: str | None, vars_: dict[str, Any] | None, 
     Examples:
       skewless monitor
       skewless monitor -s tag:fraud --current-window 6h --output json
+      skewless monitor --reference dataset:fraud_training
     """
     from .console import out, print_monitor
 
     with _store(project_dir, target, vars_) as store:
         report = store.monitor(select, exclude, reference_window=reference_window, current_window=current_window,
-                               sample=sample)
+                               sample=sample, reference=reference)
     if output == "json":
         out.print_json(json.dumps(report.to_json()))
     else:

@@ -57,10 +57,12 @@ class FeatureHealth:
     bins: dict[str, list[float]] = field(default_factory=dict)  # reference and current shares, for plots
     status: str = "ok"
     reasons: list[str] = field(default_factory=list)
+    newest_online: datetime | None = None  # an online model's newest event time served (from the sample)
 
     def to_json(self) -> dict[str, Any]:
         return {"feature": self.feature, "model": self.model, "kind": self.kind,
                 "newest": self.newest.isoformat() if self.newest else None,
+                "newest_online": self.newest_online.isoformat() if self.newest_online else None,
                 "age_seconds": self.age_seconds, "rows_reference": self.rows_reference,
                 "rows_current": self.rows_current, "null_rate": self.null_rate,
                 "psi": None if self.psi is None else round(self.psi, 6), "bins": self.bins,
@@ -72,9 +74,11 @@ class Consistency:
     model: str
     checked: int  # entity x feature values compared
     mismatches: list[dict[str, Any]] = field(default_factory=list)
+    newest_online: datetime | None = None  # the newest event time among the sampled entities' online values
 
     def to_json(self) -> dict[str, Any]:
-        return {"model": self.model, "checked": self.checked, "mismatches": self.mismatches}
+        return {"model": self.model, "checked": self.checked, "mismatches": self.mismatches,
+                "newest_online": self.newest_online.isoformat() if self.newest_online else None}
 
 
 @dataclass
@@ -102,87 +106,101 @@ def monitorable(node: ModelNode) -> bool:
             and node.config.timestamp is not None and bool(node.features))
 
 
+@dataclass(frozen=True)
+class _Side:
+    """Where a window's rows are: a relation, and the condition that picks them."""
+
+    relation: exp.Expression
+    condition: exp.Expression
+
+
 class Monitor:
+    """`reference_table`: a training set's rows (a dataset) as the reference, instead of a window of the model."""
+
     def __init__(self, compiled: CompiledProject, adapter: "WarehouseAdapter", now: datetime,
                  reference: timedelta, current: timedelta,
-                 thresholds: Mapping[str, Thresholds] | None = None) -> None:
+                 thresholds: Mapping[str, Thresholds] | None = None,
+                 reference_table: exp.Table | None = None) -> None:
         self.compiled = compiled
         self.adapter = adapter
         self.now = now
         self.current_start = now - current
         self.reference_start = self.current_start - reference
         self.thresholds = thresholds or {}
+        self.reference_table = reference_table
 
-    def model(self, node: ModelNode) -> list[FeatureHealth]:
+    def model(self, node: ModelNode, only: Iterable[str] | None = None) -> list[FeatureHealth]:
+        """The health of the model's features (`only`: of these)."""
         assert node.relation is not None and node.config.timestamp is not None
         ts = quoted_column(node.config.timestamp)
-        current = exp.and_(exp.GT(this=ts.copy(), expression=_time(self.current_start)),
-                           exp.LTE(this=ts.copy(), expression=_time(self.now)))
-        reference = exp.and_(exp.GT(this=ts.copy(), expression=_time(self.reference_start)),
-                             exp.LTE(this=ts.copy(), expression=_time(self.current_start)))
-        kinds = {f: _kind(node.feature_column(f).type) for f in node.features}
-        selects: list[exp.Expression] = [exp.Max(this=ts.copy()), _count_if(current), _count_if(reference)]
-        for feature in node.features:
-            selects.append(_count_if(exp.and_(current.copy(), quoted_column(feature).is_(exp.null()))))
-            if kinds[feature] == "numeric":
-                value = exp.cast(quoted_column(feature), "DOUBLE")
-                selects += [exp.Min(this=exp.If(this=reference.copy(), true=value.copy())),
-                            exp.Max(this=exp.If(this=reference.copy(), true=value))]
-        row = self.adapter.fetch_all(exp.select(*selects).from_(node.relation.copy()))[0]
-        newest, rows_current, rows_reference = _datetime(row[0]), int(row[1] or 0), int(row[2] or 0)
+        names = [f for f in node.features if only is None or f in set(only)]
+        current = _Side(node.relation, exp.and_(exp.GT(this=ts.copy(), expression=_time(self.current_start)),
+                                                 exp.LTE(this=ts.copy(), expression=_time(self.now))))
+        reference = _Side(self.reference_table, exp.true()) if self.reference_table is not None else _Side(
+            node.relation, exp.and_(exp.GT(this=ts.copy(), expression=_time(self.reference_start)),
+                                    exp.LTE(this=ts.copy(), expression=_time(self.current_start))))
+        types = {f: node.feature_column(f).type for f in names}
+        if None in types.values():  # a type the compiler could not infer: the warehouse knows it
+            observed = self.adapter.columns(node.relation)
+            types = {f: kind or observed.get(f) for f, kind in types.items()}
+        kinds = {f: _kind(kind) for f, kind in types.items()}
+        now_row = self.adapter.fetch_all(exp.select(
+            exp.Max(this=ts.copy()), _count_if(current.condition),
+            *[_count_if(exp.and_(current.condition.copy(), quoted_column(f).is_(exp.null()))) for f in names]
+        ).from_(node.relation.copy()))[0]
+        numeric = [f for f in names if kinds[f] == "numeric"]
+        then_row = self.adapter.fetch_all(exp.select(
+            _count_if(reference.condition),
+            *[part for f in numeric for part in (
+                exp.Min(this=exp.If(this=reference.condition.copy(), true=exp.cast(quoted_column(f), "DOUBLE"))),
+                exp.Max(this=exp.If(this=reference.condition.copy(), true=exp.cast(quoted_column(f), "DOUBLE"))))]
+        ).from_(reference.relation.copy()))[0]
+        newest, rows_current, rows_reference = _datetime(now_row[0]), int(now_row[1] or 0), int(then_row[0] or 0)
+        ranges = {f: (then_row[1 + 2 * i], then_row[2 + 2 * i]) for i, f in enumerate(numeric)}
         limits = self.thresholds.get(node.name, Thresholds())
         age = None if newest is None else (self.now - newest).total_seconds()
         results = []
-        at = 3
-        for feature in node.features:
-            nulls = int(row[at] or 0)
-            at += 1
+        for index, feature in enumerate(names):
+            nulls = int(now_row[2 + index] or 0)
             health = FeatureHealth(feature, node.name, kinds[feature], newest, age, rows_reference, rows_current,
                                    nulls / rows_current if rows_current else None, None)
-            if kinds[feature] == "numeric":
-                low, high = row[at], row[at + 1]
-                at += 2
-                if low is not None and rows_current:
-                    health.psi, health.bins = self._numeric_psi(node, feature, float(low), float(high),
-                                                                current, reference)
+            if feature in ranges and ranges[feature][0] is not None and rows_current:
+                low, high = (float(v) for v in ranges[feature])
+                health.psi, health.bins = self._numeric_psi(feature, low, high, current, reference)
             elif kinds[feature] == "categorical" and rows_reference and rows_current:
-                health.psi, health.bins = self._categorical_psi(node, feature, current, reference)
+                health.psi, health.bins = self._categorical_psi(feature, current, reference)
             _judge(health, limits)
             results.append(health)
         return results
 
-    def _numeric_psi(self, node: ModelNode, feature: str, low: float, high: float, current: exp.Expression,
-                     reference: exp.Expression) -> tuple[float, dict[str, list[float]]]:
+    def _numeric_psi(self, feature: str, low: float, high: float, current: _Side, reference: _Side
+                     ) -> tuple[float, dict[str, list[float]]]:
         width = (high - low) / BINS or 1.0
         value = exp.cast(quoted_column(feature), "DOUBLE")
         raw_bin = exp.Floor(this=exp.Div(this=exp.paren(exp.Sub(this=value, expression=exp.Literal.number(low))),
                                          expression=exp.Literal.number(width)))
         binned = exp.Greatest(this=exp.Least(this=raw_bin, expressions=[exp.Literal.number(BINS - 1)]),
                               expressions=[exp.Literal.number(0)])
-        counts = self._counts(node, feature, binned, current, reference)
+        counts = {"reference": self._counts(feature, binned, reference), "current": self._counts(feature, binned,
+                                                                                                 current)}
         keys = [float(k) for k in range(BINS)]
         return _psi(counts, keys), _shares(counts, keys)
 
-    def _categorical_psi(self, node: ModelNode, feature: str, current: exp.Expression, reference: exp.Expression
+    def _categorical_psi(self, feature: str, current: _Side, reference: _Side
                          ) -> tuple[float, dict[str, list[float]]]:
-        counts = self._counts(node, feature, exp.cast(quoted_column(feature), "VARCHAR"), current, reference)
+        key = exp.cast(quoted_column(feature), "VARCHAR")
+        counts = {"reference": self._counts(feature, key, reference), "current": self._counts(feature, key, current)}
         keys = sorted({k for side in counts.values() for k in side}, key=str)
         return _psi(counts, keys), _shares(counts, keys)
 
-    def _counts(self, node: ModelNode, feature: str, key: exp.Expression, current: exp.Expression,
-                reference: exp.Expression) -> dict[str, dict[Any, int]]:
-        """Rows per key in each window (NULL values left out: the null rate reports them)."""
-        assert node.relation is not None
-        side = exp.If(this=current.copy(), true=exp.Literal.string("current"), false=exp.Literal.string("reference"))
-        query = (exp.select(exp.alias_(side, "side"), exp.alias_(key, "k"), exp.alias_(exp.Count(this=exp.Star()), "n"))
-                 .from_(node.relation.copy())
-                 .where(exp.and_(exp.or_(current.copy(), reference.copy()),
-                                 quoted_column(feature).is_(exp.null()).not_()))
-                 .group_by(exp.column("side"), exp.column("k")))
-        counts: dict[str, dict[Any, int]] = {"reference": {}, "current": {}}
-        for which, value, n in self.adapter.fetch_all(query):
-            counts[which][float(value) if isinstance(value, (int, float, Decimal)) else value] = int(n)
-        return counts
+    def _counts(self, feature: str, key: exp.Expression, side: _Side) -> dict[Any, int]:
+        """Rows per key on one side, GROUP BY in the warehouse (NULL values left out: the null rate shows them)."""
+        query = (exp.select(exp.alias_(key.copy(), "k"), exp.alias_(exp.Count(this=exp.Star()), "n"))
+                 .from_(side.relation.copy())
+                 .where(exp.and_(side.condition.copy(), quoted_column(feature).is_(exp.null()).not_()))
+                 .group_by(exp.column("k")))
+        return {float(value) if isinstance(value, (int, float, Decimal)) else value: int(n)
+                for value, n in self.adapter.fetch_all(query)}
 
 
 def _psi(counts: Mapping[str, Mapping[Any, int]], keys: Sequence[Any]) -> float:
@@ -250,7 +268,7 @@ def _plain(value: Any) -> Any:
 
 def _kind(sql_type: str | None) -> str:
     name = (sql_type or "").upper()
-    if numeric_family(sql_type) is not None or name.startswith(("DECIMAL", "NUMERIC")):
+    if numeric_family(sql_type) is not None or name.startswith(("DECIMAL", "NUMERIC", "HUGEINT", "UBIGINT")):
         return "numeric"
     if name.startswith(("VARCHAR", "TEXT", "STRING", "CHAR", "BOOL")):
         return "categorical"
@@ -287,11 +305,13 @@ def sample_keys(adapter: "WarehouseAdapter", node: ModelNode, count: int) -> lis
 
 
 Reader = Callable[[Sequence[Mapping[str, Any]], Sequence[str]], Mapping[str, Sequence[Any]]]
+Newest = Callable[[str, Sequence[Mapping[str, Any]]], datetime | None]
 
 
 def consistency(compiled: CompiledProject, adapter: "WarehouseAdapter", models: Iterable[str], count: int,
-                online: Reader, offline: Reader) -> list[Consistency]:
-    """For each online model: `count` entities read online and through a training set at one instant."""
+                online: Reader, offline: Reader, newest: Newest | None = None) -> list[Consistency]:
+    """For each online model: `count` entities read online and through a training set at one instant (and,
+    with `newest`, the newest event time their online values hold)."""
     results = []
     for name in models:
         node = compiled.nodes[name]
@@ -303,5 +323,7 @@ def consistency(compiled: CompiledProject, adapter: "WarehouseAdapter", models: 
         if not keys:
             continue
         features = list(node.features)
-        results.append(compare_online(name, keys, features, online(keys, features), offline(keys, features)))
+        check = compare_online(name, keys, features, online(keys, features), offline(keys, features))
+        check.newest_online = newest(name, keys) if newest is not None else None
+        results.append(check)
     return results
