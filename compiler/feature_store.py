@@ -209,7 +209,7 @@ class FeatureStore:
               report: Callable[["TestResult"], None] | None = None) -> tuple[RunResults, "TestResults"]:
         """Models and their tests in dependency order, as dbt build: each model's tests right after it; a model
         whose test fails (severity error) stops what reads it. Unit tests run first (they need no warehouse)."""
-        from skewless.offline.testing import TestResults, TestRunner
+        from skewless.offline.testing import TestResult, TestResults, TestRunner
 
         selected = self.selected(select, exclude, state)
         compiled = self.compile()
@@ -235,6 +235,9 @@ class FeatureStore:
         for test in pending:
             if set(test.depends_on) <= built:
                 done.append(runner.data_test(test))
+            else:
+                done.append(TestResult(test.name, test.kind, test.model, "skipped",
+                                       message="skipped: a model it reads was not built"))
         results = TestResults(done, time.perf_counter() - started)
         artifacts.write_run_results(compiled.config, {**runs.to_json(), "success": runs.ok and results.ok,
                                                       "tests": results.to_json()["results"]})

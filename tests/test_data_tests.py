@@ -5,6 +5,7 @@ on DuckDB, and build skipping what reads a model whose test failed."""
 from __future__ import annotations
 
 import json
+import textwrap
 from datetime import datetime
 from pathlib import Path
 
@@ -152,13 +153,16 @@ def test_a_unit_test_must_give_every_input_the_model_reads(make_project):
 
 
 def test_build_skips_what_reads_a_model_whose_test_failed(make_project):
-    root = _project(make_project, SCHEMA)
+    child_tests = "  - name: payment_totals\n    columns:\n      - name: user__total\n        tests: [not_null]\n"
+    root = _project(make_project, textwrap.dedent(SCHEMA) + child_tests)
     with FeatureStore(root) as store:
         runs, tests = store.build(online=False)
     status = {r.name: r.status for r in runs.results}
     assert status["payments"] == "success" and status["payment_totals"] == "skipped"
     assert status["merchants"] == "success"
     assert not tests.ok and not runs.ok
+    assert [(r.name, r.status) for r in tests.results if r.model == "payment_totals"] == [
+        ("not_null_payment_totals_user__total", "skipped")]
 
 
 @pytest.mark.parametrize(("schema", "words"), [
@@ -185,3 +189,39 @@ def test_the_example_project_declares_every_kind_and_builds_green():
         kinds = {t.kind for t in tests.data} | {"unit" for _ in tests.unit}
         assert kinds >= {"not_null", "unique", "accepted_values", "accepted_range", "relationships", "freshness",
                          "singular", "unit"}
+
+
+def test_the_same_tests_on_postgres(make_project, postgres_database):
+    """Generic and singular tests compile to Postgres' SQL and find the same failures as on DuckDB."""
+    import psycopg
+
+    with psycopg.connect(**postgres_database, autocommit=True) as connection:
+        for schema in ("features", "raw"):
+            connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'.encode())
+    settings = ", ".join(f"{k}: {v}" for k, v in postgres_database.items())
+    typed = """\
+        sources:
+          - name: app
+            schema: raw
+            tables:
+              - name: events
+                file: data/events.csv
+                timestamp: event_ts
+                columns: [{name: user_id, type: BIGINT}, {name: merchant_id, type: BIGINT},
+                          {name: amount, type: DOUBLE}, {name: event_ts, type: TIMESTAMP}]
+    """
+    singular = {"tests/no_negative_amounts.sql":
+                "select user_id, user__amount from {{ ref('payments') }} where user__amount < 0\n"}
+    found = {}
+    for engine, target in (("duckdb", "{type: duckdb, path: target/t.duckdb, schema: features}"),
+                           ("postgres", f"{{type: postgres, {settings}, schema: features}}")):
+        root = make_project({"data/events.csv": EVENTS, "models/user_amounts.sql": None, "sources.yml": typed,
+                             MERCHANTS[0]: MERCHANTS[1], PAYMENTS[0]: PAYMENTS[1], CHILD[0]: CHILD[1],
+                             "models/schema.yml": SCHEMA, **singular,
+                             "profiles.yml": f"mini:\n  target: dev\n  outputs:\n    dev: {target}\n"},
+                            name=engine)
+        with FeatureStore(root) as store:
+            assert store.run(online=False).ok
+            found[engine] = {r.name: (r.status, r.failures, r.rows) for r in store.test().results}
+    assert found["postgres"] == found["duckdb"]
+    assert found["postgres"]["no_negative_amounts"][:2] == ("fail", 1)

@@ -73,26 +73,38 @@ def _browser():
 
 
 def test_search_a_feature_and_follow_its_lineage_in_a_real_browser(site):
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
     driver = _browser()
+
+    def settled(read):  # the page redraws after each click (hashchange): wait until it shows what is asked
+        return WebDriverWait(driver, 10, ignored_exceptions=(StaleElementReferenceException,)).until(read)
+
+    def heading(text: str) -> None:
+        settled(lambda d: d.find_element(By.TAG_NAME, "h1").text == text)
+
+    def results() -> list[str]:
+        return [row.find_element(By.TAG_NAME, "a").text
+                for row in driver.find_elements(By.CSS_SELECTOR, "#results tbody tr")]
+
     try:
         driver.get(site.as_uri())
         driver.find_element(By.ID, "search").send_keys("amount sum 7d")
-        found = [row.find_element(By.TAG_NAME, "a").text
-                 for row in driver.find_elements(By.CSS_SELECTOR, "#results tbody tr")]
-        assert found == ["merchant__amount_sum__7d", "user__amount_sum__7d"]
+        settled(lambda d: results() == ["merchant__amount_sum__7d", "user__amount_sum__7d"])
         driver.find_element(By.LINK_TEXT, "user__amount_sum__7d").click()
-        assert driver.find_element(By.TAG_NAME, "h1").text == "user__amount_sum__7d"
+        heading("user__amount_sum__7d")
         assert "</script>" in driver.find_element(By.CSS_SELECTOR, "main > p").text  # shown as text
         lineage = driver.find_element(By.ID, "lineage")
         assert "window 7d" in lineage.text and "window key" in lineage.text and "filter" in lineage.text
         lineage.find_element(By.LINK_TEXT, "shop.transactions.amount").click()
-        assert driver.find_element(By.TAG_NAME, "h1").text == "shop.transactions.amount"
+        heading("shop.transactions.amount")
         assert "user__amount_sum__7d" in driver.find_element(By.TAG_NAME, "main").text
         driver.find_element(By.LINK_TEXT, "user__amount_sum__7d").click()
+        heading("user__amount_sum__7d")
         driver.find_element(By.LINK_TEXT, "user_spend").click()
-        assert driver.find_element(By.TAG_NAME, "h1").text == "user_spend"
+        heading("user_spend")
         boxes = [t.text for t in driver.find_elements(By.CSS_SELECTOR, "svg text")]
         assert boxes == ["stg_transactions", "user_spend", "payment_context"]
         assert driver.execute_script("return window.hacked === undefined")
