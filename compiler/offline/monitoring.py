@@ -11,9 +11,10 @@ psi_error: 0.4, warn_after: 1d, error_after: 3d}`; the last two bound the newest
 from __future__ import annotations
 
 import math
+import struct
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -252,12 +253,14 @@ def compare_online(model: str, keys: Sequence[Mapping[str, Any]], features: Sequ
 
 
 def _same(a: Any, b: Any) -> bool:
+    """Same type, same value; floats bit for bit (0.0 is not -0.0; NaN is NaN)."""
     if a is None or b is None:
         return a is None and b is None
-    if isinstance(a, float) and isinstance(b, float):
-        return a == b or (math.isnan(a) and math.isnan(b))
-    return type(a) is type(b) and a == b or (isinstance(a, (int, Decimal)) and isinstance(b, (int, Decimal))
-                                             and a == b)
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, float):
+        return struct.pack("<d", a) == struct.pack("<d", b) or (math.isnan(a) and math.isnan(b))
+    return bool(a == b)
 
 
 def _plain(value: Any) -> Any:
@@ -286,9 +289,8 @@ def _time(moment: datetime) -> exp.Expression:
 def _datetime(value: Any) -> datetime | None:
     if value is None:
         return None
-    if isinstance(value, datetime):
-        return value.replace(tzinfo=None) if value.tzinfo is None else \
-            value.astimezone(tz=None).replace(tzinfo=None)
+    if isinstance(value, datetime):  # naive UTC, as skewless sessions hold times
+        return value if value.tzinfo is None else value.astimezone(timezone.utc).replace(tzinfo=None)
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day)
     return None
