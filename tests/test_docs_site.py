@@ -91,6 +91,8 @@ def test_search_a_feature_and_follow_its_lineage_in_a_real_browser(site):
 
     try:
         driver.get(site.as_uri())
+        watched = driver.find_element(By.ID, "monitoring")  # the monitor's section: a row and plots per feature
+        assert "user__amount_sum__7d" in watched.text and watched.find_elements(By.CSS_SELECTOR, "svg rect")
         driver.find_element(By.ID, "search").send_keys("amount sum 7d")
         settled(lambda d: results() == ["merchant__amount_sum__7d", "user__amount_sum__7d"])
         driver.find_element(By.LINK_TEXT, "user__amount_sum__7d").click()
