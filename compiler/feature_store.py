@@ -277,11 +277,13 @@ class FeatureStore:
 
         compiled = self.compile(write=False)
         moment = now or datetime.now(timezone.utc).replace(tzinfo=None)
-        thresholds = {}
-        for name, raw in compiled.monitor.items():
-            values = {k: raw[k] for k in ("psi_warn", "psi_error") if raw.get(k) is not None}
-            values |= {k: parse_duration(raw[k]) for k in ("warn_after", "error_after") if raw.get(k)}
-            thresholds[name] = monitoring.Thresholds(**values)
+        thresholds = {name: monitoring.thresholds(raw) for name, raw in compiled.monitor.items()}
+        windows = {}
+        for option, text in (("--reference-window", reference_window), ("--current-window", current_window)):
+            try:
+                windows[option] = parse_duration(text)
+            except ValueError as error:
+                raise SkewlessError(f"{option}: {error}", hint="e.g. 30d, 12h, 90m") from None
         only, reference_table = None, None
         if reference is not None:
             if not reference.startswith("dataset:"):
@@ -289,8 +291,8 @@ class FeatureStore:
                                     hint="--reference dataset:NAME (a dataset's training set), or leave it out "
                                     "and set --reference-window")
             only, reference_table = self._reference_dataset(reference.split(":", 1)[1])
-        monitor = monitoring.Monitor(compiled, self.adapter, moment, parse_duration(reference_window),
-                                     parse_duration(current_window), thresholds, reference_table)
+        monitor = monitoring.Monitor(compiled, self.adapter, moment, windows["--reference-window"],
+                                     windows["--current-window"], thresholds, reference_table)
         selected = self.selected(select, exclude)
         try:
             features = [health for name in selected if monitoring.monitorable(compiled.nodes[name])
@@ -338,7 +340,7 @@ class FeatureStore:
         """The newest event time the online store holds for these entities of a model."""
         from skewless.online import format as fmt
 
-        online = self.serving_catalog().models.get(model)
+        online = self._online_reader().catalog.models.get(model)
         if online is None or online.window is not None:
             return None
         field_name = fmt.field_name(model, online.version)

@@ -68,6 +68,19 @@ BASE_FILES = {
     """,
 }
 
+# BASE_FILES' source with its column types declared (window_agg and engines other than DuckDB need them)
+TYPED_SOURCES = """\
+    sources:
+      - name: app
+        schema: raw
+        tables:
+          - name: events
+            file: data/events.csv
+            timestamp: event_ts
+            columns: [{name: user_id, type: BIGINT}, {name: merchant_id, type: BIGINT},
+                      {name: amount, type: DOUBLE}, {name: event_ts, type: TIMESTAMP}]
+"""
+
 MakeProject = Callable[..., Path]
 
 # Tests use the Redis server on 127.0.0.1:6379 (database 9, flushed before each test) when it answers, and

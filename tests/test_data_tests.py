@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import TYPED_SOURCES
 
 from skewless import FeatureStore
 from skewless.cli.main import cli
@@ -173,6 +174,10 @@ def test_build_skips_what_reads_a_model_whose_test_failed(make_project):
     ("models:\n  - name: payments\n    columns:\n      - name: merchant_id\n        tests:\n"
      "          - accepted_values: {values: []}\n", "accepted_values needs values"),
     ("unit_tests:\n  - name: t\n    model: nothing\n    given: []\n    expect: {rows: []}\n", "is not a model"),
+    ("unit_tests:\n  - name: t\n    model: payments\n    given: []\n    expect: {csv: /etc/passwd.csv}\n",
+     "is outside the project"),
+    ("unit_tests:\n  - name: t\n    model: payments\n    given: []\n    expect: {csv: ../../secret.csv}\n",
+     "is outside the project"),
 ])
 def test_bad_declarations_are_located_errors(make_project, schema, words):
     root = _project(make_project, schema)
@@ -199,23 +204,12 @@ def test_the_same_tests_on_postgres(make_project, postgres_database):
         for schema in ("features", "raw"):
             connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'.encode())
     settings = ", ".join(f"{k}: {v}" for k, v in postgres_database.items())
-    typed = """\
-        sources:
-          - name: app
-            schema: raw
-            tables:
-              - name: events
-                file: data/events.csv
-                timestamp: event_ts
-                columns: [{name: user_id, type: BIGINT}, {name: merchant_id, type: BIGINT},
-                          {name: amount, type: DOUBLE}, {name: event_ts, type: TIMESTAMP}]
-    """
     singular = {"tests/no_negative_amounts.sql":
                 "select user_id, user__amount from {{ ref('payments') }} where user__amount < 0\n"}
     found = {}
     for engine, target in (("duckdb", "{type: duckdb, path: target/t.duckdb, schema: features}"),
                            ("postgres", f"{{type: postgres, {settings}, schema: features}}")):
-        root = make_project({"data/events.csv": EVENTS, "models/user_amounts.sql": None, "sources.yml": typed,
+        root = make_project({"data/events.csv": EVENTS, "models/user_amounts.sql": None, "sources.yml": TYPED_SOURCES,
                              MERCHANTS[0]: MERCHANTS[1], PAYMENTS[0]: PAYMENTS[1], CHILD[0]: CHILD[1],
                              "models/schema.yml": SCHEMA, **singular,
                              "profiles.yml": f"mini:\n  target: dev\n  outputs:\n    dev: {target}\n"},

@@ -144,3 +144,26 @@ def test_a_dataset_as_the_reference(make_project):
     assert set(health) == {"user__amount", "user__channel"} and health["user__amount"].rows_reference == 100
     assert health["user__amount"].psi == pytest.approx(by_window["user__amount"], rel=1e-12)
     assert health["user__channel"].psi == pytest.approx(by_window["user__channel"], rel=1e-12)
+
+
+@pytest.mark.parametrize(("monitor", "words"), [
+    ("    monitor: {psi_warn: high}\n", "psi_warn must be a number"),
+    ("    monitor: {warn_after: soon}\n", "monitor: warn_after"),
+    ("    monitor: {psi_wran: 0.2}\n", "unknown key 'psi_wran'"),
+])
+def test_bad_thresholds_are_located_errors(make_project, monitor, words):
+    from skewless.core.errors import ProjectError
+
+    with _project(make_project, monitor) as store:
+        with pytest.raises(ProjectError) as raised:
+            store.monitor(now=NOW, check_online=False)
+    assert words in str(raised.value) and raised.value.location is not None
+    assert str(raised.value.location.path).endswith("schema.yml") and raised.value.location.line == 3
+
+
+def test_a_bad_window_is_a_clear_error(make_project):
+    from skewless.core.errors import SkewlessError
+
+    with _project(make_project) as store:
+        with pytest.raises(SkewlessError, match="--current-window"):
+            store.monitor(now=NOW, current_window="a while", check_online=False)

@@ -4,6 +4,7 @@ hand or by the window macros, through CTEs, subqueries and other models), at the
 from __future__ import annotations
 
 import pytest
+from conftest import TYPED_SOURCES
 
 from skewless import Project
 from skewless.core.errors import CompileError, ProjectError
@@ -45,17 +46,7 @@ CASES = [
             f"{RANGE.format(n=30)}, 0) as user__amount_share__7d from {SOURCE}"), None),
     ({**_model("{{ window_agg(source('app', 'events'), aggs=[('amount', 'sum')], windows=['1h', '1d'], "
                "hop='5m') }}"),
-      "sources.yml": """\
-        sources:
-          - name: app
-            schema: raw
-            tables:
-              - name: events
-                file: data/events.csv
-                timestamp: event_ts
-                columns: [{name: user_id, type: BIGINT}, {name: merchant_id, type: BIGINT},
-                          {name: amount, type: DOUBLE}, {name: event_ts, type: TIMESTAMP}]
-      """},
+      "sources.yml": TYPED_SOURCES},
      None),
 ]
 

@@ -145,3 +145,9 @@ def test_a_missing_or_old_manifest_is_a_clear_error(example_copy, tmp_path):
         old.write_text(json.dumps({"nodes": {"model.a": {"name": "a"}}}))
         with pytest.raises(ProjectError, match="older skewless"):
             store.diff(old)
+        store.compile()
+        garbled = json.loads((example_copy / "target" / "manifest.json").read_text())
+        garbled["nodes"]["model.user_spend"]["state"]["source"]["sql"] = "select ((( from"
+        old.write_text(json.dumps(garbled))
+        with pytest.raises(ProjectError, match="SQL of model 'user_spend' cannot be read back"):
+            store.diff(old)

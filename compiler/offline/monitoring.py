@@ -20,9 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
-from skewless.core.durations import format_duration
+from skewless.core.durations import format_duration, parse_duration
+from skewless.core.errors import Location, ProjectError, did_you_mean
 from skewless.core.sqlbuild import quoted_column
 from skewless.core.windowagg import numeric_family
+from skewless.core.yamlfile import MarkedDict
 from skewless.project.compile import CompiledProject
 from skewless.project.nodes import ModelNode
 
@@ -42,6 +44,34 @@ class Thresholds:
     psi_error: float = PSI_ERROR
     warn_after: timedelta | None = None
     error_after: timedelta | None = None
+
+
+def thresholds(raw: Mapping[str, Any]) -> Thresholds:
+    """A model's YAML `monitor:` entry, checked: a mistake names the file, line and column."""
+    known = ("psi_warn", "psi_error", "warn_after", "error_after")
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise ProjectError(f"monitor: unknown key {unknown[0]!r}", location=_at(raw, unknown[0]),
+                           hint=did_you_mean(unknown[0], known) or f"keys: {', '.join(known)}")
+    values: dict[str, Any] = {}
+    for key in ("psi_warn", "psi_error"):
+        if raw.get(key) is not None:
+            if isinstance(raw[key], bool) or not isinstance(raw[key], (int, float)) or raw[key] < 0:
+                raise ProjectError(f"monitor: {key} must be a number of 0 or more, not {raw[key]!r}",
+                                   location=_at(raw, key), hint="PSI thresholds, e.g. psi_warn: 0.1")
+            values[key] = float(raw[key])
+    for key in ("warn_after", "error_after"):
+        if raw.get(key) is not None:
+            try:
+                values[key] = parse_duration(raw[key])
+            except ValueError as error:
+                raise ProjectError(f"monitor: {key}: {error}", location=_at(raw, key),
+                                   hint="a duration, e.g. 1d or 12h") from None
+    return Thresholds(**values)
+
+
+def _at(raw: Mapping[str, Any], key: str) -> Location | None:
+    return raw.location(key) if isinstance(raw, MarkedDict) else None
 
 
 @dataclass

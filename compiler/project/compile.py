@@ -220,7 +220,7 @@ class Project:
                             if isinstance(doc.get("monitor"), Mapping)}
         compiled.tests = ProjectTests(
             generic_tests(compiled.nodes, docs, self.dialect) + self._singular_tests(renderer, compiled),
-            unit_tests(self._unit_entries, compiled.nodes, set(self.config.sources)))
+            unit_tests(self._unit_entries, compiled.nodes, set(self.config.sources), self.root))
         return compiled
 
     # -- discovery ---------------------------------------------------------------------------------

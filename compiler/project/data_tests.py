@@ -259,8 +259,9 @@ def _literal(value: Any) -> exp.Expression:
 
 
 def unit_tests(entries: Sequence[tuple[Path, MarkedDict]], nodes: Mapping[str, ModelNode],
-               sources: set[tuple[str, str]]) -> list[UnitTest]:
-    """The `unit_tests:` entries of the models' YAML files, checked."""
+               sources: set[tuple[str, str]], root: Path) -> list[UnitTest]:
+    """The `unit_tests:` entries of the models' YAML files, checked (a CSV file must be inside `root`, the
+    project's folder)."""
     tests = []
     for path, entry in entries:
         where = entry.location("name") if "name" in entry else Location(path)
@@ -285,16 +286,17 @@ def unit_tests(entries: Sequence[tuple[Path, MarkedDict]], nodes: Mapping[str, M
             else:
                 raise CompileError(f"unit test {name!r}: input {text!r} is not ref('...') or source('...', '...')",
                                    location=where)
-            given.append(UnitInput(kind, input_name, _rows(raw, path, name, where)))
+            given.append(UnitInput(kind, input_name, _rows(raw, path, root, name, where)))
         expect = entry.get("expect")
         if not isinstance(expect, Mapping):
             raise CompileError(f"unit test {name!r} needs expect: {{rows: [...]}}", location=where)
-        tests.append(UnitTest(name, model, where, tuple(given), _rows(expect, path, name, where)))
+        tests.append(UnitTest(name, model, where, tuple(given), _rows(expect, path, root, name, where)))
     return tests
 
 
-def _rows(raw: Mapping[str, Any], path: Path, test: str, where: Location) -> tuple[Mapping[str, Any], ...]:
-    """`rows: [{...}]`, or `csv:` text (a header line, then rows) or a CSV file beside the YAML file."""
+def _rows(raw: Mapping[str, Any], path: Path, root: Path, test: str, where: Location
+          ) -> tuple[Mapping[str, Any], ...]:
+    """`rows: [{...}]`, or `csv:` text (a header line, then rows) or a CSV file (relative to the YAML file)."""
     if raw.get("rows") is not None:
         rows = raw["rows"]
         if not isinstance(rows, list) or not all(isinstance(r, Mapping) for r in rows):
@@ -302,8 +304,14 @@ def _rows(raw: Mapping[str, Any], path: Path, test: str, where: Location) -> tup
         return tuple(dict(r) for r in rows)
     text = raw.get("csv")
     if isinstance(text, str):
-        file = path.parent / text
-        if "\n" not in text and file.is_file():
+        if "\n" not in text and text.strip().endswith(".csv"):
+            file = (path.parent / text.strip()).resolve()
+            if not file.is_relative_to(root.resolve()):
+                raise CompileError(f"unit test {test!r}: csv file {text!r} is outside the project", location=where,
+                                   hint="keep fixtures in the project's folder, e.g. tests/fixtures/rows.csv")
+            if not file.is_file():
+                raise CompileError(f"unit test {test!r}: no csv file {text!r}", location=where,
+                                   hint="a path relative to the YAML file, or the CSV text itself (csv: |)")
             text = file.read_text(encoding="utf-8")
         reader = csv.DictReader(io.StringIO(text.strip()))
         return tuple({k: (None if v == "" else v) for k, v in row.items()} for row in reader)

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.errors import SqlglotError
 
 from skewless.core.errors import ProjectError
 from skewless.core.windowagg import format_duration_us
@@ -89,9 +90,13 @@ class ModelSource:
                 "window": self.window, "on_demand": self.on_demand}
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> "ModelSource":
+    def from_json(cls, data: Mapping[str, Any], model: str = "?") -> "ModelSource":
         sql = data.get("sql")
-        tree = None if sql is None else sqlglot.parse_one(sql, dialect=data.get("dialect"))
+        try:
+            tree = None if sql is None else sqlglot.parse_one(sql, dialect=data.get("dialect"))
+        except SqlglotError as error:
+            raise ProjectError(f"the manifest's SQL of model {model!r} cannot be read back: {error}",
+                               hint="compile both sides with the same skewless version") from None
         return cls(tree, tuple(data.get("refs") or ()), tuple(data.get("columns") or ()), data.get("window"),
                    data.get("on_demand"))
 
@@ -319,8 +324,8 @@ def diff(compiled: "CompiledProject", old: Mapping[str, Mapping[str, Any]]) -> S
     """The project now against an earlier state (load_state)."""
     new = manifest_state(compiled)
     # both sides from their manifest state: the same text round trip, so that only real changes differ
-    then = Fingerprinter({name: ModelSource.from_json(entry["source"]) for name, entry in old.items()})
-    now = Fingerprinter({name: ModelSource.from_json(entry["source"]) for name, entry in new.items()})
+    then = Fingerprinter({name: ModelSource.from_json(entry["source"], name) for name, entry in old.items()})
+    now = Fingerprinter({name: ModelSource.from_json(entry["source"], name) for name, entry in new.items()})
     old = {name: {**entry, "fingerprint": then.fingerprint(name).to_json()} for name, entry in old.items()}
     new = {name: {**entry, "fingerprint": now.fingerprint(name).to_json()} for name, entry in new.items()}
     changes: list[ModelChange] = []
