@@ -17,9 +17,11 @@ from skewless.online.store import EventStream, EventUnit, StreamEntry
 #       merge into the value block <prefix><block> (online/tiles.py); a new block removes stale ones. spec:
 #       "<struct format>|<roles>|<guards>|<1 if the model has distinct blocks, else 0>" (online/tile_updates.py)
 #   d, prefix, block, slot, column, hash          add a hash to the distinct block <prefix><block>
-# The entity's applied field lists the ids applied and not yet below the low watermark (",id,id,"): an id found
-# there was applied before (a redelivery after a crash, or a claim), and is skipped whole. A key's fields are read
-# with one HMGET and written with one HSET.
+# The entity's applied field lists the ids applied and not yet below the low watermark ("<expiry>,id,id,"): an id
+# found there was applied before (a redelivery after a crash, or a claim), and is skipped whole. Its head is the
+# expiry (ms) the key is known to last until, or 'p' for a key without one: every writer only ever extends a key's
+# life (or removes its expiry), so an event needing no longer skips reading the time to live. A key's fields are
+# read with one HMGET and written with one HSET; PTTL, HDEL and PEXPIREAT only when a new block or tile needs them.
 APPLY_SCRIPT = r"""
 local STALE_BLOCKS = 4
 local spec_cache = {}
@@ -80,27 +82,27 @@ local function merge_slot(spec, cur, new)
   return out
 end
 
--- The block with the event's contribution merged into its slot. stale: where a new block adds the fields of blocks
--- past retention to remove (false: a new key, holding none).
-local function merge_values(raw, prefix, slot, spec, contribution, oldest, stale)
-  if not raw then
-    if stale then
-      local by_oldest = stale_cache[prefix]
-      if not by_oldest then by_oldest = {}; stale_cache[prefix] = by_oldest end
-      local names = by_oldest[oldest]
-      if not names then
-        names = {}
-        local distinct_prefix = string.sub(prefix, 1, -2) .. 'd:'
-        for b = oldest - STALE_BLOCKS, oldest - 1 do
-          names[#names + 1] = prefix .. b
-          if spec.distinct then names[#names + 1] = distinct_prefix .. b end
-        end
-        by_oldest[oldest] = names
-      end
-      for _, name in ipairs(names) do stale[#stale + 1] = name end
+-- The fields of the blocks of a value prefix that fell out of retention (before `oldest`), with their distinct
+-- blocks: removed when a new block starts.
+local function stale_names(prefix, oldest, spec)
+  local by_oldest = stale_cache[prefix]
+  if not by_oldest then by_oldest = {}; stale_cache[prefix] = by_oldest end
+  local names = by_oldest[oldest]
+  if not names then
+    names = {}
+    local distinct_prefix = string.sub(prefix, 1, -2) .. 'd:'
+    for b = oldest - STALE_BLOCKS, oldest - 1 do
+      names[#names + 1] = prefix .. b
+      if spec.distinct then names[#names + 1] = distinct_prefix .. b end
     end
-    return '\1' .. string.char(slot) .. contribution
+    by_oldest[oldest] = names
   end
+  return names
+end
+
+-- The block with the event's contribution merged into its slot.
+local function merge_values(raw, slot, spec, contribution)
+  if not raw then return '\1' .. string.char(slot) .. contribution end
   local size = spec.size
   local at = 2
   while at <= #raw do
@@ -139,7 +141,7 @@ for _, key in ipairs(KEYS) do
   local id, applied_field, expire_at, count = ARGV[at], ARGV[at + 1], tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3])
   local first = at + 4
   at = first + count
-  -- the fields this event touches, read at once
+  -- one HMGET: the applied field, then the fields the event touches
   local names, index, touched = {applied_field}, {[applied_field] = 1}, {}
   local i = first
   while i < at do
@@ -148,19 +150,26 @@ for _, key in ipairs(KEYS) do
     touched[#touched + 1] = index[field]
     if ARGV[i] == 'v' then i = i + 7 else i = i + 6 end
   end
-  local pttl = redis.call('PTTL', key)
-  local values = {}
-  if pttl ~= -2 then values = redis.call('HMGET', key, unpack(names)) end  -- -2: no such key, nothing to read
-  local seen = values[1] or ','
+  local values = redis.call('HMGET', key, unpack(names))
+  -- "<expiry>,id,id,": the expiry (ms) the key is known to last at least ('p': persistent), then the ids
+  local known, seen = string.match(values[1] or ',', '^([^,]*)(,.*)$')
   if string.find(seen, ',' .. id .. ',', 1, true) then
     skipped = skipped + 1
   else
+    -- the key's time to live, read only when this event may need it longer than known (a new block or tile)
+    local pttl = nil
+    if expire_at > 0 and known ~= 'p' and expire_at > (tonumber(known) or 0) then pttl = redis.call('PTTL', key) end
     local stale = {}
     i = first
     for _, n in ipairs(touched) do
       if ARGV[i] == 'v' then
-        values[n] = merge_values(values[n], ARGV[i + 1], tonumber(ARGV[i + 3]), spec_of(ARGV[i + 4]), ARGV[i + 5],
-                                 tonumber(ARGV[i + 6]), pttl ~= -2 and stale)
+        local spec = spec_of(ARGV[i + 4])
+        if not values[n] and pttl ~= -2 then
+          for _, name in ipairs(stale_names(ARGV[i + 1], tonumber(ARGV[i + 6]), spec)) do
+            if not index[name] then stale[#stale + 1] = name end
+          end
+        end
+        values[n] = merge_values(values[n], tonumber(ARGV[i + 3]), spec, ARGV[i + 5])
         i = i + 7
       else
         values[n] = add_distinct(values[n], tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4]), ARGV[i + 5])
@@ -174,7 +183,17 @@ for _, key in ipairs(KEYS) do
       end
       seen = table.concat(kept)
     end
-    values[1] = seen .. id .. ','
+    if pttl == -1 then
+      known, pttl = 'p', nil
+    elseif pttl then
+      if not now_ms then
+        local now = redis.call('TIME')
+        now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+      end
+      if pttl ~= -2 and expire_at <= now_ms + pttl then pttl = nil end  -- lasts long enough already
+      known = ARGV[at - count - 2]  -- expire-at as given (its text)
+    end
+    values[1] = known .. seen .. id .. ','
     if #stale > 0 then redis.call('HDEL', key, unpack(stale)) end
     local pairs_out = {}
     for n, name in ipairs(names) do
@@ -182,13 +201,7 @@ for _, key in ipairs(KEYS) do
       pairs_out[#pairs_out + 1] = values[n]
     end
     redis.call('HSET', key, unpack(pairs_out))
-    if expire_at > 0 and pttl ~= -1 then
-      if not now_ms then
-        local now = redis.call('TIME')
-        now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-      end
-      if pttl == -2 or expire_at > now_ms + pttl then redis.call('PEXPIREAT', key, expire_at) end
-    end
+    if pttl then redis.call('PEXPIREAT', key, expire_at) end
     applied = applied + 1
   end
 end

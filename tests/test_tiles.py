@@ -60,6 +60,21 @@ def test_levels_and_granularity() -> None:
     assert Tiling(DAY).levels == (DAY,) and Tiling(2 * HOUR).levels == (2 * HOUR, DAY)
 
 
+def test_coarser_levels_need_two_tiles_of_the_longest_window() -> None:
+    """A level the longest window cannot hold twice is not kept (each event would write it for no read), and
+    dropping it leaves the blocks of the other levels as they are."""
+    assert Tiling(5 * MINUTE, HOUR).levels == (5 * MINUTE,)
+    assert Tiling(5 * MINUTE, 2 * HOUR).levels == (5 * MINUTE, HOUR)
+    assert Tiling(5 * MINUTE, DAY).levels == (5 * MINUTE, HOUR)
+    assert Tiling(5 * MINUTE, 2 * DAY).levels == (5 * MINUTE, HOUR, DAY)
+    spans = {HOUR: {5 * MINUTE: HOUR}, 2 * HOUR: {5 * MINUTE: HOUR, HOUR: 32 * HOUR},
+             DAY: {5 * MINUTE: HOUR, HOUR: DAY}, 2 * DAY: {5 * MINUTE: HOUR, HOUR: DAY, DAY: 32 * DAY}}
+    for longest, expected in spans.items():
+        tiling = Tiling(5 * MINUTE, longest)
+        assert {level: tiling.block_span(level) for level in tiling.levels} == expected
+        assert all(tiling.granularity(w) in tiling.levels for w in range(5 * MINUTE, longest + 1, 5 * MINUTE))
+
+
 def test_window_rule_at_hop_boundaries() -> None:
     """(floor_g(T - W), T]: an event exactly at the old end is out, one microsecond later is in."""
     tiling = Tiling(5 * MINUTE)

@@ -7,11 +7,12 @@ floor_g rounds down to a multiple of g since the Unix epoch. A window therefore 
 end (W to W + g long) and is exact at its new end, T. Times are integer microseconds since the epoch, UTC.
 
 Tiles: level L cuts time into (k*L, (k+1)*L], named by their end. The levels are the hop, then one hour and one
-day where they are coarser multiples of the one before and no longer than the longest window (a coarser tile is
-never read). The interval (start, ceil_hop(T)] of a read is covered by
-whole tiles, largest first where aligned (a 30-day window: about 30 day tiles, 23 hour tiles, 11 hop tiles);
-the last tile holds the events up to T. Online, tiles of one level are kept in blocks (all the hop tiles of an
-hour, the hour tiles of a day, the day tiles of 32 days), so a read fetches a few blocks, not dozens of tiles.
+day where they are coarser multiples of the one before and the longest window holds at least two of them (a
+coarser tile would rarely be read, and every event would write it). The interval (start, ceil_hop(T)] of a read
+is covered by whole tiles, largest first where aligned (a 30-day window: about 30 day tiles, 23 hour tiles, 11
+hop tiles); the last tile holds the events up to T. Online, tiles of one level are kept in blocks (all the hop
+tiles of an hour, the hour tiles of a day, the day tiles of 32 days), so a read fetches a few blocks, not dozens
+of tiles.
 """
 
 from __future__ import annotations
@@ -52,14 +53,19 @@ class Tiling:
 
     def __post_init__(self) -> None:
         check_hop(self.hop)
-        levels = [self.hop]
+        nested = [self.hop]
         for coarser in (HOUR, DAY):
-            if coarser > levels[-1] and coarser % levels[-1] == 0 and (self.longest is None or coarser <= self.longest):
-                levels.append(coarser)
-        object.__setattr__(self, "_levels", tuple(levels))
+            if coarser > nested[-1] and coarser % nested[-1] == 0 and (self.longest is None or coarser <= self.longest):
+                nested.append(coarser)
+        # A coarser level is kept only where the longest window holds two of its tiles: below that it saves a
+        # read nothing (the finer level's blocks are fetched anyway) and costs every event a second block to write.
+        kept = [level for level in nested if level == self.hop or self.longest is None or 2 * level <= self.longest]
+        object.__setattr__(self, "_nested", tuple(nested))
+        object.__setattr__(self, "_levels", tuple(kept))
 
     @property
     def levels(self) -> tuple[int, ...]:
+        """The levels whose tiles are kept and read, finest (the hop) first."""
         return self._levels  # type: ignore[attr-defined, no-any-return]
 
     def granularity(self, window: int) -> int:
@@ -101,8 +107,9 @@ class Tiling:
     # -- blocks: how tiles are grouped online ------------------------------------------------------------
 
     def block_span(self, level: int) -> int:
-        """The time one block of level `level` spans: the next level, or 32 tiles for the coarsest."""
-        levels = self.levels
+        """The time one block of level `level` spans: the next level up to the longest window (kept or not: a
+        block's shape does not depend on which coarser levels are kept), or 32 tiles for the coarsest."""
+        levels = self._nested  # type: ignore[attr-defined]
         index = levels.index(level)
         return levels[index + 1] if index + 1 < len(levels) else TOP_BLOCK_TILES * level
 
