@@ -12,10 +12,11 @@ import redis
 from skewless.online.store import EventStream, EventUnit, StreamEntry
 
 # KEYS: entity keys. ARGV[1]: the low watermark id (ids below it are acknowledged: never delivered again). Then
-# per key: event id, applied field, expire-at (ms; 0: none), the number of arguments that follow for it, and those:
-#   v, prefix, block, slot, spec, contribution, oldest kept block
+# per key: event id, applied field, expire-at (ms; 0: none), and its updates, encoded one after another in one
+# string (online/tile_updates.py): for each,
+#   v, prefix, spec, block, slot, oldest kept block, contribution
 #       merge into the value block <prefix><block> (online/tiles.py); a new block removes stale ones. spec:
-#       "<struct format>|<roles>|<guards>|<1 if the model has distinct blocks, else 0>" (online/tile_updates.py)
+#       "<struct format>|<roles>|<guards>|<1 if the model has distinct blocks, else 0>"
 #   d, prefix, block, slot, column, hash          add a hash to the distinct block <prefix><block>
 # The entity's applied field lists the ids applied and not yet below the low watermark ("<expiry>,id,id,"): an id
 # found there was applied before (a redelivery after a crash, or a claim), and is skipped whole. Its head is the
@@ -100,6 +101,33 @@ local function stale_names(prefix, oldest, spec)
   return names
 end
 
+-- A key's updates from their encoding: per update {field, is value, slot, spec or column, contribution or hash,
+-- oldest kept block, prefix}.
+local function read_updates(blob)
+  local out = {}
+  local pos, size = 1, #blob
+  while pos <= size do
+    local kind = string.byte(blob, pos)
+    local length = struct.unpack('<H', blob, pos + 1)
+    local prefix = string.sub(blob, pos + 3, pos + 2 + length)
+    pos = pos + 3 + length
+    if kind == 118 then  -- v
+      length = struct.unpack('<H', blob, pos)
+      local spec = spec_of(string.sub(blob, pos + 2, pos + 1 + length))
+      local block, slot, oldest = struct.unpack('<i8Bi8', blob, pos + 2 + length)
+      pos = pos + 19 + length
+      local stop = pos + spec.size - 1
+      out[#out + 1] = {prefix .. block, true, slot, spec, string.sub(blob, pos, stop - 1), oldest, prefix}
+      pos = stop
+    else  -- d
+      local block, slot, column = struct.unpack('<i8BB', blob, pos)
+      out[#out + 1] = {prefix .. block, false, slot, column, string.sub(blob, pos + 10, pos + 17)}
+      pos = pos + 18
+    end
+  end
+  return out
+end
+
 -- The block with the event's contribution merged into its slot.
 local function merge_values(raw, slot, spec, contribution)
   if not raw then return '\1' .. string.char(slot) .. contribution end
@@ -138,17 +166,16 @@ local applied, skipped = 0, 0
 local now_ms = nil
 local at = 2
 for _, key in ipairs(KEYS) do
-  local id, applied_field, expire_at, count = ARGV[at], ARGV[at + 1], tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3])
-  local first = at + 4
-  at = first + count
+  local id, applied_field, expire_text = ARGV[at], ARGV[at + 1], ARGV[at + 2]
+  local expire_at = tonumber(expire_text)
+  local updates = read_updates(ARGV[at + 3])
+  at = at + 4
   -- one HMGET: the applied field, then the fields the event touches
   local names, index, touched = {applied_field}, {[applied_field] = 1}, {}
-  local i = first
-  while i < at do
-    local field = ARGV[i + 1] .. ARGV[i + 2]
+  for u, update in ipairs(updates) do
+    local field = update[1]
     if not index[field] then names[#names + 1] = field; index[field] = #names end
-    touched[#touched + 1] = index[field]
-    if ARGV[i] == 'v' then i = i + 7 else i = i + 6 end
+    touched[u] = index[field]
   end
   local values = redis.call('HMGET', key, unpack(names))
   -- "<expiry>,id,id,": the expiry (ms) the key is known to last at least ('p': persistent), then the ids
@@ -160,20 +187,17 @@ for _, key in ipairs(KEYS) do
     local pttl = nil
     if expire_at > 0 and known ~= 'p' and expire_at > (tonumber(known) or 0) then pttl = redis.call('PTTL', key) end
     local stale = {}
-    i = first
-    for _, n in ipairs(touched) do
-      if ARGV[i] == 'v' then
-        local spec = spec_of(ARGV[i + 4])
+    for u, update in ipairs(updates) do
+      local n = touched[u]
+      if update[2] then
         if not values[n] and pttl ~= -2 then
-          for _, name in ipairs(stale_names(ARGV[i + 1], tonumber(ARGV[i + 6]), spec)) do
+          for _, name in ipairs(stale_names(update[7], update[6], update[4])) do
             if not index[name] then stale[#stale + 1] = name end
           end
         end
-        values[n] = merge_values(values[n], tonumber(ARGV[i + 3]), spec, ARGV[i + 5])
-        i = i + 7
+        values[n] = merge_values(values[n], update[3], update[4], update[5])
       else
-        values[n] = add_distinct(values[n], tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4]), ARGV[i + 5])
-        i = i + 6
+        values[n] = add_distinct(values[n], update[3], update[4], update[5])
       end
     end
     if #seen > 512 then
@@ -191,7 +215,7 @@ for _, key in ipairs(KEYS) do
         now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
       end
       if pttl ~= -2 and expire_at <= now_ms + pttl then pttl = nil end  -- lasts long enough already
-      known = ARGV[at - count - 2]  -- expire-at as given (its text)
+      known = expire_text
     end
     values[1] = known .. seen .. id .. ','
     if #stale > 0 then redis.call('HDEL', key, unpack(stale)) end
@@ -381,8 +405,7 @@ def apply_arguments(units: Sequence[EventUnit], low_watermark: str) -> tuple[lis
     """KEYS and ARGV of one APPLY_SCRIPT call for the units."""
     args: list[Any] = [low_watermark]
     for _, event_id, applied_field, expire_at, updates in units:
-        args.extend((event_id, applied_field, expire_at, len(updates)))
-        args.extend(updates)
+        args += (event_id, applied_field, expire_at, b"".join(updates))
     return [unit[0] for unit in units], args
 
 

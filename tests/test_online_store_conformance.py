@@ -14,6 +14,7 @@ import pytest
 from skewless.core.errors import AdapterError, ProjectError
 from skewless.online import format as fmt
 from skewless.online.store import ONLINE_STORES, OnlineStore, open_online_store
+from skewless.online.tile_updates import value_update
 
 STORES = ["redis-server", "redis-embedded", "redis-cluster"]
 
@@ -104,7 +105,7 @@ def test_streams_deliver_to_a_group_and_apply_events_at_most_once(store):
     assert first.health()["pending"] == 2
     # A counter tile per event: (slot 0) one int64 word, added.
     key = b"sk1:{conformance:user:1}"
-    units = [(key, entry_id, b"applied", 0, ["v", b"m@v~0:", 0, 0, "<i8|a|0|0", (7).to_bytes(8, "little"), 0])
+    units = [(key, entry_id, b"applied", 0, [value_update(b"m@v~0:", b"<i8|a|0|0", 0, 0, 0, (7).to_bytes(8, "little"))])
              for entry_id, _ in entries]
     assert store.apply_events(units, first.low_watermark()) == (2, 0)
     assert store.apply_events(units[:1], first.low_watermark()) == (0, 1)  # delivered again: recognised

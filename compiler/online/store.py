@@ -21,8 +21,8 @@ ReadRequest = tuple[bytes, Sequence[bytes]]  # entity key, the fields to read fr
 # entity key, a field prefix, the fields that are to hold it (name, value), expire-at in ms (0: none)
 ReplaceRow = tuple[bytes, bytes, Sequence[tuple[bytes, bytes]], int]
 # One event applied to one entity: its key, the event's id in its stream, the field recording applied ids, the
-# expire-at (ms) the key needs, and the updates (online/tile_updates.py: flatten) of every model of that entity.
-EventUnit = tuple[bytes, str, bytes, int, Sequence[Any]]
+# expire-at (ms) the key needs, and the updates (encoded by online/tile_updates.py) of every model of that entity.
+EventUnit = tuple[bytes, str, bytes, int, Sequence[bytes]]
 StreamEntry = tuple[str, dict[str, str]]  # an event's id in its stream and its fields as text
 
 

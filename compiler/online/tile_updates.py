@@ -7,7 +7,8 @@ alone (merged by each word's role: add, min, max, or newest-wins for the last va
 value's hash. Integer words are merged by the store as doubles (Redis scripts compute in doubles): sums stay exact
 while their magnitude is below 2^53. When an update starts a new block, the store removes the blocks of that level
 that fell out of retention (`STALE_BLOCKS` of them before the oldest kept; a gap longer than that leaves a few
-behind, removed by the next run or with the key).
+behind, removed by the next run or with the key). Each update travels as one byte string (value_update,
+distinct_update), a key's updates joined into one argument: few arguments per event to pack and to read.
 """
 
 from __future__ import annotations
@@ -23,6 +24,24 @@ from skewless.core.windowagg import WindowAgg
 from . import tiles
 
 STALE_BLOCKS = 4
+_VALUE_PLACE = struct.Struct("<qBq")  # block, slot, oldest block kept
+_DISTINCT_PLACE = struct.Struct("<qBB")  # block, slot, column index
+
+
+def _text(value: bytes) -> bytes:
+    return struct.pack("<H", len(value)) + value
+
+
+def value_update(prefix: bytes, spec: bytes, block: int, slot: int, oldest: int, contribution: bytes) -> bytes:
+    """One value update as the store's script reads it: b"v", the prefix and the merge spec (each after its
+    uint16 length), block (int64), slot (uint8), the oldest block kept (int64), then the slot's words."""
+    return b"v" + _text(prefix) + _text(spec) + _VALUE_PLACE.pack(block, slot, oldest) + contribution
+
+
+def distinct_update(prefix: bytes, block: int, slot: int, column: int, value_hash: bytes) -> bytes:
+    """One distinct update: b"d", the prefix (after its uint16 length), block (int64), slot and column index
+    (uint8 each), then the value's 8-byte hash."""
+    return b"d" + _text(prefix) + _DISTINCT_PLACE.pack(block, slot, column) + value_hash
 
 
 @dataclass(frozen=True)
@@ -110,48 +129,42 @@ class ModelLayout:
                      for level in self.levels)
 
     @cached_property
-    def _placements(self) -> dict[tuple[int, int], tuple[list[Any], tuple[int, ...], int]]:
+    def _placements(self) -> dict[tuple[int, int], tuple[tuple[bytes, ...], tuple[tuple[bytes, int, int], ...], int]]:
         return {}
 
-    def _placement(self, ts: int, now: int) -> tuple[list[Any], tuple[int, ...], int]:
-        """The value updates' arguments with the contribution left out, where it goes, and the key's keep-until:
-        the same for every event of one hop tile (every level's tile is a whole number of hops), so kept."""
+    def _placement(self, ts: int, now: int) -> tuple[tuple[bytes, ...], tuple[tuple[bytes, int, int], ...], int]:
+        """Each level's value update with the contribution left out, each level's distinct prefix, block and slot,
+        and the key's keep-until: the same for every event of one hop tile (every level's tile is a whole number
+        of hops), so kept."""
         hop = self.levels[0].size
         key = (-(-ts // hop), now)
         found = self._placements.get(key)
         if found is None:
-            args: list[Any] = []
+            heads = []
             places = []
             keep_until = 0
-            for size, span, retention, value_prefix, _ in self._level_steps:
+            for size, span, retention, value_prefix, distinct_prefix in self._level_steps:
                 end = -(-ts // size) * size
                 block, offset = divmod(end - size, span)
                 # Blocks older than this are past retention (as of the event, or now for one dated in the future).
                 oldest = (min(end, -(-now // size) * size) - retention) // span
-                places.append(len(args) + 5)
-                args += (b"v", value_prefix, block, offset // size, self.merge_spec, None, oldest)
+                heads.append(value_update(value_prefix, self.merge_spec, block, offset // size, oldest, b""))
+                places.append((distinct_prefix, block, offset // size))
                 keep_until = max(keep_until, end + retention)
             if len(self._placements) > 4096:
                 self._placements.clear()
-            found = self._placements[key] = (args, tuple(places), keep_until // 1000 + 1)
+            found = self._placements[key] = (tuple(heads), tuple(places), keep_until // 1000 + 1)
         return found
 
-    def updates(self, event: Mapping[str, Any], ts: int, now: int) -> tuple[list[Any], int]:
-        """The script's arguments for one event's updates at every level (see APPLY_SCRIPT in the Redis store),
-        and the time (ms) until which the key must live.
-
-        v, value prefix, block, slot, spec, contribution, oldest block kept
-        d, distinct prefix, block, slot, column index, hash"""
-        template, places, keep_until = self._placement(ts, now)
+    def updates(self, event: Mapping[str, Any], ts: int, now: int) -> tuple[list[bytes], int]:
+        """The event's encoded updates at every level (value_update, distinct_update: what APPLY_SCRIPT in the
+        Redis store reads), and the time (ms) until which the key must live."""
+        heads, places, keep_until = self._placement(ts, now)
         words = self.contribution(event, ts)
-        args = template.copy()
-        for place in places:
-            args[place] = words
+        updates = [head + words for head in heads]
         if self.distinct:
             hashes = [(index, tiles.value_hash(event[c]).to_bytes(8, "little"))
                       for index, c in enumerate(self.distinct) if event.get(c) is not None]
-            for level, place in zip(self.levels, places, strict=True):
-                block, slot = template[place - 3], template[place - 2]
-                for index, value_hash in hashes:
-                    args += (b"d", level.distinct_prefix, block, slot, index, value_hash)
-        return args, keep_until
+            for prefix, block, slot in places:
+                updates += [distinct_update(prefix, block, slot, index, value_hash) for index, value_hash in hashes]
+        return updates, keep_until
