@@ -60,11 +60,16 @@ def _reads(draw: st.DrawFn) -> tuple[tiles.TileRead, list[list[bytes | None]]]:
     return read, rows
 
 
+@pytest.mark.parametrize("few_words", [tiles.FEW_WORDS, 0], ids=["python", "arrays"])
 @settings(max_examples=300, deadline=None)
-@given(_reads())
-def test_merging_many_entities_at_once_equals_merging_each(case: tuple[tiles.TileRead, list]) -> None:
+@given(case=_reads())
+def test_merging_many_entities_at_once_equals_merging_each(few_words: int, case: tuple[tiles.TileRead, list]
+                                                          ) -> None:
+    """Both ways merge_rows merges a window's slots: in Python for a few, with array operations for many."""
     read, rows = case
-    columns = tiles.merge_rows(SPEC, LAYOUT, read, rows)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tiles, "FEW_WORDS", few_words)
+        columns = tiles.merge_rows(SPEC, LAYOUT, read, rows)
     alone = [tiles.merge(SPEC, LAYOUT, read, raws) for raws in rows]
     for position, name in enumerate(read.names):
         for entity, row in enumerate(alone):
@@ -72,14 +77,17 @@ def test_merging_many_entities_at_once_equals_merging_each(case: tuple[tiles.Til
             assert _same(got, want), (name, entity, got, want)
 
 
-def test_a_sum_past_int64_is_left_to_the_entity_by_entity_merge() -> None:
+def test_a_sum_past_int64_is_left_to_the_entity_by_entity_merge(monkeypatch: pytest.MonkeyPatch) -> None:
     """The array merge adds in int64; a sum past it raises, and the reader merges that read entity by entity in
-    Python's integers."""
+    Python's integers (as merging a few slots in Python does)."""
     read = tiles.read_plan(SPEC, b"m@v~", FEATURES, 100 * 24 * HOUR + 13 * HOUR + HOUR // 2)  # tiles of 3 levels
     big = [2**62 if name.startswith("sum:qty") else 1 for name in LAYOUT.names]
     raws = [tiles.encode_values(LAYOUT, dict.fromkeys(range(32), big)) for _ in range(read.distinct_offset)]
     raws += [None] * (len(read.fields) - read.distinct_offset)
-    with pytest.raises(OverflowError):
-        tiles.merge_rows(SPEC, LAYOUT, read, [raws])
     merged = dict(zip(read.names, tiles.merge(SPEC, LAYOUT, read, raws), strict=True))
     assert merged["user__qty_sum__1d"] > 2**63
+    few = dict(zip(read.names, tiles.merge_rows(SPEC, LAYOUT, read, [raws]), strict=True))
+    assert few["user__qty_sum__1d"] == [merged["user__qty_sum__1d"]]
+    monkeypatch.setattr(tiles, "FEW_WORDS", 0)
+    with pytest.raises(OverflowError):
+        tiles.merge_rows(SPEC, LAYOUT, read, [raws])

@@ -265,6 +265,7 @@ def _distinct_count(tiles: Sequence[tuple[int, int]], pick: _Pick,
 
 
 _INT_MAX = int(np.iinfo(np.int64).max)
+FEW_WORDS = 4096  # slots x features of one window up to which merging in Python beats array operations
 
 
 def merge_rows(spec: WindowAgg, layout: Layout, read: TileRead, rows: Sequence[Sequence[bytes | None]]
@@ -310,10 +311,13 @@ def _merge_group(tiles: Sequence[tuple[int, int]], picks: Sequence[_Pick], rank:
     chosen = np.flatnonzero(place >= 0)
     chosen = chosen[np.lexsort((place[chosen], owner[chosen]))]  # per entity, oldest tile first
     group = _Group(owner[chosen], words[chosen], count)
+    few = len(chosen) * len(picks) <= FEW_WORDS
     for pick in picks:
         if pick.function == "count_distinct":
             assert distinct is not None
             columns[pick.out] = [_distinct_count(tiles, pick, d) for d in distinct]
+        elif few:
+            columns[pick.out] = group.few_feature(pick, layout)
         else:
             columns[pick.out] = group.feature(pick, layout)
 
@@ -330,6 +334,56 @@ class _Group:
         self.single = len(owner) < 2 or bool((owner[1:] != owner[:-1]).all())
         self._holding: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._totals: dict[tuple[int, int | None], np.ndarray] = {}
+        self._few: dict[int | None, list[tuple[int, list[int], list[float]]]] = {}
+
+    def few_feature(self, pick: _Pick, layout: Layout) -> list[Any]:
+        """`feature` in Python, slot by slot (entity, then oldest tile first), as `merge` does: for the few slots
+        of a read of sparse entities, cheaper than the array operations' calls."""
+        function, counted, value = pick.function, pick.counted, pick.value
+        if function == "count":
+            counts = [0] * self.count
+            for owner, row, _ in self._few_rows(None):
+                counts[owner] += row[counted]
+            return counts
+        column: list[Any] = [None] * self.count
+        slots = self._few_rows(counted)
+        is_float = value in layout.floats
+        if function in ("sum", "avg"):
+            rows = [0] * self.count
+            for owner, row, floats in slots:
+                word = floats[value] if is_float else row[value]
+                current = column[owner]
+                column[owner] = word if current is None else current + word
+                rows[owner] += row[counted]
+            if function == "avg":
+                column = [None if total is None else float(total) / rows[owner]
+                          for owner, total in enumerate(column)]
+        elif function == "last":
+            newest = pick.newest
+            times: list[int] = [0] * self.count
+            for owner, row, floats in slots:
+                if column[owner] is None or row[newest] > times[owner]:
+                    column[owner], times[owner] = (floats[value] if is_float else row[value]), row[newest]
+        else:  # min, max: the first of equal values, as min() and max() keep
+            smaller = function == "min"
+            for owner, row, floats in slots:
+                word = floats[value] if is_float else row[value]
+                current = column[owner]
+                if current is None or (word < current if smaller else word > current):
+                    column[owner] = word
+        return column
+
+    def _few_rows(self, counted: int | None) -> list[tuple[int, list[int], list[float]]]:
+        """(entity, the slot's words as ints, as floats) of every slot, or of those holding the column's values."""
+        found = self._few.get(counted)
+        if found is None:
+            if None not in self._few:
+                self._few[None] = list(zip(self.owner.tolist(), self.words.tolist(), self.floats.tolist(),
+                                           strict=True))
+            found = self._few[None]
+            if counted is not None:
+                found = self._few[counted] = [slot for slot in found if slot[1][counted]]
+        return found
 
     def total(self, word: int, is_float: bool, counted: int | None = None, counts: bool = False) -> np.ndarray:
         """Per entity, the sum of a word over its slots (only those where the column `counted` has values).
