@@ -49,6 +49,11 @@ local function spec_of(text)
   return spec
 end
 
+-- a > b, NaN above every number (as SQL engines order floats: min skips NaN, max returns it)
+local function above(a, b)
+  return a > b or (a ~= a and b == b)
+end
+
 local function merge_slot(spec, cur, new)
   local roles, guards, width = spec.roles, spec.guards, spec.width
   local out = {}
@@ -66,11 +71,11 @@ local function merge_slot(spec, cur, new)
         out[j] = new[j]
         if role == 't' then out[j + 1] = new[j + 1]; j = j + 1 end
       elseif role == 'n' then
-        if new[j] < cur[j] then out[j] = new[j] else out[j] = cur[j] end
+        if above(cur[j], new[j]) then out[j] = new[j] else out[j] = cur[j] end
       elseif role == 'x' then
-        if new[j] > cur[j] then out[j] = new[j] else out[j] = cur[j] end
+        if above(new[j], cur[j]) then out[j] = new[j] else out[j] = cur[j] end
       elseif role == 't' then
-        if new[j] > cur[j] or (new[j] == cur[j] and new[j + 1] > cur[j + 1]) then
+        if new[j] > cur[j] or (new[j] == cur[j] and above(new[j + 1], cur[j + 1])) then
           out[j] = new[j]; out[j + 1] = new[j + 1]
         else
           out[j] = cur[j]; out[j + 1] = cur[j + 1]
@@ -328,6 +333,21 @@ def _entries(reply: Any) -> list[StreamEntry]:
                 for entry_id, fields in reply or [] if fields is not None]
 
 
+def _raw_entries(reply: Any) -> list[StreamEntry]:
+    """XREADGROUP's reply as the server sends it (one stream: a map in RESP3, a pair in a list in RESP2), as
+    (id, {field: text}): past redis-py's parsing into a dict per entry, decoded once."""
+    if not reply:
+        return []
+    entries = next(iter(reply.values())) if isinstance(reply, dict) else reply[0][1]
+    out = []
+    for entry_id, flat in entries:
+        if flat is None:  # deleted
+            continue
+        texts = [item.decode() for item in flat]
+        out.append((entry_id.decode(), dict(zip(texts[::2], texts[1::2], strict=True))))
+    return out
+
+
 class RedisEventStream(EventStream):
     """A consumer of one Redis Stream in a consumer group."""
 
@@ -337,6 +357,12 @@ class RedisEventStream(EventStream):
         self.group = group
         self.consumer = consumer
         self.late_key = key + ":late"
+        # New entries are read through a client of the same connections that leaves the reply unparsed (a
+        # consumer's hot path); a cluster's or an embedded server's client parses as usual.
+        self._reader: Any = None
+        if type(client) is redis.Redis:
+            self._reader = redis.Redis(connection_pool=client.connection_pool)
+            self._reader.set_response_callback("XREADGROUP", lambda reply, **_: reply)
         try:
             client.xgroup_create(key, group, id="0", mkstream=True)
         except redis.ResponseError as error:
@@ -344,6 +370,9 @@ class RedisEventStream(EventStream):
                 raise
 
     def read(self, count: int, block_ms: int) -> list[StreamEntry]:
+        if self._reader is not None:
+            return _raw_entries(self._reader.xreadgroup(self.group, self.consumer, {self.key: ">"}, count=count,
+                                                        block=block_ms or None))
         reply = self.client.xreadgroup(self.group, self.consumer, {self.key: ">"}, count=count,
                                        block=block_ms or None)
         return _entries(reply[0][1]) if reply else []

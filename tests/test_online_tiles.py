@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 import struct
 
 import pytest
@@ -35,7 +36,7 @@ def _word(name: str, kind_float: bool) -> st.SearchStrategy:
     if name == "n" or name.startswith("n:"):
         return st.integers(0, 3)  # counts
     if kind_float:
-        return st.floats(allow_nan=False, allow_infinity=False, width=64) | st.sampled_from([0.0, -0.0, 1.5])
+        return st.floats(allow_nan=False, allow_infinity=False, width=64) | st.sampled_from([0.0, -0.0, 1.5, math.nan])
     return st.integers(-(2**40), 2**40) | st.sampled_from([0, 1, 2])
 
 

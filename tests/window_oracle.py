@@ -43,13 +43,23 @@ def window_value(events: Iterable[Mapping[str, Any]], at: int | None, window: in
     if function == "avg":
         return float(sum(values)) / len(values)
     if function == "min":
-        return min(values)
+        return min(values, key=sql_order)
     if function == "max":
-        return max(values)
+        return max(values, key=sql_order)
     if function == "last":
         newest = max(e["ts"] for e in rows if e[column] is not None)
-        return max(e[column] for e in rows if e[column] is not None and e["ts"] == newest)
+        return max((e[column] for e in rows if e[column] is not None and e["ts"] == newest), key=sql_order)
     raise ValueError(function)
+
+
+def sql_order(value: Any) -> tuple[bool, Any]:
+    """How SQL engines order numbers: NaN above all others (MIN skips it, MAX returns it)."""
+    return (value != value, value)
+
+
+def same(a: Any, b: Any) -> bool:
+    """Equal values of one type, NaN equal to NaN."""
+    return type(a) is type(b) and (a == b or (a != a and b != b))
 
 
 def expected_rows(events: Sequence[Mapping[str, Any]], spine: Sequence[tuple[Any, int | None]],

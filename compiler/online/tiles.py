@@ -232,9 +232,9 @@ def merge(spec: WindowAgg, layout: Layout, read: TileRead, raws: Sequence[bytes 
             elif function == "avg":
                 result[pick.out] = float(_total(holding, value)) / sum([s[counted] for s in holding])
             elif function == "min":
-                result[pick.out] = min([s[value] for s in holding])
+                result[pick.out] = min([s[value] for s in holding], key=sql_order)
             elif function == "max":
-                result[pick.out] = max([s[value] for s in holding])
+                result[pick.out] = max([s[value] for s in holding], key=sql_order)
             else:  # last
                 newest = pick.newest
                 best = holding[0]
@@ -243,6 +243,16 @@ def merge(spec: WindowAgg, layout: Layout, read: TileRead, raws: Sequence[bytes 
                         best = s
                 result[pick.out] = best[value]
     return result
+
+
+def sql_order(value: int | float) -> tuple[bool, int | float]:
+    """The order SQL engines give numbers: NaN above every other (MIN skips it, MAX returns it)."""
+    return (value != value, value)  # NaN: the value unequal to itself
+
+
+def _above(a: int | float, b: int | float) -> bool:
+    """a > b in sql_order."""
+    return a > b or (a != a and b == b)
 
 
 def _total(slots: Sequence[Sequence[int | float]], position: int) -> int | float:
@@ -364,12 +374,12 @@ class _Group:
             for owner, row, floats in slots:
                 if column[owner] is None or row[newest] > times[owner]:
                     column[owner], times[owner] = (floats[value] if is_float else row[value]), row[newest]
-        else:  # min, max: the first of equal values, as min() and max() keep
+        else:  # min, max in sql_order: the first of equal values, as min() and max() keep
             smaller = function == "min"
             for owner, row, floats in slots:
                 word = floats[value] if is_float else row[value]
                 current = column[owner]
-                if current is None or (word < current if smaller else word > current):
+                if current is None or (_above(current, word) if smaller else _above(word, current)):
                     column[owner] = word
         return column
 
@@ -438,12 +448,13 @@ class _Group:
             elif pick.function == "last":
                 out = self._last(values, owner, self.words[where, pick.newest], len(missing))
             else:
-                # np.minimum/np.maximum return the second of equal values (0.0 and -0.0): fed last slot first,
-                # the first slot's wins, as in merge
-                start: float | int = (np.inf if pick.function == "min" else -np.inf) if is_float else (
+                # np.fmin/np.maximum return the second of equal values (0.0 and -0.0): fed last slot first, the
+                # first slot's wins, as in merge. NaN in sql_order: fmin skips it (from NaN: NaN only when every
+                # value is), maximum returns it.
+                start: float | int = (np.nan if pick.function == "min" else -np.inf) if is_float else (
                     _INT_MAX if pick.function == "min" else -_INT_MAX - 1)
                 out = np.full(self.count, start, dtype=values.dtype)
-                (np.minimum if pick.function == "min" else np.maximum).at(out, owner[::-1], values[::-1])
+                (np.fmin if pick.function == "min" else np.maximum).at(out, owner[::-1], values[::-1])
         if not len(missing):
             return out.tolist()
         held = out.astype(object)  # Python ints and floats, and None for the entities without values
