@@ -6,6 +6,7 @@ A store joins by adding its settings to STORES; the writer, the reader and the s
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -149,6 +150,34 @@ def test_reads_many_keys_in_order_with_missing_ones(store):
             assert (reply[0] is None) == (i % 3 == 0)
             if reply[0] is not None:
                 assert fmt.decode_row(reply[0])[2] == [float(i)]
+
+
+def test_applied_events_only_ever_lengthen_a_keys_life(store):
+    """A key lives until the newest tile an event needs (set on a new key, lengthened, never shortened), and a key
+    without an expiry (another model keeps it forever) keeps none, however many events the stream applies."""
+    now_ms = int(time.time() * 1000)
+
+    def apply(key: bytes, event_id: str, expire_at: int) -> None:
+        update = value_update(b"m@v~0:", b"<i8|a|0|0", 0, 0, 0, (1).to_bytes(8, "little"))
+        assert store.apply_events([(key, event_id, b"applied", expire_at, [update])], "0-0") == (1, 0)
+
+    def seconds_left(key: bytes) -> float:
+        return store.client.pttl(key) / 1000
+
+    key = b"sk1:{conformance:user:1}"
+    apply(key, "1-1", now_ms + 100_000)
+    assert 95 < seconds_left(key) <= 100
+    apply(key, "1-2", now_ms + 50_000)  # needs less: kept
+    assert 95 < seconds_left(key) <= 100
+    apply(key, "1-3", now_ms + 200_000)  # needs more: lengthened
+    assert 195 < seconds_left(key) <= 200
+    apply(key, "1-4", now_ms + 150_000)
+    assert 195 < seconds_left(key) <= 200
+    persistent = b"sk1:{conformance:user:2}"
+    store.write([row(persistent, 1_000, None, 1.0)], generation=1)  # no expiry
+    for number, expire_at in enumerate((now_ms + 100_000, now_ms + 300_000, now_ms + 50_000)):
+        apply(persistent, f"2-{number}", expire_at)
+        assert store.client.pttl(persistent) == -1
 
 
 def test_write_markers_are_kept_per_model_until_the_data_is_lost(store):
