@@ -250,7 +250,8 @@ return current
 # KEYS: entity keys. ARGV: generation, cutoff (µs), slot width (words), number of levels, then each level's tile
 # size and block span (µs); then per key: prefix, expire-at (ms), number of fields, then name and value of each.
 # Blocks of the prefix that end by the cutoff become exactly those given; later blocks are kept; a block spanning
-# the cutoff gets the given slots (all by the cutoff) and keeps its own slots after it.
+# the cutoff gets the given slots (all by the cutoff) and keeps its own slots after it; a block of a level beyond
+# the given ones (written under a layout that kept more levels) is removed.
 REPLACE_CLOSED_SCRIPT = r"""
 local generation, cutoff, width, levels = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local sizes, spans = {}, {}
@@ -297,8 +298,10 @@ for _, key in ipairs(KEYS) do
         local level, distinct, block = string.match(string.sub(name, #prefix + 1), '^(%d+)(d?):(%-?%d+)$')
         if level then
           level = tonumber(level) + 1
-          local start = tonumber(block) * spans[level]
-          if start + spans[level] <= cutoff then
+          local start = spans[level] and tonumber(block) * spans[level]
+          if not start then  -- a level the model no longer keeps (an earlier layout): never read again
+            redis.call('HDEL', key, name)
+          elseif start + spans[level] <= cutoff then
             if not new[name] then redis.call('HDEL', key, name) end
           elseif start < cutoff then
             local kept = open_slots(redis.call('HGET', key, name), distinct == 'd', start, sizes[level])

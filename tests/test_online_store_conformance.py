@@ -127,16 +127,18 @@ def test_streams_deliver_to_a_group_and_apply_events_at_most_once(store):
 def test_replace_closed_keeps_the_slots_after_the_cutoff(store):
     key = b"sk1:{conformance:user:4}"
     slot = lambda index, value: bytes([index]) + value.to_bytes(8, "little")  # noqa: E731
-    # Level 0: tiles of 10 µs in blocks of 40 µs. The stream wrote slots 0 and 3 of block 0 and slot 0 of block 1.
+    # Level 0: tiles of 10 µs in blocks of 40 µs. The stream wrote slots 0 and 3 of block 0 and slot 0 of block 1;
+    # a level-1 block is left from a layout that kept a level the model no longer has.
     store.replace_fields([(key, b"m@v~", [(b"m@v~0:0", b"\x01" + slot(0, 1) + slot(3, 4)),
-                                          (b"m@v~0:1", b"\x01" + slot(0, 9)), (b"m@v~0:-1", b"\x01" + slot(1, 1))],
+                                          (b"m@v~0:1", b"\x01" + slot(0, 9)), (b"m@v~0:-1", b"\x01" + slot(1, 1)),
+                                          (b"m@v~1:0", b"\x01" + slot(0, 5))],
                            0)], generation=1)
     # run owns up to 20 µs: block 0 gets its slots 0 and 1 from run, keeps slot 3 (ends at 40); block 1 is the
-    # stream's; block -1 ended before the cutoff and run has nothing for it: removed.
+    # stream's; block -1 ended before the cutoff and run has nothing for it: removed; the old level's: removed.
     assert store.replace_closed([(key, b"m@v~", [(b"m@v~0:0", b"\x01" + slot(0, 2) + slot(1, 3))], 0)],
                                 cutoff=20, geometry=[(10, 40)], width=1, generation=2) == 1
-    blocks = store.read([(key, [b"m@v~0:0", b"m@v~0:1", b"m@v~0:-1"])])[0]
-    assert blocks == [b"\x01" + slot(0, 2) + slot(1, 3) + slot(3, 4), b"\x01" + slot(0, 9), None]
+    blocks = store.read([(key, [b"m@v~0:0", b"m@v~0:1", b"m@v~0:-1", b"m@v~1:0"])])[0]
+    assert blocks == [b"\x01" + slot(0, 2) + slot(1, 3) + slot(3, 4), b"\x01" + slot(0, 9), None, None]
 
 
 def test_reads_many_keys_in_order_with_missing_ones(store):
