@@ -275,7 +275,7 @@ def _distinct_count(tiles: Sequence[tuple[int, int]], pick: _Pick,
 
 
 _INT_MAX = int(np.iinfo(np.int64).max)
-FEW_WORDS = 4096  # slots x features of one window up to which merging in Python beats array operations
+FEW_WORDS = 256  # slots x features of one window up to which merging in Python beats array operations
 
 
 def merge_rows(spec: WindowAgg, layout: Layout, read: TileRead, rows: Sequence[Sequence[bytes | None]]
