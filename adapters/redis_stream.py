@@ -18,8 +18,9 @@ from skewless.online.store import EventStream, EventUnit, StreamEntry
 #       merge into the value block <prefix><block> (online/tiles.py); a new block removes stale ones. spec:
 #       "<struct format>|<roles>|<guards>|<1 if the model has distinct blocks, else 0>"
 #   d, prefix, block, slot, column, hash          add a hash to the distinct block <prefix><block>
-# The entity's applied field lists the ids applied and not yet below the low watermark ("<expiry>,id,id,"): an id
-# found there was applied before (a redelivery after a crash, or a claim), and is skipped whole. Its head is the
+# The entity's applied field lists the ids applied ("<expiry>,id,id,"): an id found there was applied before (a
+# redelivery after a crash, or a claim), and is skipped whole. Past 512 bytes, the ids below the low watermark are
+# dropped from its front (its cost follows the ids dropped, not the ids kept: a busy entity's list). Its head is the
 # expiry (ms) the key is known to last until, or 'p' for a key without one: every writer only ever extends a key's
 # life (or removes its expiry), so an event needing no longer skips reading the time to live. A key's fields are
 # read with one HMGET and written with one HSET; PTTL, HDEL and PEXPIREAT only when a new block or tile needs them.
@@ -27,12 +28,13 @@ APPLY_SCRIPT = r"""
 local STALE_BLOCKS = 4
 local spec_cache = {}
 local stale_cache = {}  -- value prefix -> oldest block kept -> the fields of the blocks before it
+local field_cache = {}  -- prefix -> block -> field name
+local spec_by_prefix = {}
 
-local function id_less(a, b)
-  local am, as = string.match(a, '(%d+)-(%d+)')
-  local bm, bs = string.match(b, '(%d+)-(%d+)')
-  am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)
-  return am < bm or (am == bm and as < bs)
+-- ms and sequence of a stream id
+local function id_parts(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  return tonumber(ms), tonumber(seq)
 end
 
 local function spec_of(text)
@@ -49,43 +51,43 @@ local function spec_of(text)
   return spec
 end
 
+local function field_of(prefix, block)
+  local by_block = field_cache[prefix]
+  if not by_block then by_block = {}; field_cache[prefix] = by_block end
+  local name = by_block[block]
+  if not name then name = prefix .. block; by_block[block] = name end
+  return name
+end
+
 -- a > b, NaN above every number (as SQL engines order floats: min skips NaN, max returns it)
 local function above(a, b)
   return a > b or (a ~= a and b == b)
 end
 
-local function merge_slot(spec, cur, new)
-  local roles, guards, width = spec.roles, spec.guards, spec.width
-  local out = {}
-  local j = 1
-  while j <= width do
+-- Merge the words `new` into `cur`, in place. From the last word down: a word's guard (its column's count, an
+-- earlier word) is read before it is added to.
+local function merge_into(spec, cur, new)
+  local roles, guards = spec.roles, spec.guards
+  for j = spec.width, 1, -1 do
     local role = roles[j]
     if role == 'a' then
-      out[j] = cur[j] + new[j]
-    else
+      cur[j] = cur[j] + new[j]
+    elseif role ~= 'l' then
       local g = guards[j]
-      if new[g] == 0 then
-        out[j] = cur[j]
-        if role == 't' then out[j + 1] = cur[j + 1]; j = j + 1 end
-      elseif cur[g] == 0 then
-        out[j] = new[j]
-        if role == 't' then out[j + 1] = new[j + 1]; j = j + 1 end
-      elseif role == 'n' then
-        if above(cur[j], new[j]) then out[j] = new[j] else out[j] = cur[j] end
-      elseif role == 'x' then
-        if above(new[j], cur[j]) then out[j] = new[j] else out[j] = cur[j] end
-      elseif role == 't' then
-        if new[j] > cur[j] or (new[j] == cur[j] and above(new[j + 1], cur[j + 1])) then
-          out[j] = new[j]; out[j + 1] = new[j + 1]
-        else
-          out[j] = cur[j]; out[j + 1] = cur[j + 1]
+      if new[g] ~= 0 then
+        if cur[g] == 0 then
+          cur[j] = new[j]
+          if role == 't' then cur[j + 1] = new[j + 1] end
+        elseif role == 'n' then
+          if above(cur[j], new[j]) then cur[j] = new[j] end
+        elseif role == 'x' then
+          if above(new[j], cur[j]) then cur[j] = new[j] end
+        elseif new[j] > cur[j] or (new[j] == cur[j] and above(new[j + 1], cur[j + 1])) then  -- t
+          cur[j] = new[j]; cur[j + 1] = new[j + 1]
         end
-        j = j + 1
       end
     end
-    j = j + 1
   end
-  return out
 end
 
 -- The fields of the blocks of a value prefix that fell out of retention (before `oldest`), with their distinct
@@ -106,45 +108,21 @@ local function stale_names(prefix, oldest, spec)
   return names
 end
 
--- A key's updates from their encoding: per update {field, is value, slot, spec or column, contribution or hash,
--- oldest kept block, prefix}.
-local function read_updates(blob)
-  local out = {}
-  local pos, size = 1, #blob
-  while pos <= size do
-    local kind = string.byte(blob, pos)
-    local length = struct.unpack('<H', blob, pos + 1)
-    local prefix = string.sub(blob, pos + 3, pos + 2 + length)
-    pos = pos + 3 + length
-    if kind == 118 then  -- v
-      length = struct.unpack('<H', blob, pos)
-      local spec = spec_of(string.sub(blob, pos + 2, pos + 1 + length))
-      local block, slot, oldest = struct.unpack('<i8Bi8', blob, pos + 2 + length)
-      pos = pos + 19 + length
-      local stop = pos + spec.size - 1
-      out[#out + 1] = {prefix .. block, true, slot, spec, string.sub(blob, pos, stop - 1), oldest, prefix}
-      pos = stop
-    else  -- d
-      local block, slot, column = struct.unpack('<i8BB', blob, pos)
-      out[#out + 1] = {prefix .. block, false, slot, column, string.sub(blob, pos + 10, pos + 17)}
-      pos = pos + 18
-    end
-  end
-  return out
-end
-
--- The block with the event's contribution merged into its slot.
-local function merge_values(raw, slot, spec, contribution)
-  if not raw then return '\1' .. string.char(slot) .. contribution end
+-- The block with the contribution (the spec's words at `pos` of `blob`) merged into its slot.
+local function merge_values(raw, slot, spec, blob, pos)
   local size = spec.size
+  if not raw then return '\1' .. string.char(slot) .. string.sub(blob, pos, pos + size - 2) end
   local at = 2
-  while at <= #raw do
+  local length = #raw
+  while at <= length do
     if string.byte(raw, at) == slot then break end
     at = at + size
   end
-  if at > #raw then return raw .. string.char(slot) .. contribution end
-  local out = merge_slot(spec, {struct.unpack(spec.fmt, raw, at + 1)}, {struct.unpack(spec.fmt, contribution)})
-  return string.sub(raw, 1, at) .. struct.pack(spec.fmt, unpack(out)) .. string.sub(raw, at + size)
+  if at > length then return raw .. string.char(slot) .. string.sub(blob, pos, pos + size - 2) end
+  local fmt = spec.fmt
+  local cur = {struct.unpack(fmt, raw, at + 1)}
+  merge_into(spec, cur, {struct.unpack(fmt, blob, pos)})
+  return string.sub(raw, 1, at) .. struct.pack(fmt, unpack(cur, 1, spec.width)) .. string.sub(raw, at + size)
 end
 
 local function add_distinct(raw, slot, column, hash)
@@ -166,70 +144,127 @@ local function add_distinct(raw, slot, column, hash)
   return raw .. struct.pack('<BBI4', slot, column, 1) .. hash
 end
 
-local low = ARGV[1]
+-- A key's updates, read from their encoding into these arrays (reused from key to key): field, is value, slot,
+-- spec (value) or column (distinct), position of the words (value) or the hash (distinct), oldest kept block, prefix.
+local u_field, u_value, u_slot, u_spec, u_pos, u_oldest, u_prefix = {}, {}, {}, {}, {}, {}, {}
+
+local function read_updates(blob)
+  local count = 0
+  local pos, size = 1, #blob
+  while pos <= size do
+    count = count + 1
+    local kind = string.byte(blob, pos)
+    local length = struct.unpack('<H', blob, pos + 1)
+    local prefix = string.sub(blob, pos + 3, pos + 2 + length)
+    pos = pos + 3 + length
+    if kind == 118 then  -- v
+      length = struct.unpack('<H', blob, pos)
+      local spec = spec_by_prefix[prefix]  -- a prefix is one model's level: one spec
+      if not spec then
+        spec = spec_of(string.sub(blob, pos + 2, pos + 1 + length))
+        spec_by_prefix[prefix] = spec
+      end
+      local block, slot, oldest = struct.unpack('<i8Bi8', blob, pos + 2 + length)
+      pos = pos + 19 + length
+      u_field[count], u_value[count], u_slot[count], u_spec[count] = field_of(prefix, block), true, slot, spec
+      u_pos[count], u_oldest[count], u_prefix[count] = pos, oldest, prefix
+      pos = pos + spec.size - 1
+    else  -- d
+      local block, slot, column = struct.unpack('<i8BB', blob, pos)
+      u_field[count], u_value[count], u_slot[count], u_spec[count] = field_of(prefix, block), false, slot, column
+      u_pos[count] = pos + 10
+      pos = pos + 18
+    end
+  end
+  return count
+end
+
+local low_ms, low_seq = id_parts(ARGV[1])
 local applied, skipped = 0, 0
 local now_ms = nil
 local at = 2
+local touched = {}
 for _, key in ipairs(KEYS) do
-  local id, applied_field, expire_text = ARGV[at], ARGV[at + 1], ARGV[at + 2]
-  local expire_at = tonumber(expire_text)
-  local updates = read_updates(ARGV[at + 3])
+  local id, applied_field, expire_text, blob = ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3]
   at = at + 4
+  local expire_at = tonumber(expire_text)
+  local count = read_updates(blob)
   -- one HMGET: the applied field, then the fields the event touches
-  local names, index, touched = {applied_field}, {[applied_field] = 1}, {}
-  for u, update in ipairs(updates) do
-    local field = update[1]
-    if not index[field] then names[#names + 1] = field; index[field] = #names end
-    touched[u] = index[field]
+  local names, index, values
+  if count == 1 then
+    touched[1] = 2
+    values = redis.call('HMGET', key, applied_field, u_field[1])
+  else
+    index = {[applied_field] = 1}
+    names = {applied_field}
+    for u = 1, count do
+      local field = u_field[u]
+      local n = index[field]
+      if not n then n = #names + 1; names[n] = field; index[field] = n end
+      touched[u] = n
+    end
+    values = redis.call('HMGET', key, unpack(names))
   end
-  local values = redis.call('HMGET', key, unpack(names))
   -- "<expiry>,id,id,": the expiry (ms) the key is known to last at least ('p': persistent), then the ids
-  local known, seen = string.match(values[1] or ',', '^([^,]*)(,.*)$')
-  if string.find(seen, ',' .. id .. ',', 1, true) then
+  local record = values[1] or ','
+  local comma = string.find(record, ',', 1, true)
+  if string.find(record, ',' .. id .. ',', comma, true) then
     skipped = skipped + 1
   else
+    local known = string.sub(record, 1, comma - 1)
     -- the key's time to live, read only when this event may need it longer than known (a new block or tile)
     local pttl = nil
     if expire_at > 0 and known ~= 'p' and expire_at > (tonumber(known) or 0) then pttl = redis.call('PTTL', key) end
-    local stale = {}
-    for u, update in ipairs(updates) do
+    local stale = nil
+    for u = 1, count do
       local n = touched[u]
-      if update[2] then
+      if u_value[u] then
         if not values[n] and pttl ~= -2 then
-          for _, name in ipairs(stale_names(update[7], update[6], update[4])) do
-            if not index[name] then stale[#stale + 1] = name end
+          for _, name in ipairs(stale_names(u_prefix[u], u_oldest[u], u_spec[u])) do
+            if (index and not index[name]) or (not index and name ~= u_field[1]) then
+              stale = stale or {}
+              stale[#stale + 1] = name
+            end
           end
         end
-        values[n] = merge_values(values[n], update[3], update[4], update[5])
+        values[n] = merge_values(values[n], u_slot[u], u_spec[u], blob, u_pos[u])
       else
-        values[n] = add_distinct(values[n], update[3], update[4], update[5])
+        values[n] = add_distinct(values[n], u_slot[u], u_spec[u], string.sub(blob, u_pos[u], u_pos[u] + 7))
       end
     end
-    if #seen > 512 then
-      local kept = {','}
-      for old in string.gmatch(seen, '([^,]+)') do
-        if not id_less(old, low) then kept[#kept + 1] = old .. ',' end
+    if #record - comma > 512 then
+      -- drop the ids below the low watermark from the front (ids are appended in about increasing order; one
+      -- out of order stops the drop early, which only keeps a few ids longer)
+      local drop = comma
+      for old_ms, old_seq, stop in string.gmatch(string.sub(record, comma + 1), '(%d+)-(%d+),()') do
+        old_ms, old_seq = tonumber(old_ms), tonumber(old_seq)
+        if old_ms > low_ms or (old_ms == low_ms and old_seq >= low_seq) then break end
+        drop = comma + stop - 1
       end
-      seen = table.concat(kept)
+      if drop > comma then record = known .. ',' .. string.sub(record, drop + 1) end
     end
     if pttl == -1 then
-      known, pttl = 'p', nil
+      record, pttl = 'p' .. string.sub(record, comma), nil
     elseif pttl then
       if not now_ms then
         local now = redis.call('TIME')
         now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
       end
       if pttl ~= -2 and expire_at <= now_ms + pttl then pttl = nil end  -- lasts long enough already
-      known = expire_text
+      record = expire_text .. string.sub(record, comma)
     end
-    values[1] = known .. seen .. id .. ','
-    if #stale > 0 then redis.call('HDEL', key, unpack(stale)) end
-    local pairs_out = {}
-    for n, name in ipairs(names) do
-      pairs_out[#pairs_out + 1] = name
-      pairs_out[#pairs_out + 1] = values[n]
+    values[1] = record .. id .. ','
+    if stale then redis.call('HDEL', key, unpack(stale)) end
+    if count == 1 then
+      redis.call('HSET', key, applied_field, values[1], u_field[1], values[2])
+    else
+      local pairs_out = {}
+      for n, name in ipairs(names) do
+        pairs_out[#pairs_out + 1] = name
+        pairs_out[#pairs_out + 1] = values[n]
+      end
+      redis.call('HSET', key, unpack(pairs_out))
     end
-    redis.call('HSET', key, unpack(pairs_out))
     if pttl then redis.call('PEXPIREAT', key, expire_at) end
     applied = applied + 1
   end

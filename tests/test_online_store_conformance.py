@@ -124,6 +124,24 @@ def test_streams_deliver_to_a_group_and_apply_events_at_most_once(store):
     assert store.cutoffs(stream, ["m", "other"]) == {"m": 600} == first.cutoffs(["m"])
 
 
+def test_a_busy_entitys_applied_ids_are_dropped_below_the_low_watermark_only(store):
+    """Every id applied is recognised when delivered again, until the low watermark passes it (then it is never
+    delivered again): a busy entity's list of applied ids is cut to those, and stays short."""
+    key = b"sk1:{conformance:user:9}"
+
+    def unit(entry_id: str) -> tuple:
+        return key, entry_id, b"applied", 0, [value_update(b"m@v~0:", b"<i8|a|0|0", 0, 0, 0, (1).to_bytes(8, "little"))]
+
+    ids = [f"{1_000 + i}-{i % 3}" for i in range(100)]
+    assert store.apply_events([unit(i) for i in ids], "0-0") == (100, 0)
+    assert store.apply_events([unit(i) for i in ids], "0-0") == (0, 100)  # none acknowledged: all recognised
+    assert store.apply_events([unit("2000-0")], ids[60]) == (1, 0)  # ids[:60] are below the low watermark now
+    assert store.apply_events([unit(i) for i in [*ids[60:], "2000-0"]], ids[60]) == (0, 41)
+    assert store.read([(key, [b"m@v~0:0"])]) == [[b"\x01\x00" + (101).to_bytes(8, "little")]]
+    kept = store.read([(key, [b"applied"])])[0][0].split(b",")
+    assert not set(kept) & {i.encode() for i in ids[:60]} and {i.encode() for i in ids[60:]} <= set(kept)
+
+
 def test_replace_closed_keeps_the_slots_after_the_cutoff(store):
     key = b"sk1:{conformance:user:4}"
     slot = lambda index, value: bytes([index]) + value.to_bytes(8, "little")  # noqa: E731
