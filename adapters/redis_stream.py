@@ -401,8 +401,6 @@ class RedisEventStream(EventStream):
         if type(client) is redis.Redis:
             self._reader = redis.Redis(connection_pool=client.connection_pool)
             self._reader.set_response_callback("XREADGROUP", lambda reply, **_: reply)
-        self._ahead_connection: Any = None  # reads ahead: a connection of its own, outside the pool
-        self._ahead = False  # a read ahead's reply is to come
         try:
             client.xgroup_create(key, group, id="0", mkstream=True)
         except redis.ResponseError as error:
@@ -410,35 +408,12 @@ class RedisEventStream(EventStream):
                 raise
 
     def read(self, count: int, block_ms: int) -> list[StreamEntry]:
-        if self._ahead:
-            self._ahead = False
-            try:
-                return _raw_entries(self._ahead_connection.read_response())
-            except BaseException:
-                self._ahead_connection.disconnect()  # a reply unread or half read: connect afresh next time
-                raise
         if self._reader is not None:
             return _raw_entries(self._reader.xreadgroup(self.group, self.consumer, {self.key: ">"}, count=count,
                                                         block=block_ms or None))
         reply = self.client.xreadgroup(self.group, self.consumer, {self.key: ">"}, count=count,
                                        block=block_ms or None)
         return _entries(reply[0][1]) if reply else []
-
-    def read_ahead(self, count: int, block_ms: int) -> None:
-        """XREADGROUP sent now on a connection of its own, its reply read by the next `read` (one server's
-        client; a cluster's or an embedded server's reads when asked)."""
-        if self._reader is None or self._ahead:
-            return
-        if self._ahead_connection is None:
-            pool = self._reader.connection_pool
-            self._ahead_connection = pool.connection_class(**pool.connection_kwargs)
-        try:
-            self._ahead_connection.send_command("XREADGROUP", "GROUP", self.group, self.consumer, "COUNT", count,
-                                                *(("BLOCK", block_ms) if block_ms else ()), "STREAMS", self.key, ">")
-        except BaseException:
-            self._ahead_connection.disconnect()
-            raise
-        self._ahead = True
 
     def pending(self, count: int) -> list[StreamEntry]:
         reply = self.client.xreadgroup(self.group, self.consumer, {self.key: "0"}, count=count)

@@ -214,31 +214,6 @@ def test_two_consumers_share_the_work(project: Path, redis_url: str | None) -> N
         assert assert_online_equals_offline(store, events, _instants_after(events)) > 0
 
 
-def test_run_reads_ahead_and_leaves_no_entry_it_read_unapplied(project: Path, redis_url: str | None) -> None:
-    """run() asks for the next batch while it prepares one: stopped, it applies what it read ahead; stopped by an
-    error, what it read stays pending and a restart applies it, once."""
-    events = make_events(6, 200)
-    write_warehouse(project, events)
-    with FeatureStore(project) as store:
-        assert store.run(online=False).ok
-        store.push("payments", [as_row(e) for e in arrival_order(events, 6)])
-        consumer = store.stream_consumer("payments", consumer="c", batch_size=30)
-        steps: list[int] = []
-        stats = consumer.run(lambda: len(steps) >= 3 or bool(steps.append(1)), block_ms=10)
-        # three batches, and on a server the one read ahead; none left pending
-        assert stats.events == stats.applied == (120 if redis_url else 90) and stats.health["pending"] == 0
-        assert stats.health.get("lag") in (None, len(events) - stats.events)
-        failing = store.stream_consumer("payments", consumer="c", batch_size=30)
-        failing.events.ack = lambda ids: (_ for _ in ()).throw(ConnectionError("killed before XACK"))
-        with pytest.raises(ConnectionError):
-            failing.run(lambda: False, block_ms=10)
-        restarted = store.stream_consumer("payments", consumer="c", batch_size=30)
-        drain(restarted)
-        assert failing.stats.applied == 30 == restarted.stats.duplicates  # applied, then killed before XACK
-        assert stats.applied + failing.stats.applied + restarted.stats.applied == len(events)
-        assert assert_online_equals_offline(store, events, _instants_after(events)) > 0
-
-
 def test_late_events_are_reported_not_applied(project: Path, redis_url: str | None) -> None:
     events = sorted(make_events(5, 60), key=lambda e: e["ts"])
     late = {**events[0], "ts": events[-1]["ts"] - 11 * MINUTE, "amount": 7}  # past allowed_lateness (10m)

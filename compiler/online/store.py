@@ -33,11 +33,7 @@ class EventStream(ABC):
 
     @abstractmethod
     def read(self, count: int, block_ms: int) -> list[StreamEntry]:
-        """New entries for this consumer (waiting up to block_ms for one); those read ahead, if any."""
-
-    def read_ahead(self, count: int, block_ms: int) -> None:  # noqa: B027 (optional: a stream may not read ahead)
-        """Ask for the next new entries now, collected by the next `read`: the consumer prepares a batch while the
-        store delivers the next. Entries read ahead are this consumer's (pending) as any read ones."""
+        """New entries for this consumer (waiting up to block_ms for one)."""
 
     @abstractmethod
     def pending(self, count: int) -> list[StreamEntry]:

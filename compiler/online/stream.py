@@ -5,7 +5,7 @@ by that stream (one server-side script call per batch), then acknowledges them. 
 event applied and not acknowledged (the consumer died in between) is delivered again, to this consumer when it
 restarts or to another that claims it after `claim_idle_ms`; the entity's applied field recognises it and it is
 skipped. Several consumers of one group share the stream's events. While one batch is written (the script runs
-in Redis), the next is read and prepared, and the one after it is on its way: one batch in flight at most.
+in Redis), the next is read and prepared: one batch in flight at most.
 
 An event is late when its event time is older than the stream's watermark (the newest event time seen) minus the
 model's allowed_lateness, or when it falls in a tile that `run` has closed (at or before the cutoff `run` last
@@ -106,7 +106,6 @@ class StreamConsumer:
         self._last_claim = 0.0
         self._writer: ThreadPoolExecutor | None = None  # run(): batches are written while the next one is prepared
         self._writing: Future[None] | None = None
-        self._reading_ahead = False  # run(): a read of the next batch is under way
         self._low = (-1e9, "0-0")  # (when, the stream's low watermark then)
 
     # -- the loop -------------------------------------------------------------------------------------------
@@ -129,11 +128,7 @@ class StreamConsumer:
             self.process(entries, redelivered=True)
             return len(entries)
         entries = self.events.read(self.batch_size, block_ms)
-        self._reading_ahead = False
         if entries:
-            if self._writer is not None:  # run(): the next batch is on its way while this one is prepared
-                self.events.read_ahead(self.batch_size, block_ms)
-                self._reading_ahead = True
             self.process(entries)
         return len(entries)
 
@@ -154,15 +149,7 @@ class StreamConsumer:
                         last = time.monotonic()
                         self.stats.health = self.events.health()
                         report(self.stats)
-                if self._reading_ahead:  # entries read ahead are this consumer's: processed before it stops
-                    self._reading_ahead = False
-                    entries = self.events.read(self.batch_size, block_ms)
-                    if entries:
-                        self.process(entries)
             finally:
-                if self._reading_ahead:  # stopped by an error: its entries stay pending (recovered on restart)
-                    self._reading_ahead = False
-                    self.events.read(self.batch_size, block_ms)
                 self._writer = None
                 sys.setswitchinterval(switch)
                 self.drain()
