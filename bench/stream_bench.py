@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import random
 import shutil
 import statistics
@@ -30,6 +31,7 @@ import threading
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _peers import WORK  # noqa: E402
@@ -112,8 +114,8 @@ def _load(key: str, rows: list[dict[str, str]]) -> None:
         pipe.execute()
 
 
-def _raw_consume(key: str, consumer: str, total: int, done: "multiprocessing.Value", ready: "multiprocessing.Barrier"
-                 ) -> None:
+def _raw_consume(key: str, consumer: str, total: int, done: "multiprocessing.Value", ready: "multiprocessing.Barrier",
+                 spent: "multiprocessing.Value") -> None:
     import redis
 
     client = redis.Redis.from_url(REDIS_URL)
@@ -129,7 +131,7 @@ def _raw_consume(key: str, consumer: str, total: int, done: "multiprocessing.Val
 
 
 def _skewless_consume(root: str, consumer: str, total: int, done: "multiprocessing.Value",
-                      ready: "multiprocessing.Barrier") -> None:
+                      ready: "multiprocessing.Barrier", spent: "multiprocessing.Value") -> None:
     from skewless import FeatureStore
 
     with FeatureStore(root) as store:
@@ -144,19 +146,33 @@ def _skewless_consume(root: str, consumer: str, total: int, done: "multiprocessi
                 return done.value >= total
 
         ready.wait()
+        started = time.process_time()
         worker.run(stop, block_ms=100)
+        with spent.get_lock():
+            spent.value += time.process_time() - started
+
+
+def _server_cpu() -> float:
+    """CPU seconds the Redis server has used (it runs on this machine: the bench's URL is local)."""
+    import redis
+
+    info = redis.Redis.from_url(REDIS_URL).info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
 def rate(target: object, args: tuple, consumers: int, total: int,
-         produce: tuple[str, list[dict[str, str]]] | None = None) -> float:
+         produce: tuple[str, list[dict[str, str]]] | None = None, cpu: dict[str, float] | None = None) -> float:
     """Events/s of `consumers` processes consuming `total` events, timed from when all are ready: events
-    pre-loaded, or with `produce` (stream key, rows) XADDed by a producer process meanwhile."""
+    pre-loaded, or with `produce` (stream key, rows) XADDed by a producer process meanwhile. `cpu` gets the
+    CPU µs per event of the consumers (from when they are ready) and of the Redis server."""
     done = multiprocessing.Value("q", 0)
+    spent = multiprocessing.Value("d", 0.0)
     ready = multiprocessing.Barrier(consumers + 1)
-    processes = [multiprocessing.Process(target=target, args=(*args, f"c{i}", total, done, ready))
+    processes = [multiprocessing.Process(target=target, args=(*args, f"c{i}", total, done, ready, spent))
                  for i in range(consumers)]
     for process in processes:
         process.start()
+    server = _server_cpu()
     ready.wait()
     started = time.perf_counter()
     if produce is not None:
@@ -164,10 +180,14 @@ def rate(target: object, args: tuple, consumers: int, total: int,
         processes[-1].start()
     for process in processes:
         process.join()
-    return total / (time.perf_counter() - started)
+    elapsed = time.perf_counter() - started
+    if cpu is not None:
+        cpu["clients"] = spent.value / total * 1e6
+        cpu["server"] = (_server_cpu() - server) / total * 1e6
+    return total / elapsed
 
 
-def sustained(root: Path, rows: list[dict[str, str]]) -> dict[str, float]:
+def sustained(root: Path, rows: list[dict[str, str]]) -> dict[Any, Any]:
     """Per mode (pre-loaded: XREADGROUP + XACK; produced: XADD + XREADGROUP + XACK at once) and number of
     consumers, the rate of the raw floor and of skewless stream."""
     import redis
@@ -188,8 +208,9 @@ def sustained(root: Path, rows: list[dict[str, str]]) -> dict[str, float]:
             _flush()
             if mode == "pre-loaded":
                 _load(key, rows)
+            results[mode, "cpu", consumers] = cpu = {}
             results[mode, "skewless", consumers] = rate(_skewless_consume, (str(root),), consumers, len(rows),
-                                                        (key, rows) if mode == "produced" else None)
+                                                        (key, rows) if mode == "produced" else None, cpu)
     return results
 
 
@@ -274,6 +295,16 @@ def main() -> None:
             print(f"  {mode:<12}{consumers:>10}{raw:>14,.0f}{ours:>14,.0f}{ours / raw:>13.0%}")
         print(f"  {mode:<12} two skewless consumers / one: "
               f"{results[mode, 'skewless', 2] / results[mode, 'skewless', 1]:.2f}x")
+    cores = os.cpu_count() or 1
+    print(f"\nCPU per event of skewless stream (pre-loaded; us): {cores} cores here")
+    print(f"  {'consumers':>10}{'consumers':>12}{'redis-server':>14}{'cores busy':>12}{'bound':>12}")
+    for consumers in (1, 2):
+        cpu = results["pre-loaded", "cpu", consumers]
+        used = cpu["clients"] + cpu["server"]
+        busy = used * results["pre-loaded", "skewless", consumers] / 1e6
+        bound = cores / used * 1e6
+        print(f"  {consumers:>10}{cpu['clients']:>12.1f}{cpu['server']:>14.1f}{busy:>12.2f}{bound:>12,.0f}")
+    print("  bound: events/s if every core did nothing but this (consumers and the server), however many consumers")
 
     half = results["pre-loaded", "skewless", 1] / 2
     p50, p99 = delay(root, events(min(count, int(half * 10)), entities, seed=3), half)
