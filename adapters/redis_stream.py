@@ -377,13 +377,9 @@ def _raw_entries(reply: Any) -> list[StreamEntry]:
     if not reply:
         return []
     entries = next(iter(reply.values())) if isinstance(reply, dict) else reply[0][1]
-    out = []
-    for entry_id, flat in entries:
-        if flat is None:  # deleted
-            continue
-        texts = [item.decode() for item in flat]
-        out.append((entry_id.decode(), dict(zip(texts[::2], texts[1::2], strict=True))))
-    return out
+    decode = bytes.decode
+    return [(decode(entry_id), dict(zip(map(decode, flat[::2]), map(decode, flat[1::2]), strict=True)))
+            for entry_id, flat in entries if flat is not None]  # None: deleted
 
 
 class RedisEventStream(EventStream):
