@@ -8,6 +8,8 @@ features for the read comparison, over E entities (default 100k).
   floor (the same entries read and acknowledged with no processing), with one consumer and with two (two processes):
   N events pre-loaded into the stream, then drained (floor: XREADGROUP + XACK); and N events XADDed by a producer
   process while the consumers run (floor: XADD + XREADGROUP + XACK).
+- CPU: µs per event of the skewless consumers (their process time from when they are ready) and of the Redis
+  server (INFO cpu), the cores they keep busy, and the rate the machine's cores bound any number of consumers to.
 - Delay: a producer XADDs at half the sustained one-consumer rate while one consumer runs; p50/p99 milliseconds
   from XADD (the entry id's time) to the event applied, i.e. servable.
 - Reads: p50/p99 of reading 100 entities x 10 window features (merged from tiles at the read's instant) vs 100
@@ -116,6 +118,7 @@ def _load(key: str, rows: list[dict[str, str]]) -> None:
 
 def _raw_consume(key: str, consumer: str, total: int, done: "multiprocessing.Value", ready: "multiprocessing.Barrier",
                  spent: "multiprocessing.Value") -> None:
+    """The floor: entries read and acknowledged, nothing else (`spent`: unused, the floor's CPU is not reported)."""
     import redis
 
     client = redis.Redis.from_url(REDIS_URL)
@@ -296,8 +299,8 @@ def main() -> None:
         print(f"  {mode:<12} two skewless consumers / one: "
               f"{results[mode, 'skewless', 2] / results[mode, 'skewless', 1]:.2f}x")
     cores = os.cpu_count() or 1
-    print(f"\nCPU per event of skewless stream (pre-loaded; us): {cores} cores here")
-    print(f"  {'consumers':>10}{'consumers':>12}{'redis-server':>14}{'cores busy':>12}{'bound':>12}")
+    print(f"\nCPU per event of skewless stream (pre-loaded; us), {cores} cores here")
+    print(f"  {'consumers':>10}{'their CPU':>12}{'redis-server':>14}{'cores busy':>12}{'bound ev/s':>12}")
     for consumers in (1, 2):
         cpu = results["pre-loaded", "cpu", consumers]
         used = cpu["clients"] + cpu["server"]
