@@ -10,8 +10,8 @@ features for the read comparison, over E entities (default 100k).
   process while the consumers run (floor: XADD + XREADGROUP + XACK).
 - CPU: µs per event of the skewless consumers (their process time from when they are ready) and of the Redis
   server (INFO cpu), the cores they keep busy, and the rate the machine's cores bound any number of consumers to.
-- Delay: a producer XADDs at half the sustained one-consumer rate while one consumer runs; p50/p99 milliseconds
-  from XADD (the entry id's time) to the event applied, i.e. servable.
+- Delay: a producer process XADDs at half the sustained one-consumer rate while one consumer runs; p50/p99
+  milliseconds from XADD (the entry id's time) to the event applied, i.e. servable.
 - Reads: p50/p99 of reading 100 entities x 10 window features (merged from tiles at the read's instant) vs 100
   entities x 10 plain features, one library call each, the two kinds alternating (2,000 rounds; 300 with --small).
 
@@ -217,9 +217,27 @@ def sustained(root: Path, rows: list[dict[str, str]]) -> dict[Any, Any]:
     return results
 
 
+def _produce_paced(key: str, rows: list[dict[str, str]], per_second: float) -> None:
+    """XADD the rows at `per_second`, 100 pipelines a second (a producer is a process of its own)."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    chunk = max(1, int(per_second / 100))
+    started = time.perf_counter()
+    for index in range(0, len(rows), chunk):
+        pipe = client.pipeline(transaction=False)
+        for row in rows[index:index + chunk]:
+            pipe.xadd(key, row)
+        pipe.execute()
+        wait = started + (index + chunk) / per_second - time.perf_counter()
+        if wait > 0:
+            time.sleep(wait)
+
+
 def delay(root: Path, rows: list[dict[str, str]], per_second: float) -> tuple[int | None, int | None]:
-    """p50/p99 ms from XADD to applied, producing at `per_second` while one consumer runs."""
+    """p50/p99 ms from XADD to applied, a producer process XADDing at `per_second` while one consumer runs."""
     from skewless import FeatureStore
+    from skewless.online.events import stream_key
 
     _flush()
     with FeatureStore(root) as store:
@@ -227,22 +245,10 @@ def delay(root: Path, rows: list[dict[str, str]], per_second: float) -> tuple[in
         stop = threading.Event()
         thread = threading.Thread(target=lambda: worker.run(stop.is_set, block_ms=5))
         thread.start()
-        import redis
-
-        from skewless.online.events import stream_key
-
-        client = redis.Redis.from_url(REDIS_URL)
-        key = stream_key("streambench", "payments")
-        chunk = max(1, int(per_second / 100))  # 100 XADD pipelines a second
-        started = time.perf_counter()
-        for index in range(0, len(rows), chunk):
-            pipe = client.pipeline(transaction=False)
-            for row in rows[index:index + chunk]:
-                pipe.xadd(key, row)
-            pipe.execute()
-            wait = started + (index + chunk) / per_second - time.perf_counter()
-            if wait > 0:
-                time.sleep(wait)
+        producer = multiprocessing.Process(target=_produce_paced,
+                                           args=(stream_key("streambench", "payments"), rows, per_second))
+        producer.start()
+        producer.join()
         deadline = time.monotonic() + 30
         while worker.stats.events < len(rows) and time.monotonic() < deadline:
             time.sleep(0.05)
