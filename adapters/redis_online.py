@@ -299,8 +299,8 @@ class RedisOnlineStore(OnlineStore):
         """Script calls of up to APPLY_UNITS units on one server (short enough for the consumer's next read to
         pass between them), encoded now; one per unit in a cluster (each its own slot)."""
         step = 1 if self.cluster else APPLY_UNITS
-        calls = [redis_stream.apply_arguments(units[start:start + step], low_watermark)
-                 for start in range(0, len(units), step)]
+        calls = [redis_stream.apply_arguments(call, low_watermark)
+                 for call in redis_stream.apply_calls(units, step)]
         if self.cluster:
             return lambda: self._run_apply(calls, lambda keys, args: self._apply(keys=keys, args=args))
         # packed by hiredis, past redis-py's encoder: a call carries thousands of arguments

@@ -3,6 +3,7 @@ the server-side script that applies them to window tiles at most once per entity
 
 from __future__ import annotations
 
+import struct
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -11,9 +12,9 @@ import redis
 
 from skewless.online.store import EventStream, EventUnit, StreamEntry
 
-# KEYS: entity keys. ARGV[1]: the low watermark id (ids below it are acknowledged: never delivered again). Then
-# per key: event id, applied field, expire-at (ms; 0: none), and its updates, encoded one after another in one
-# string (online/tile_updates.py): for each,
+# KEYS: entity keys. ARGV[1]: the low watermark id (ids below it are acknowledged: never delivered again), ARGV[2]:
+# the applied field (one per consumer). Then per key: event id, and one string: expire-at (ms, int64; 0: none), then
+# its updates one after another (online/tile_updates.py): for each,
 #   v, prefix, spec, block, slot, oldest kept block, contribution
 #       merge into the value block <prefix><block> (online/tiles.py); a new block removes stale ones. spec:
 #       "<struct format>|<roles>|<guards>|<1 if the model has distinct blocks, else 0>"
@@ -148,9 +149,9 @@ end
 -- spec (value) or column (distinct), position of the words (value) or the hash (distinct), oldest kept block, prefix.
 local u_field, u_value, u_slot, u_spec, u_pos, u_oldest, u_prefix = {}, {}, {}, {}, {}, {}, {}
 
-local function read_updates(blob)
+local function read_updates(blob, pos)
   local count = 0
-  local pos, size = 1, #blob
+  local size = #blob
   while pos <= size do
     count = count + 1
     local kind = string.byte(blob, pos)
@@ -180,15 +181,16 @@ local function read_updates(blob)
 end
 
 local low_ms, low_seq = id_parts(ARGV[1])
+local applied_field = ARGV[2]
 local applied, skipped = 0, 0
 local now_ms = nil
-local at = 2
+local at = 3
 local touched = {}
 for _, key in ipairs(KEYS) do
-  local id, applied_field, expire_text, blob = ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3]
-  at = at + 4
-  local expire_at = tonumber(expire_text)
-  local count = read_updates(blob)
+  local id, blob = ARGV[at], ARGV[at + 1]
+  at = at + 2
+  local expire_at = struct.unpack('<i8', blob)
+  local count = read_updates(blob, 9)
   -- one HMGET: the applied field, then the fields the event touches
   local names, index, values
   if count == 1 then
@@ -251,7 +253,7 @@ for _, key in ipairs(KEYS) do
         now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
       end
       if pttl ~= -2 and expire_at <= now_ms + pttl then pttl = nil end  -- lasts long enough already
-      record = expire_text .. string.sub(record, comma)
+      record = string.format('%d', expire_at) .. string.sub(record, comma)
     end
     values[1] = record .. id .. ','
     if stale then redis.call('HDEL', key, unpack(stale)) end
@@ -465,11 +467,27 @@ class RedisEventStream(EventStream):
 
 
 def apply_arguments(units: Sequence[EventUnit], low_watermark: str) -> tuple[list[bytes], list[Any]]:
-    """KEYS and ARGV of one APPLY_SCRIPT call for the units."""
-    args: list[Any] = [low_watermark]
-    for _, event_id, applied_field, expire_at, updates in units:
-        args += (event_id, applied_field, expire_at, b"".join(updates))
+    """KEYS and ARGV of one APPLY_SCRIPT call for the units (which share one applied field)."""
+    args: list[Any] = [low_watermark, units[0][2]]
+    for _, event_id, _, expire_at, updates in units:
+        args += (event_id, _EXPIRY.pack(expire_at) + b"".join(updates))
     return [unit[0] for unit in units], args
+
+
+def apply_calls(units: Sequence[EventUnit], per_call: int) -> list[Sequence[EventUnit]]:
+    """The units in runs of one applied field, each cut into calls of at most `per_call`."""
+    calls: list[Sequence[EventUnit]] = []
+    start = 0
+    while start < len(units):
+        stop = start + 1
+        while stop < len(units) and stop - start < per_call and units[stop][2] == units[start][2]:
+            stop += 1
+        calls.append(units[start:stop])
+        start = stop
+    return calls
+
+
+_EXPIRY = struct.Struct("<q")
 
 
 def cutoffs(client: Any, stream_key: str, models: Sequence[str]) -> dict[str, int]:

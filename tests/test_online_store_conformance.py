@@ -142,6 +142,17 @@ def test_a_busy_entitys_applied_ids_are_dropped_below_the_low_watermark_only(sto
     assert not set(kept) & {i.encode() for i in ids[:60]} and {i.encode() for i in ids[60:]} <= set(kept)
 
 
+def test_each_units_applied_field_is_its_own(store):
+    """Units of one call may carry different applied fields (a stream consumer's, a Spark runner's): an event is
+    recognised by its own field only."""
+    key = b"sk1:{conformance:user:10}"
+    word = (1).to_bytes(8, "little")
+    units = [(key, "5-0", field, 0, [value_update(b"m@v~0:", b"<i8|a|0|0", 0, 0, 0, word)])
+             for field in (b"applied-a", b"applied-a", b"applied-b", b"applied-a")]
+    assert store.apply_events(units, "0-0") == (2, 2)
+    assert store.read([(key, [b"m@v~0:0"])]) == [[b"\x01\x00" + (2).to_bytes(8, "little")]]
+
+
 def test_replace_closed_keeps_the_slots_after_the_cutoff(store):
     key = b"sk1:{conformance:user:4}"
     slot = lambda index, value: bytes([index]) + value.to_bytes(8, "little")  # noqa: E731
