@@ -6,6 +6,8 @@ from __future__ import annotations
 import struct
 import time
 from collections.abc import Mapping, Sequence
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 import redis
@@ -477,13 +479,9 @@ def apply_arguments(units: Sequence[EventUnit], low_watermark: str) -> tuple[lis
 def apply_calls(units: Sequence[EventUnit], per_call: int) -> list[Sequence[EventUnit]]:
     """The units in runs of one applied field, each cut into calls of at most `per_call`."""
     calls: list[Sequence[EventUnit]] = []
-    start = 0
-    while start < len(units):
-        stop = start + 1
-        while stop < len(units) and stop - start < per_call and units[stop][2] == units[start][2]:
-            stop += 1
-        calls.append(units[start:stop])
-        start = stop
+    for _, run in groupby(units, key=itemgetter(2)):
+        same_field = list(run)
+        calls += [same_field[start:start + per_call] for start in range(0, len(same_field), per_call)]
     return calls
 
 
