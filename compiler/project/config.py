@@ -154,14 +154,14 @@ def _yaml_kind(value: Any) -> str:
 def _data_type(data: MarkedDict, key: str, what: str, dialect: str) -> str | None:
     """A column type: text that the warehouse's SQL dialect knows as a type."""
     from sqlglot import exp
-    from sqlglot.errors import ParseError
+    from sqlglot.errors import SqlglotError
 
     kind = _string(data, key, what)
     if kind is None:
         return None
     try:
         exp.DataType.build(kind, dialect=dialect, udt=False)
-    except (ParseError, ValueError):
+    except (SqlglotError, ValueError):  # not parsed, or not even tokenized (an unclosed quote)
         raise ProjectError(f"{what}: {kind!r} is not a SQL type", location=data.location(key),
                            hint="e.g. bigint, varchar, double, date, timestamp") from None
     return kind
