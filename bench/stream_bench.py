@@ -7,7 +7,8 @@ features for the read comparison, over E entities (default 100k).
 - Sustained rate, events/s of skewless stream (apply to tiles with the server-side script, exactly once) vs the raw
   floor (the same entries read and acknowledged with no processing), with one consumer and with two (two processes):
   N events pre-loaded into the stream, then drained (floor: XREADGROUP + XACK); and N events XADDed by a producer
-  process while the consumers run (floor: XADD + XREADGROUP + XACK).
+  process while the consumers run (floor: XADD + XREADGROUP + XACK). Three rounds, one and two consumers
+  alternating within each: the medians, and each round's two-consumers-over-one ratio as a median and range.
 - CPU: µs per event of the skewless consumers (their process time from when they are ready) and of the Redis
   server (INFO cpu), the cores they keep busy, and the rate the machine's cores bound any number of consumers to.
 - Delay: a producer process XADDs at half the sustained one-consumer rate while one consumer runs; p50/p99
@@ -116,25 +117,36 @@ def _load(key: str, rows: list[dict[str, str]]) -> None:
         pipe.execute()
 
 
+def _count(done: "multiprocessing.Value", finished: "multiprocessing.Value", events: int, total: int) -> bool:
+    """Add a consumer's acknowledged events to the shared count; the one that completes it notes the time (the
+    clock is the machine's: perf_counter is CLOCK_MONOTONIC), so that neither a consumer waiting on an empty
+    stream nor the processes' exit is timed. True once all are done."""
+    with done.get_lock():
+        done.value += events
+        if done.value >= total and not finished.value:
+            finished.value = time.perf_counter()
+        return done.value >= total
+
+
 def _raw_consume(key: str, consumer: str, total: int, done: "multiprocessing.Value", ready: "multiprocessing.Barrier",
-                 spent: "multiprocessing.Value") -> None:
+                 spent: "multiprocessing.Value", finished: "multiprocessing.Value") -> None:
     """The floor: entries read and acknowledged, nothing else (`spent`: unused, the floor's CPU is not reported)."""
     import redis
 
     client = redis.Redis.from_url(REDIS_URL)
     ready.wait()
     while done.value < total:
-        reply = client.xreadgroup("raw", consumer, {key: ">"}, count=500, block=100)
+        reply = client.xreadgroup("raw", consumer, {key: ">"}, count=500, block=5)
         if not reply:
             continue
         ids = [entry_id for entry_id, _ in reply[0][1]]
         client.xack(key, "raw", *ids)
-        with done.get_lock():
-            done.value += len(ids)
+        _count(done, finished, len(ids), total)
 
 
 def _skewless_consume(root: str, consumer: str, total: int, done: "multiprocessing.Value",
-                      ready: "multiprocessing.Barrier", spent: "multiprocessing.Value") -> None:
+                      ready: "multiprocessing.Barrier", spent: "multiprocessing.Value",
+                      finished: "multiprocessing.Value") -> None:
     from skewless import FeatureStore
 
     with FeatureStore(root) as store:
@@ -143,14 +155,12 @@ def _skewless_consume(root: str, consumer: str, total: int, done: "multiprocessi
 
         def stop() -> bool:  # run() is what `skewless stream` runs: it writes a batch while preparing the next
             nonlocal counted
-            with done.get_lock():
-                done.value += worker.stats.events - counted
-                counted = worker.stats.events
-                return done.value >= total
+            events, counted = worker.stats.events - counted, worker.stats.events
+            return _count(done, finished, events, total)
 
         ready.wait()
         started = time.process_time()
-        worker.run(stop, block_ms=100)
+        worker.run(stop, block_ms=5)  # an empty stream answers within 5 ms: stop() is asked
         with spent.get_lock():
             spent.value += time.process_time() - started
 
@@ -170,9 +180,10 @@ def rate(target: object, args: tuple, consumers: int, total: int,
     CPU µs per event of the consumers (from when they are ready) and of the Redis server."""
     done = multiprocessing.Value("q", 0)
     spent = multiprocessing.Value("d", 0.0)
+    finished = multiprocessing.Value("d", 0.0)
     ready = multiprocessing.Barrier(consumers + 1)
-    processes = [multiprocessing.Process(target=target, args=(*args, f"c{i}", total, done, ready, spent))
-                 for i in range(consumers)]
+    shared = (total, done, ready, spent, finished)
+    processes = [multiprocessing.Process(target=target, args=(*args, f"c{i}", *shared)) for i in range(consumers)]
     for process in processes:
         process.start()
     server = _server_cpu()
@@ -183,37 +194,42 @@ def rate(target: object, args: tuple, consumers: int, total: int,
         processes[-1].start()
     for process in processes:
         process.join()
-    elapsed = time.perf_counter() - started
+    elapsed = finished.value - started
     if cpu is not None:
         cpu["clients"] = spent.value / total * 1e6
         cpu["server"] = (_server_cpu() - server) / total * 1e6
     return total / elapsed
 
 
-def sustained(root: Path, rows: list[dict[str, str]]) -> dict[Any, Any]:
+def sustained(root: Path, rows: list[dict[str, str]], rounds: int) -> dict[Any, list[Any]]:
     """Per mode (pre-loaded: XREADGROUP + XACK; produced: XADD + XREADGROUP + XACK at once) and number of
-    consumers, the rate of the raw floor and of skewless stream."""
+    consumers, the rates of the raw floor and of skewless stream in each of `rounds` rounds: one and two consumers
+    alternate within a round, so that both see the same moments of the machine."""
     import redis
 
     from skewless.online.events import stream_key
 
     client = redis.Redis.from_url(REDIS_URL)
     key = stream_key("streambench", "payments")
-    results = {}
+    results: dict[Any, list[Any]] = {}
     for mode in ("pre-loaded", "produced"):
-        for consumers in (1, 2):
-            _flush()
-            if mode == "pre-loaded":
-                _load("raw:payments", rows)
-            client.xgroup_create("raw:payments", "raw", id="0", mkstream=True)
-            results[mode, "raw", consumers] = rate(_raw_consume, ("raw:payments",), consumers, len(rows),
-                                                   ("raw:payments", rows) if mode == "produced" else None)
-            _flush()
-            if mode == "pre-loaded":
-                _load(key, rows)
-            results[mode, "cpu", consumers] = cpu = {}
-            results[mode, "skewless", consumers] = rate(_skewless_consume, (str(root),), consumers, len(rows),
-                                                        (key, rows) if mode == "produced" else None, cpu)
+        for _ in range(rounds):
+            for consumers in (1, 2):
+                _flush()
+                if mode == "pre-loaded":
+                    _load("raw:payments", rows)
+                client.xgroup_create("raw:payments", "raw", id="0", mkstream=True)
+                results.setdefault((mode, "raw", consumers), []).append(
+                    rate(_raw_consume, ("raw:payments",), consumers, len(rows),
+                         ("raw:payments", rows) if mode == "produced" else None))
+                _flush()
+                if mode == "pre-loaded":
+                    _load(key, rows)
+                cpu: dict[str, float] = {}
+                results.setdefault((mode, "skewless", consumers), []).append(
+                    rate(_skewless_consume, (str(root),), consumers, len(rows),
+                         (key, rows) if mode == "produced" else None, cpu))
+                results.setdefault((mode, "cpu", consumers), []).append(cpu)
     return results
 
 
@@ -294,28 +310,38 @@ def main() -> None:
     _flush()
     with FeatureStore(root) as store:
         assert store.run().ok
-    results = sustained(root, rows)
-    print("\nsustained rate (events/s; pre-loaded: the events are in the stream before the consumers start, the floor"
-          "\nis XREADGROUP + XACK; produced: a producer XADDs them meanwhile, the floor is XADD + XREADGROUP + XACK)")
+    rounds = 3
+    results = sustained(root, rows, rounds)
+    median = statistics.median
+    print(f"\nsustained rate (events/s, the median of {rounds} rounds; pre-loaded: the events are in the stream before"
+          "\nthe consumers start, the floor is XREADGROUP + XACK; produced: a producer XADDs them meanwhile, the floor"
+          "\nis XADD + XREADGROUP + XACK)")
     print(f"  {'events':<12}{'consumers':>10}{'raw floor':>14}{'skewless':>14}{'skewless/raw':>14}")
     for mode in ("pre-loaded", "produced"):
         for consumers in (1, 2):
-            raw, ours = results[mode, "raw", consumers], results[mode, "skewless", consumers]
+            raw, ours = median(results[mode, "raw", consumers]), median(results[mode, "skewless", consumers])
             print(f"  {mode:<12}{consumers:>10}{raw:>14,.0f}{ours:>14,.0f}{ours / raw:>13.0%}")
-        print(f"  {mode:<12} two skewless consumers / one: "
-              f"{results[mode, 'skewless', 2] / results[mode, 'skewless', 1]:.2f}x")
+        scaling = [two / one for one, two in zip(results[mode, "skewless", 1], results[mode, "skewless", 2],
+                                                 strict=True)]
+        floor = [two / one for one, two in zip(results[mode, "raw", 1], results[mode, "raw", 2], strict=True)]
+        print(f"  {mode:<12} two consumers / one, per round: skewless {_spread(scaling)}, raw floor {_spread(floor)}")
     cores = os.cpu_count() or 1
-    print(f"\nCPU per event of skewless stream (pre-loaded; us), {cores} cores here")
+    print(f"\nCPU per event of skewless stream (pre-loaded, medians; us), {cores} cores here")
     print(f"  {'consumers':>10}{'their CPU':>12}{'redis-server':>14}{'cores busy':>12}{'bound ev/s':>12}")
+    bounds = {}
     for consumers in (1, 2):
-        cpu = results["pre-loaded", "cpu", consumers]
-        used = cpu["clients"] + cpu["server"]
-        busy = used * results["pre-loaded", "skewless", consumers] / 1e6
-        bound = cores / used * 1e6
-        print(f"  {consumers:>10}{cpu['clients']:>12.1f}{cpu['server']:>14.1f}{busy:>12.2f}{bound:>12,.0f}")
-    print("  bound: events/s if every core did nothing but this (consumers and the server), however many consumers")
+        runs = results["pre-loaded", "cpu", consumers]
+        clients, server = median(c["clients"] for c in runs), median(c["server"] for c in runs)
+        busy = median((c["clients"] + c["server"]) * r / 1e6
+                      for c, r in zip(runs, results["pre-loaded", "skewless", consumers], strict=True))
+        bounds[consumers] = min(cores / (clients + server), 1 / server) * 1e6
+        print(f"  {consumers:>10}{clients:>12.1f}{server:>14.1f}{busy:>12.2f}{bounds[consumers]:>12,.0f}")
+    print("  bound: events/s if the cores did nothing but this, shared by the consumers and the server, and the\n"
+          "  server's one thread did its share: at these costs, however many consumers")
+    print(f"  two consumers can reach {bounds[2] / median(results['pre-loaded', 'skewless', 1]):.2f}x one here at most "
+          f"(their bound over one consumer's rate)")
 
-    half = results["pre-loaded", "skewless", 1] / 2
+    half = median(results["pre-loaded", "skewless", 1]) / 2
     p50, p99 = delay(root, events(min(count, int(half * 10)), entities, seed=3), half)
     print(f"\nXADD to servable at {half:,.0f} events/s (half the sustained rate): p50 {p50} ms, p99 {p99} ms")
 
@@ -330,6 +356,11 @@ def main() -> None:
     print(f"  {'window features':<16}{w50:>8.2f}{w99:>8.2f}")
     print(f"  {'plain features':<16}{p50r:>8.2f}{p99r:>8.2f}")
     print(f"  window / plain: p50 {w50 / p50r:.2f}x, p99 {w99 / p99r:.2f}x")
+
+
+def _spread(ratios: list[float]) -> str:
+    """Ratios as their median and range: the machine's speed moves between rounds."""
+    return f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f})"
 
 
 def _load_for_reads(root: Path, rows: list[dict[str, str]]) -> None:
