@@ -36,7 +36,8 @@ TAGS = [
     "rolling_window('user_id', 'event_ts', '7d')", "var('large_amount')", "var('missing', -1.5)",
     "var('missing', [1, 2, (3, 4)])", "safe_divide('a', 'b')", "is_large_amount('amount')",
     "interval_literal('2h')", "skewless_missing_name()", "ref('a') ~ 'x'", "var('name') | upper",
-    "config(x=1)", "'}}'", "var('missing', '\\\\n')",
+    "config(x=1)", "'}}'", "var('missing', '\\\\n')", "config(materialized='view', materialized='table')",
+    "ref('a', v=1, v=2)",
 ]
 TEXT = st.sampled_from(["select ", "\n", " from ", "x, ", "-- note\n", "  ", "where 1 = 1\n", "'{ }' ", "",
                         "{{", "}}", "{", "}", "-- {{ c\n", "/* {{ */", "/* }} */", "'{{'", "{{ ", " }}"])
@@ -67,7 +68,7 @@ def test_most_example_models_take_the_fast_path():
 def test_fast_path_declines_what_it_cannot_do():
     for text in ["{% if x %}{% endif %}", "{{ a.b }}", "{{ f(x) }}", "{{- ref('a') }}", "{{ f(*xs) }}",
                  "{{ f('a\\n') }}", "{{ f(**k) }}", "{# c #}", "{{ f(r'x') }}", "{{ f(0x10) }}",
-                 "select 1 -- {{ note\n", "{{ ref('a') }} {{ ref('b')"]:
+                 "select 1 -- {{ note\n", "{{ ref('a') }} {{ ref('b')", "{{ f(a=1, a=2) }}"]:
         assert split_template(text) is None, text
 
 

@@ -104,8 +104,8 @@ def _parse_expression(source: str) -> tuple[str, tuple[Any, ...], tuple[tuple[st
         kwargs = tuple((kw.arg, _literal(kw.value, lines)) for kw in node.keywords if kw.arg is not None)
     except ValueError:
         return None
-    if len(kwargs) != len(node.keywords):
-        return None
+    if len(kwargs) != len(node.keywords) or len({name for name, _ in kwargs}) != len(kwargs):
+        return None  # a keyword given twice: Jinja's error (Python's parser lets it through)
     return node.func.id, args, kwargs, True
 
 

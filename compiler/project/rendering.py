@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
+from types import CodeType, TracebackType
 from typing import Any
 
 import jinja2
@@ -88,7 +88,41 @@ class RenderLimitExceeded(Exception):
     """A template went past its RenderLimits."""
 
 
-class _LimitedSandbox(SandboxedEnvironment):
+class _Sandbox(SandboxedEnvironment):
+    """Jinja's sandbox, where a template whose generated Python does not compile (a keyword given twice in a
+    call, a macro argument named twice: Jinja's parser lets both through) is a syntax error at its line."""
+
+    def _compile(self, source: str, filename: str) -> CodeType:
+        try:
+            return super()._compile(source, filename)
+        except SyntaxError as error:
+            message = _GENERATED_NAME.sub(r"\1", error.msg or "invalid syntax")
+            raise _CallSyntaxError(message, _source_line(source, error.lineno),
+                                   filename=None if filename == "<template>" else filename) from None
+
+
+class _CallSyntaxError(jinja2.TemplateSyntaxError):
+    """A syntax error in a call or macro definition, found once Jinja's parser has passed the whole tag: its
+    line is where the tag starts."""
+
+
+def _source_line(generated: str, line: int | None) -> int:
+    """The template line a line of Jinja's generated Python comes from, by its `debug_info` (pairs of
+    "template line=python line", in order)."""
+    found = _DEBUG_INFO.search(generated)
+    best = 1
+    for pair in found.group(1).split("&") if found and found.group(1) else ():
+        template, python = (int(part) for part in pair.split("="))
+        if line is not None and python <= line:
+            best = template
+    return best
+
+
+_DEBUG_INFO = re.compile(r"^debug_info = '([\d=&]*)'$", re.M)
+_GENERATED_NAME = re.compile(r"\bl_\d+_(\w+)")  # Jinja's name for a template variable: l_<depth>_<name>
+
+
+class _LimitedSandbox(_Sandbox):
     """The sandbox, with a deadline checked on every call and a size checked on every `*` and `**`."""
 
     intercepted_binops = frozenset(["*", "**"])
@@ -280,7 +314,8 @@ class Renderer:
         col = _column_of(source, line, ("{%", "{{"))
         message = _OBJECT_NAME.sub(lambda m: f"'{_TEMPLATE_NAMES.get(m.group(1), m.group(1))}'",
                                    getattr(error, "message", None) or str(error))
-        opened = _unclosed_tag(source, line) if isinstance(error, jinja2.TemplateSyntaxError) else None
+        parsed = isinstance(error, jinja2.TemplateSyntaxError) and not isinstance(error, _CallSyntaxError)
+        opened = _unclosed_tag(source, line) if parsed else None
         if opened is not None:  # Jinja notices an unclosed {{ where it gives up, often lines later
             line, col, tag = opened
             message = f"{tag} is never closed ({message})"
@@ -289,7 +324,8 @@ class Renderer:
             f"{kind}: {message}",
             location=Location(filename, line, col),
             snippet=snippet_at(source, line, col) if line else None,
-            hint="check the {{ }} and {% %} blocks on this line",
+            hint="give each keyword argument of a call, and each argument of a macro, once"
+            if isinstance(error, _CallSyntaxError) else "check the {{ }} and {% %} blocks on this line",
         )
 
     # -- macros ------------------------------------------------------------------------------------
@@ -601,7 +637,7 @@ class _Exceptions:
 
 def render_string(text: str, path: Path, context: Mapping[str, Any]) -> str:
     """Render a small non-model template (a YAML file) in a sandbox, with errors pointing at it."""
-    env = SandboxedEnvironment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    env = _Sandbox(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     try:
         return env.from_string(text).render(dict(context))
     except SkewlessError as error:
