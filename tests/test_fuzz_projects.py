@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 from skewless.cli.main import cli
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "example_project"
-FILES = ["models/user/user_spend.sql", "models/payment/payment_context.sql", "entities.yml", "sources.yml",
-         "datasets/fraud.yml", "models/user/user_profile.sql", "skewless_project.yml"]
+# Every file of the project a user writes (models, macros, data tests, YAML), the streamed window_agg model too.
+FILES = sorted(str(path.relative_to(EXAMPLE)) for path in EXAMPLE.rglob("*")
+               if path.suffix in (".sql", ".yml") and "target" not in path.relative_to(EXAMPLE).parts)
 TOKENS = ["{{", "}}", "{%", "%}", "(", ")", ",", "'", '"', ":", "-", "[", "]", "select", "from", "ref", "true",
           "null", "1e999", "\u00e9", "\t", "*", "as", "config(", "ttl='0s'", "''"]
 RETYPED = ["[1, 2]", "{a: 1}", "{'a': 1}", "true", "42", "-1", "null", "none", "''", "3.5", "'x'", "[]"]
@@ -59,7 +60,7 @@ def mutation(draw):  # noqa: ANN001, ANN201
     return name, "\n".join(lines) + "\n"
 
 
-@settings(max_examples=int(os.environ.get("SKEWLESS_FUZZ_EXAMPLES", "250")), deadline=None,
+@settings(max_examples=int(os.environ.get("SKEWLESS_FUZZ_EXAMPLES", "600")), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(change=mutation())
 def test_a_mutated_project_gives_a_user_error_never_an_internal_one(tmp_path_factory, change):

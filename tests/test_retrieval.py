@@ -213,6 +213,8 @@ def test_unordered_result_has_the_same_rows(store):
     ("  - name: d\n    spine: {file: data/spine.csv, timestamp: ts}\n    featurs: [a]\n", "unknown key 'featurs'"),
     ("  - name: d\n    spine: {sql: 'select (1', timestamp: ts, columns: [a]}\n    features: [user__amount]\n",
      "the spine query does not parse"),
+    ("  - name: d\n    spine: {sql: 'select {:{a}}', timestamp: ts, columns: [a]}\n    features: [user__amount]\n",
+     "the spine query does not parse: the SQL parser cannot read it near"),  # the parser fails inside itself
     ("  - name: d\n    spine: {sql: 'drop table x', timestamp: ts, columns: [a]}\n    features: [user__amount]\n",
      "a spine query must be a SELECT, not DROP"),
 ])

@@ -78,3 +78,17 @@ def expect_mapping(value: Any, where: Location, what: str) -> MarkedDict:
     marked = MarkedDict(value)
     marked.path, marked.start, marked.marks = Path(where.path), (where.line or 1, where.col or 1), {}
     return marked
+
+
+def expect_text(data: MarkedDict, key: str, what: str, default: str | None = None) -> str | None:
+    """A YAML value that must be text (a name, a path): a list, a mapping or a number is a located error, not
+    str() of it (nor a TypeError where it is looked up)."""
+    value = data.get(key, default)
+    if value is None or isinstance(value, str):
+        return value
+    raise ProjectError(f"{what}: {key!r} must be text, got {yaml_kind(value)}", location=data.location(key))
+
+
+def yaml_kind(value: Any) -> str:
+    return {bool: "true/false", int: "a number", float: "a number", list: "a list"}.get(
+        type(value), "a mapping" if isinstance(value, dict) else type(value).__name__)

@@ -15,6 +15,7 @@ from sqlglot import exp
 
 from skewless.core.errors import SkewlessError
 from skewless.core.sqlbuild import quoted_column, relation_table, unique_row_id
+from skewless.project.parsing import where_parser_stopped
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -104,6 +105,11 @@ def parse_spine_query(text: str, dialect: str) -> exp.Query:
         raise SkewlessError(f"the spine query does not parse: {error.errors[0]['description']}") from None
     except sqlglot.errors.TokenError as error:
         raise SkewlessError(f"the spine query does not parse: {error}", hint="look for an unclosed quote") from None
+    except Exception:  # noqa: BLE001  (the parser failing inside itself on unusual SQL)
+        stopped = where_parser_stopped(text, dialect)
+        near = f" near `{stopped[2]}` (line {stopped[0]}, column {stopped[1]})" if stopped else ""
+        raise SkewlessError(f"the spine query does not parse: the SQL parser cannot read it{near}",
+                            hint="check the SQL's syntax there") from None
     if not isinstance(parsed, exp.Query):
         raise SkewlessError(f"a spine query must be a SELECT, not {parsed.key.upper()}")
     return parsed

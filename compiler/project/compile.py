@@ -20,7 +20,7 @@ from skewless.core.graph import CycleError, Graph
 from skewless.core.sqlbuild import explicit_zoned_timestamps, interval, quoted_column, relation_table
 from skewless.core.windowagg import parse_spec
 from skewless.core.windows import numeric_range_frames
-from skewless.core.yamlfile import MarkedDict, expect_mapping, load_yaml
+from skewless.core.yamlfile import MarkedDict, expect_mapping, expect_text, load_yaml
 
 from .columns import output_columns
 from .config import ProjectConfig, env_var, load_project_config
@@ -254,7 +254,7 @@ class Project:
                 data = expect_mapping(load_yaml(path), Location(path, 1, 1), path.name)
                 for raw in data.get("models") or []:
                     entry = expect_mapping(raw, data.location("models"), "a model entry")
-                    name = entry.get("name")
+                    name = expect_text(entry, "name", "a model entry")
                     if name not in names:
                         raise CompileError(
                             f"{path.name} documents a model {name!r} that has no .sql file",
@@ -757,8 +757,8 @@ def _column_docs(doc: MarkedDict | None) -> dict[str, str | None]:
     if doc is None:
         return {}
     return {
-        str(c.get("name")): c.get("description")
-        for c in doc.get("columns") or [] if isinstance(c, Mapping)
+        str(expect_text(c, "name", "a column entry")): c.get("description")
+        for c in doc.get("columns") or [] if isinstance(c, MarkedDict)
     }
 
 

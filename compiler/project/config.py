@@ -13,7 +13,7 @@ from typing import Any
 
 from skewless.core.engines import ONLINE_STORES, TARGET_TYPES, engine_for_target
 from skewless.core.errors import Location, ProjectError, SkewlessError, did_you_mean
-from skewless.core.yamlfile import MarkedDict, expect_mapping, load_yaml
+from skewless.core.yamlfile import MarkedDict, expect_mapping, expect_text, load_yaml, yaml_kind
 
 PROJECT_FILE = "skewless_project.yml"
 PROFILES_FILE = "profiles.yml"
@@ -138,25 +138,12 @@ def _check_keys(data: MarkedDict, allowed: set[str], what: str) -> None:
             )
 
 
-def _string(data: MarkedDict, key: str, what: str, default: str | None = None) -> str | None:
-    """A YAML value that must be text (a list, a mapping or a number is a located error, not str() of it)."""
-    value = data.get(key, default)
-    if value is None or isinstance(value, str):
-        return value
-    raise ProjectError(f"{what}: {key!r} must be text, got {_yaml_kind(value)}", location=data.location(key))
-
-
-def _yaml_kind(value: Any) -> str:
-    return {bool: "true/false", int: "a number", float: "a number", list: "a list"}.get(
-        type(value), "a mapping" if isinstance(value, dict) else type(value).__name__)
-
-
 def _data_type(data: MarkedDict, key: str, what: str, dialect: str) -> str | None:
     """A column type: text that the warehouse's SQL dialect knows as a type."""
     from sqlglot import exp
     from sqlglot.errors import SqlglotError
 
-    kind = _string(data, key, what)
+    kind = expect_text(data, key, what)
     if kind is None:
         return None
     try:
@@ -170,7 +157,7 @@ def _data_type(data: MarkedDict, key: str, what: str, dialect: str) -> str | Non
 def _naming(data: MarkedDict) -> str:
     if data.get("naming") is False:  # YAML reads a bare `off` as false
         return "off"
-    value = _string(data, "naming", PROJECT_FILE, "warn")
+    value = expect_text(data, "naming", PROJECT_FILE, "warn")
     if value not in NAMING_SEVERITIES:
         raise ProjectError(f"naming must be one of {', '.join(NAMING_SEVERITIES)}, not {value!r}",
                            location=data.location("naming"),
@@ -182,7 +169,7 @@ def _models_dialect(data: MarkedDict) -> str:
     from .modelconfig import sql_dialect
 
     try:
-        return sql_dialect(_string(data, "dialect", PROJECT_FILE, "duckdb"))
+        return sql_dialect(expect_text(data, "dialect", PROJECT_FILE, "duckdb"))
     except ValueError as error:
         raise ProjectError(str(error), location=data.location("dialect"),
                            hint="name the dialect your models are written in (compiled to the target's)") from None
@@ -230,7 +217,7 @@ def load_project_config(
     variables.update(vars_override or {})
     online = data.get("online_store") or {"type": "redis"}
     online_data = expect_mapping(online, data.location("online_store"), "online_store")
-    store_type = _string(online_data, "type", "online_store", "redis")
+    store_type = expect_text(online_data, "type", "online_store", "redis")
     if store_type not in ONLINE_STORES:
         raise ProjectError(f"unknown online_store type {store_type!r}", location=online_data.location("type"),
                            hint=did_you_mean(str(store_type), ONLINE_STORES)
@@ -246,11 +233,12 @@ def load_project_config(
         macro_paths=[_inside(root, p, data, "macro-paths") for p in _string_list(data, "macro-paths", ["macros"])],
         dataset_paths=[_inside(root, p, data, "dataset-paths")
                        for p in _string_list(data, "dataset-paths", ["datasets"])],
-        target_path=root / str(_string(data, "target-path", PROJECT_FILE, "target")),
+        target_path=root / str(expect_text(data, "target-path", PROJECT_FILE, "target")),
         vars=variables,
         online_store=online,
         defaults=defaults,
-        target=load_target(root, str(_string(data, "profile", PROJECT_FILE, name)), target, data.location("profile")),
+        target=load_target(root, str(expect_text(data, "profile", PROJECT_FILE, name)), target,
+                           data.location("profile")),
         dialect=_models_dialect(data),
         naming=_naming(data),
     )
@@ -281,7 +269,8 @@ def load_target(root: Path, profile: str, target: str | None, where: Location) -
             continue
         entry = expect_mapping(profiles[profile], profiles.location(profile), f"profile {profile!r}")
         outputs = expect_mapping(entry.get("outputs"), entry.location("outputs"), "outputs")
-        chosen = target or os.environ.get("SKEWLESS_TARGET") or entry.get("target") or "dev"
+        chosen = (target or os.environ.get("SKEWLESS_TARGET") or expect_text(entry, "target", f"profile {profile!r}")
+                  or "dev")
         if chosen not in outputs:
             raise ProjectError(
                 f"target {chosen!r} is not in profile {profile!r}",
@@ -348,7 +337,7 @@ def load_entities(path: Path, dialect: str = "duckdb") -> dict[str, Entity]:
         if name in entities:
             raise ProjectError(f"entity {name!r} is declared twice", location=entry.location("name"))
         keys, types = _key_list(entry, dialect)
-        entities[name] = Entity(name, keys, types, _string(entry, "description", f"entity {name!r}"),
+        entities[name] = Entity(name, keys, types, expect_text(entry, "description", f"entity {name!r}"),
                                 entry.location("name"))
     return entities
 
@@ -372,8 +361,8 @@ def load_sources(path: Path, root: Path, dialect: str = "duckdb") -> dict[tuple[
         source_name = source.get("name")
         if not isinstance(source_name, str):
             raise ProjectError("a source needs a 'name'", location=source.location())
-        schema = str(_string(source, "schema", f"source {source_name!r}", source_name))
-        _string(source, "description", f"source {source_name!r}")
+        schema = str(expect_text(source, "schema", f"source {source_name!r}", source_name))
+        expect_text(source, "description", f"source {source_name!r}")
         for raw_table in source.get("tables") or []:
             table = expect_mapping(raw_table, source.location("tables"), "a source table")
             _check_keys(table, _TABLE_KEYS, f"source {source_name!r} table")
@@ -386,7 +375,7 @@ def load_sources(path: Path, root: Path, dialect: str = "duckdb") -> dict[tuple[
                     location=table.location("name"),
                 )
             what = f"source table {source_name}.{table_name}"
-            file = _string(table, "file", what)
+            file = expect_text(table, "file", what)
             file_path = None
             if file is not None:
                 file_path = (root / str(file)).resolve()
@@ -400,12 +389,12 @@ def load_sources(path: Path, root: Path, dialect: str = "duckdb") -> dict[tuple[
                 source=source_name,
                 name=table_name,
                 schema=schema,
-                identifier=str(_string(table, "identifier", what, table_name)),
+                identifier=str(expect_text(table, "identifier", what, table_name)),
                 file=file_path,
-                timestamp=_string(table, "timestamp", what),
-                created_timestamp=_string(table, "created_timestamp", what),
+                timestamp=expect_text(table, "timestamp", what),
+                created_timestamp=expect_text(table, "created_timestamp", what),
                 columns=_columns(table, what, dialect),
-                description=_string(table, "description", what),
+                description=expect_text(table, "description", what),
                 location=table.location("name"),
             )
     return tables
@@ -421,13 +410,13 @@ def _columns(table: MarkedDict, what: str, dialect: str) -> dict[str, str | None
     for item in items:
         if isinstance(item, MarkedDict):
             _check_keys(item, {"name", "type", "description"}, f"a column of {what}")
-            name = _string(item, "name", f"a column of {what}")
+            name = expect_text(item, "name", f"a column of {what}")
             if not name:
                 raise ProjectError(f"a column of {what} needs a 'name'", location=item.location())
             columns[name] = _data_type(item, "type", f"column {name!r} of {what}", dialect)
         elif isinstance(item, str):
             columns[item] = None
         else:
-            raise ProjectError(f"{what}: a column is a name or {{name, type}}, got {_yaml_kind(item)}",
+            raise ProjectError(f"{what}: a column is a name or {{name, type}}, got {yaml_kind(item)}",
                                location=table.location("columns"))
     return columns

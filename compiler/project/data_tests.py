@@ -38,7 +38,7 @@ from sqlglot import exp
 from skewless.core.durations import parse_duration
 from skewless.core.errors import CompileError, Location, did_you_mean
 from skewless.core.sqlbuild import quoted_column
-from skewless.core.yamlfile import MarkedDict
+from skewless.core.yamlfile import MarkedDict, expect_text
 
 from .nodes import ModelNode
 
@@ -103,11 +103,13 @@ def generic_tests(nodes: Mapping[str, ModelNode], docs: Mapping[str, MarkedDict]
         for raw in doc.get("tests") or doc.get("data_tests") or []:
             tests.append(_generic(node, nodes, raw, None, doc.location("tests"), dialect))
         for column in doc.get("columns") or []:
-            if not isinstance(column, Mapping):
+            if not isinstance(column, MarkedDict):
                 continue
             for raw in column.get("tests") or column.get("data_tests") or []:
-                where = column.location("tests") if isinstance(column, MarkedDict) else doc.location("columns")
-                tests.append(_generic(node, nodes, raw, str(column.get("name")), where, dialect))
+                name = expect_text(column, "name", "a column entry")
+                if name is None:
+                    raise CompileError("a column entry with tests needs a 'name'", location=column.location())
+                tests.append(_generic(node, nodes, raw, name, column.location("tests"), dialect))
     return tests
 
 
@@ -265,7 +267,8 @@ def unit_tests(entries: Sequence[tuple[Path, MarkedDict]], nodes: Mapping[str, M
     tests = []
     for path, entry in entries:
         where = entry.location("name") if "name" in entry else Location(path)
-        name, model = str(entry.get("name") or ""), str(entry.get("model") or "")
+        name = expect_text(entry, "name", "a unit test") or ""
+        model = expect_text(entry, "model", f"unit test {name or '?'!r}") or ""
         if not name or model not in nodes:
             raise CompileError(f"unit test {name or '?'!r}: model {model!r} is not a model of the project",
                                location=where, hint=did_you_mean(model, nodes) or "model: the model it tests")

@@ -25,6 +25,10 @@ def parse_query(sql: str, *, dialect: str, path: Path, template: str) -> exp.Que
         ) from None
     except TokenError:
         raise _unclosed_error(sql, template, path, dialect) from None
+    except Exception:  # noqa: BLE001  (the parser failing inside itself on unusual SQL is still the SQL's error)
+        line, col, token = where_parser_stopped(sql, dialect) or (None, None, None)
+        raise _located("SQL syntax error: the SQL parser cannot read the SQL here", sql, template, path, line, col,
+                       token) from None
     if not statements:
         raise CompileError("the model is empty: write one SELECT statement", location=Location(path, 1, 1))
     if len(statements) > 1:
@@ -44,6 +48,22 @@ def parse_query(sql: str, *, dialect: str, path: Path, template: str) -> exp.Que
             hint="skewless writes the DDL itself: keep only the SELECT",
         )
     return query
+
+
+def where_parser_stopped(sql: str, dialect: str) -> tuple[int, int, str] | None:
+    """(line, col, text) of the last token sqlglot's parser read before it failed inside itself (an exception
+    other than ParseError, on unusual SQL): near what it cannot read. None if it does not fail that way."""
+    from sqlglot.dialects.dialect import Dialect
+
+    engine = Dialect.get_or_raise(dialect)
+    parser = engine.parser()
+    try:
+        parser.parse(engine.tokenize(sql), sql)
+    except Exception:  # noqa: BLE001
+        token = getattr(parser, "_prev", None) or getattr(parser, "_curr", None)
+        if token is not None:
+            return token.line, token.col, token.text
+    return None
 
 
 def _located(
