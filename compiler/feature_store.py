@@ -303,19 +303,18 @@ class FeatureStore:
                 self.adapter.unregister_arrow(reference_table.name)
         checks = []
         if check_online and sample > 0:
-            def online(keys: Any, names: Any) -> Any:
-                return self.get_online_features(keys, names)
+            def online(keys: Any, names: Any, at: datetime) -> Any:
+                return self._online_reader().read(keys, names, now=at)
 
-            def offline(keys: Any, names: Any) -> Any:
+            def offline(keys: Any, names: Any, at: datetime) -> Any:
                 import pyarrow as pa
 
-                instant = datetime.now(timezone.utc).replace(tzinfo=None)
-                spine = pa.Table.from_pylist([{**key, "__monitor_ts": instant} for key in keys])
+                spine = pa.Table.from_pylist([{**key, "__monitor_ts": at} for key in keys])
                 table = self.get_historical_features(spine, names, timestamp="__monitor_ts").to_arrow()
                 return {name: table.column(name).to_pylist() for name in names}
 
             checks = monitoring.consistency(compiled, self.adapter, selected, sample, online, offline,
-                                            self._newest_online)
+                                            self._newest_online, datetime.now(timezone.utc).replace(tzinfo=None))
             served = {check.model: check.newest_online for check in checks}
             for health in features:
                 health.newest_online = served.get(health.model)

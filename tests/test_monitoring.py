@@ -110,6 +110,39 @@ def test_the_online_check_catches_a_corrupted_value(make_project):
     assert check.mismatches[0]["entity"] == {"user_id": 1015}
 
 
+def test_the_online_check_covers_window_features(make_project):
+    """A window model's values merged at one instant online and in a training set are equal (its float sums
+    are left out: the order of addition may differ); tiles of the wrong entity are caught."""
+    now = datetime.now().replace(microsecond=0)  # run writes the tiles windows need at the real time
+    lines = ["user_id,amount,channel,event_ts"]
+    for user in range(12):
+        for event in range(1 + user % 3):  # 1, 2 or 3 events each, in the last 2 hours
+            when = now - timedelta(minutes=7 * user + 31 * event)
+            lines.append(f"{user},{user + event * 0.5},web,{when:%Y-%m-%d %H:%M:%S}")
+    with _project(make_project) as store:
+        root = store.config.root
+    (root / "data" / "events.csv").write_text("\n".join(lines) + "\n")
+    (root / "models" / "user_windows.sql").write_text(
+        "{{ config(entity='user', timestamp='event_ts', online=true) }}\n"
+        "{{ skewless.window_agg(source('app', 'events'), aggs=[('*', 'count'), ('amount', 'sum'), ('amount', 'max')],"
+        " windows=['1h', '1d'], hop='5m') }}\n")
+    with FeatureStore(root) as store:
+        assert store.run().ok
+        clean = {c.model: c for c in store.monitor(select=["user_windows"], sample=20).consistency}["user_windows"]
+        assert clean.not_compared == ["user__amount_sum__1h", "user__amount_sum__1d"]
+        assert clean.checked == 12 * 4 and clean.mismatches == []
+        # user 0's tiles (one event) replaced by user 2's (three): valid tiles, the wrong entity's
+        client = store.online_store.client
+        prefix = store.serving_catalog().models["user_windows"].tile_prefix
+        first, third = (fmt.entity_key(store.config.name, "user", [user]) for user in (0, 2))
+        client.hdel(first, *[f for f in client.hkeys(first) if f.startswith(prefix)])
+        client.hset(first, mapping={f: v for f, v in client.hgetall(third).items() if f.startswith(prefix)})
+        check = {c.model: c for c in store.monitor(select=["user_windows"], sample=20).consistency}["user_windows"]
+    assert [(m["feature"], m["entity"], m["online"], m["offline"]) for m in check.mismatches] == [
+        ("user__count__1h", {"user_id": 0}, 2, 1), ("user__count__1d", {"user_id": 0}, 3, 1),
+        ("user__amount_max__1h", {"user_id": 0}, 2.5, 0.0), ("user__amount_max__1d", {"user_id": 0}, 3.0, 0.0)]
+
+
 def test_the_command_prints_a_table_or_json_and_exits_1_past_an_error(make_project):
     with _project(make_project) as store:
         store.run(online=False)

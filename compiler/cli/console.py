@@ -199,6 +199,8 @@ def print_monitor(report: "MonitorReport") -> None:
         state = "[green]0 mismatches[/green]" if not check.mismatches else f"[red]{len(check.mismatches)} " \
             "mismatches[/red]"
         served = f", newest online event {check.newest_online.isoformat(sep=' ')}" if check.newest_online else ""
+        if check.not_compared:
+            served += f"; {len(check.not_compared)} float window sums not compared bit for bit (order of addition)"
         out.print(f"online vs training set  [bold]{escape(check.model)}[/bold]: {check.checked:,} values, {state}"
                   f"{escape(served)}")
         for mismatch in check.mismatches[:5]:
