@@ -10,7 +10,8 @@ features for the read comparison, over E entities (default 100k).
   process while the consumers run (floor: XADD + XREADGROUP + XACK). Three rounds, one and two consumers
   alternating within each: the medians, and each round's two-consumers-over-one ratio as a median and range.
 - CPU: µs per event of the skewless consumers (their process time from when they are ready) and of the Redis
-  server (INFO cpu), the cores they keep busy, and the rate the machine's cores bound any number of consumers to.
+  server (INFO cpu), the cores they keep busy, and the rate the machine's cores and the server's one thread bound
+  any number of consumers to.
 - Delay: a producer process XADDs at half the sustained one-consumer rate while one consumer runs; p50/p99
   milliseconds from XADD (the entry id's time) to the event applied, i.e. servable.
 - Reads: p50/p99 of reading 100 entities x 10 window features (merged from tiles at the read's instant) vs 100

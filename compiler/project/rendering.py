@@ -90,20 +90,30 @@ class RenderLimitExceeded(Exception):
 
 class _Sandbox(SandboxedEnvironment):
     """Jinja's sandbox, where a template whose generated Python does not compile (a keyword given twice in a
-    call, a macro argument named twice: Jinja's parser lets both through) is a syntax error at its line."""
+    call, a macro argument named twice, loops nested too deep: Jinja's parser lets them through) is a syntax
+    error at its line."""
 
     def _compile(self, source: str, filename: str) -> CodeType:
         try:
             return super()._compile(source, filename)
         except SyntaxError as error:
             message = _GENERATED_NAME.sub(r"\1", error.msg or "invalid syntax")
-            raise _CallSyntaxError(message, _source_line(source, error.lineno),
-                                   filename=None if filename == "<template>" else filename) from None
+            raise _GeneratedCodeError(message, _source_line(source, error.lineno),
+                                      filename=None if filename == "<template>" else filename) from None
 
 
-class _CallSyntaxError(jinja2.TemplateSyntaxError):
-    """A syntax error in a call or macro definition, found once Jinja's parser has passed the whole tag: its
-    line is where the tag starts."""
+class _GeneratedCodeError(jinja2.TemplateSyntaxError):
+    """Jinja parsed the template but the Python it generates does not compile: the line is where the tag that
+    generated it starts."""
+
+    @property
+    def hint(self) -> str:
+        message = self.message or ""
+        if "repeated" in message or "duplicate argument" in message:
+            return "give each keyword argument of a call, and each argument of a macro, once"
+        if "nested" in message:
+            return "nest fewer {% for %} loops inside each other (Python allows 20)"
+        return "write this tag more simply: Jinja turns it into Python that does not compile"
 
 
 def _source_line(generated: str, line: int | None) -> int:
@@ -314,7 +324,7 @@ class Renderer:
         col = _column_of(source, line, ("{%", "{{"))
         message = _OBJECT_NAME.sub(lambda m: f"'{_TEMPLATE_NAMES.get(m.group(1), m.group(1))}'",
                                    getattr(error, "message", None) or str(error))
-        parsed = isinstance(error, jinja2.TemplateSyntaxError) and not isinstance(error, _CallSyntaxError)
+        parsed = isinstance(error, jinja2.TemplateSyntaxError) and not isinstance(error, _GeneratedCodeError)
         opened = _unclosed_tag(source, line) if parsed else None
         if opened is not None:  # Jinja notices an unclosed {{ where it gives up, often lines later
             line, col, tag = opened
@@ -324,8 +334,8 @@ class Renderer:
             f"{kind}: {message}",
             location=Location(filename, line, col),
             snippet=snippet_at(source, line, col) if line else None,
-            hint="give each keyword argument of a call, and each argument of a macro, once"
-            if isinstance(error, _CallSyntaxError) else "check the {{ }} and {% %} blocks on this line",
+            hint=error.hint if isinstance(error, _GeneratedCodeError)
+            else "check the {{ }} and {% %} blocks on this line",
         )
 
     # -- macros ------------------------------------------------------------------------------------
