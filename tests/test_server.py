@@ -19,6 +19,8 @@ import httpx
 import pytest
 import redis
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from skewless import FeatureStore
@@ -342,6 +344,41 @@ def test_odd_requests_are_client_errors_and_every_failure_is_counted(client, ser
     metrics = client.get("/metrics").text
     assert 'skewless_requests_total{endpoint="get-online-features",status="500"} 1.0' in metrics
     assert 'status="400"' in metrics
+
+
+_SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70), st.floats(), st.text(max_size=6),
+                     st.sampled_from(["2026-11-28T10:00:00Z", "2026-13-45", "1e309", "NaN", "", "web"]))
+_VALUES = st.recursive(_SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+    st.text(max_size=4), inner, max_size=3), max_leaves=6)
+_FEATURES = ["user__txn_count__7d", "merchant__category", "payment__context", "payment__amount_to_avg__30d",
+             "user__payments__1h", "user__merchants__7d", "user__spend__5m"]
+_KEYS = ["user_id", "merchant_id", "amount", "channel", "event_ts", "txn_id"]
+
+
+@st.composite
+def _near_valid(draw: st.DrawFn) -> tuple[str, object]:
+    """A request body of the right shape with values of any kind: features and entities, or stream events."""
+    count = draw(st.integers(0, 3))
+    column = st.lists(st.integers(-5, 10**6) | _SCALARS, min_size=count, max_size=count)
+    if draw(st.booleans()):
+        keys = draw(st.lists(st.sampled_from(_KEYS), unique=True, max_size=5))
+        return "/get-online-features", {
+            "features": draw(st.lists(st.sampled_from(_FEATURES), min_size=1, max_size=3, unique=True)),
+            "entities": {key: draw(column) for key in keys}}
+    events = st.dictionaries(st.sampled_from([*_KEYS, "created_ts", "is_fraud", "x"]), _SCALARS, max_size=8)
+    return "/push", {"stream": "transactions", "events": draw(st.lists(events, max_size=3))}
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(request=st.one_of(_near_valid(), st.tuples(st.sampled_from(["/get-online-features", "/push"]), _VALUES)))
+def test_no_body_is_a_server_error(client, request):
+    """Bodies of the right shape with values of any kind, and JSON of any shape: answered, or a 4xx that says
+    what is wrong; never a 500."""
+    path, body = request
+    response = client.post(path, content=json.dumps(body).encode())
+    assert response.status_code < 500, (path, body, response.text)
+    if response.status_code >= 400:
+        assert response.json()["error"]
 
 
 def test_serve_refuses_a_bad_or_busy_port(example_run):

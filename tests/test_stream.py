@@ -238,6 +238,8 @@ def test_pushed_events_are_checked_against_the_source(project: Path, redis_url: 
             store.push("payments", [{"user_id": 1, "amount": "lots"}])
         with pytest.raises(SkewlessError, match="no model is fed by stream 'paymnets'"):
             store.push("paymnets", [{"user_id": 1}])
+        with pytest.raises(SkewlessError, match="an event of stream 'payments' has no values"):
+            store.push("payments", [{"user_id": 1}, {"amount": None}])  # was the store's DataError (found by fuzzing)
         ids = store.push("payments", [{"user_id": 1, "event_ts": "2026-11-27T10:00:00+01:00", "amount": 3}])
         fields = store.online_store.client.xrange(ids and "sk1:stream:{streamed}:payments")[0][1]
         assert fields == {b"user_id": b"1", b"event_ts": b"2026-11-27T09:00:00", b"amount": b"3"}

@@ -53,6 +53,9 @@ def to_text(row: Mapping[str, Any], columns: Mapping[str, str | None], stream: s
             continue
         typed = to_typed(value, columns[column], column, stream)
         fields[column] = _canonical_text(typed)
+    if not fields:  # a stream entry holds at least one field
+        raise EventError(f"an event of stream {stream!r} has no values",
+                         hint=f"give its columns' values: {', '.join(columns)}")
     return fields
 
 
