@@ -12,6 +12,8 @@ from typing import Any
 
 import redis
 
+from skewless.core.sourcefile import is_utf8
+from skewless.online.events import UNREADABLE
 from skewless.online.store import EventStream, EventUnit, StreamEntry
 
 # KEYS: entity keys. ARGV[1]: the low watermark id (ids below it are acknowledged: never delivered again), ARGV[2]:
@@ -365,14 +367,30 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def _unreadable(entry_id: Any, pairs: Sequence[tuple[Any, Any]]) -> StreamEntry:
+    """An entry whose bytes are not all UTF-8: its fields shown with escapes, and UNREADABLE saying which field
+    (the consumer reports it as invalid: the batch goes on, nothing is dropped silently)."""
+    def shown(value: Any) -> str:
+        return value.decode(errors="backslashreplace") if isinstance(value, bytes) else str(value)
+
+    fields = {shown(k): shown(v) for k, v in pairs}
+    for name, value in pairs:
+        if isinstance(name, bytes) and not is_utf8(name):
+            fields[UNREADABLE] = f"has a field whose name is not UTF-8 text: {shown(name)!r}"
+            break
+        if isinstance(value, bytes) and not is_utf8(value):
+            fields[UNREADABLE] = f"has a field {shown(name)!r} whose value is not UTF-8 text: {shown(value)!r}"
+            break
+    return _text(entry_id), fields
+
+
 def _entries(reply: Any) -> list[StreamEntry]:
     """XREADGROUP / XAUTOCLAIM entries as (id, {field: text}); a deleted entry (nil fields) is left out."""
     try:  # the client's replies are bytes
         return [(entry_id.decode(), {k.decode(): v.decode() for k, v in fields.items()})
                 for entry_id, fields in reply or [] if fields is not None]
-    except AttributeError:  # a client decoding replies itself
-        return [(_text(entry_id), {_text(k): _text(v) for k, v in fields.items()})
-                for entry_id, fields in reply or [] if fields is not None]
+    except (AttributeError, UnicodeDecodeError):  # a client decoding replies itself, or bytes that are not text
+        return [_unreadable(entry_id, list(fields.items())) for entry_id, fields in reply or [] if fields is not None]
 
 
 def _raw_entries(reply: Any) -> list[StreamEntry]:
@@ -382,8 +400,12 @@ def _raw_entries(reply: Any) -> list[StreamEntry]:
         return []
     entries = next(iter(reply.values())) if isinstance(reply, dict) else reply[0][1]
     decode = bytes.decode
-    return [(decode(entry_id), dict(zip(map(decode, flat[::2]), map(decode, flat[1::2]), strict=True)))
-            for entry_id, flat in entries if flat is not None]  # None: deleted
+    try:
+        return [(decode(entry_id), dict(zip(map(decode, flat[::2]), map(decode, flat[1::2]), strict=True)))
+                for entry_id, flat in entries if flat is not None]  # None: deleted
+    except UnicodeDecodeError:  # bytes that are not text: entry by entry
+        return [_unreadable(entry_id, list(zip(flat[::2], flat[1::2], strict=True)))
+                for entry_id, flat in entries if flat is not None]
 
 
 class RedisEventStream(EventStream):

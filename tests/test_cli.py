@@ -35,6 +35,29 @@ def test_python_dash_m():
     assert result.returncode == 0 and "compile" in result.stdout
 
 
+@pytest.mark.parametrize("arguments", [
+    [b"get", b"user", b"\xff"], [b"show", b"m\xe9"], [b"ls", b"-s", b"tag:\xff"],
+    [b"run", b"--project-dir", b"/tmp/\xff"], [b"compile", b"--vars", b"{a: \xff}"], [b"\xff"],
+], ids=["key", "model", "selector", "path", "vars", "command"])
+def test_an_argument_that_is_not_utf8_is_refused_by_its_position(arguments: list[bytes]) -> None:
+    """Bytes that are not UTF-8 reach Python as lone surrogates, which no query, file or message can hold: refused
+    where they enter, whatever the command (found: `skewless get user <bytes>` ended in an internal error)."""
+    result = subprocess.run([sys.executable, "-m", "skewless", *arguments], capture_output=True, text=True,
+                            errors="replace")
+    position = next(i for i, a in enumerate(arguments, 1) if not _utf8(a))
+    assert result.returncode == 2, result.stderr
+    assert f"Error: argument {position} is not UTF-8 text: " in result.stderr
+    assert "\\x" in result.stderr and "Traceback" not in result.stderr
+
+
+def _utf8(value: bytes) -> bool:
+    try:
+        value.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def test_init_then_compile_run_ls_show(tmp_path):
     runner = CliRunner()
     project = tmp_path / "my_features"

@@ -404,3 +404,17 @@ def test_yaml_is_parsed_before_its_values_are_rendered(make_project, monkeypatch
     root = make_project({"profiles.yml": broken}, name="broken")
     output = compile_error(root)
     assert "profiles.yml:6:" in output and "Jinja" in output
+
+
+@pytest.mark.parametrize("file", ["profiles.yml", "models/user_stats.sql"])
+def test_an_environment_variable_that_is_not_utf8_is_named_not_shown(make_project, monkeypatch, file):
+    """Bytes that are not UTF-8 in a variable reach Python as lone surrogates: the variable is named where the
+    project reads it, its value never shown (it may be a secret)."""
+    monkeypatch.setenv("SKEWLESS_TEST_BYTES", "s3cr\udcffet")
+    files = {"profiles.yml": "mini:\n  target: dev\n  outputs:\n    dev: {type: duckdb, path: \"{{ env_var("
+                             "'SKEWLESS_TEST_BYTES') }}\"}\n"}
+    if file != "profiles.yml":
+        files = {file: "select 1 as user_id, '{{ env_var('SKEWLESS_TEST_BYTES') }}' as x"}
+    output = compile_error(make_project(files))
+    assert f"{file}:" in output and "environment variable 'SKEWLESS_TEST_BYTES' is not UTF-8 text" in output, output
+    assert "s3cr" not in output and "Internal error" not in output

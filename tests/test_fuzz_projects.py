@@ -29,7 +29,7 @@ def mutation(draw):  # noqa: ANN001, ANN201
     name = draw(st.sampled_from(FILES))
     lines = (EXAMPLE / name).read_text(encoding="utf-8").splitlines()
     index = draw(st.integers(0, max(0, len(lines) - 1)))
-    kind = draw(st.sampled_from(["delete", "double", "insert", "replace", "truncate", "swap", "retype"]))
+    kind = draw(st.sampled_from(["delete", "double", "insert", "replace", "truncate", "swap", "retype", "bytes"]))
     token = draw(st.sampled_from(TOKENS))
     if kind == "delete" and lines:
         del lines[index]
@@ -55,9 +55,13 @@ def mutation(draw):  # noqa: ANN001, ANN201
         value = draw(st.sampled_from(RETYPED))
         lines[index] = re.sub(r"(:\s+|=)([^,\s{}()\[\]][^,{}()]*|\[[^\]]*\]|'[^']*')", lambda m: m.group(1) + value,
                               lines[index], count=1)
-    else:
+    elif kind == "truncate":
         lines = lines[:index]
-    return name, "\n".join(lines) + "\n"
+    data = ("\n".join(lines) + "\n").encode()
+    if kind == "bytes":  # bytes that are not UTF-8: a Latin-1 editor's é, a cut sequence, an encoded surrogate
+        at = draw(st.integers(0, len(data)))
+        data = data[:at] + draw(st.sampled_from([b"\xe9", b"\xff", b"\xc3", b"\xed\xa0\x80"])) + data[at:]
+    return name, data
 
 
 @settings(max_examples=int(os.environ.get("SKEWLESS_FUZZ_EXAMPLES", "600")), deadline=None,
@@ -67,9 +71,13 @@ def test_a_mutated_project_gives_a_user_error_never_an_internal_one(tmp_path_fac
     root = tmp_path_factory.mktemp("fuzz") / "project"
     shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns("target", "__pycache__"))
     name, text = change
-    (root / name).write_text(text, encoding="utf-8")
+    (root / name).write_bytes(text)
     result = CliRunner().invoke(cli, ["compile", "--project-dir", str(root)])
     assert result.exit_code in (0, 2), (name, text, result.output)
     assert not INTERNALS.search(result.output), (name, text, result.output)
     if result.exit_code == 2:
         assert "Error:" in result.output
+    try:
+        text.decode()
+    except UnicodeDecodeError:
+        assert re.search(re.escape(name) + r":\d+:\d+: the file is not UTF-8 text", result.output), result.output

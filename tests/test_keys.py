@@ -33,6 +33,13 @@ def test_values_of_another_type_are_refused_naming_the_column(kind, value):
         typed_keys([value], kind, "user_id")
 
 
+@pytest.mark.parametrize("kind", ["VARCHAR", "BIGINT", "DATE", None])
+def test_text_that_is_not_utf8_is_refused_naming_the_column(kind):
+    """A lone surrogate (bytes that were not UTF-8, as Python keeps them) can be no online key: refused, named."""
+    with pytest.raises(SkewlessError, match=r"join key 'user_id': '\\udcff' is not UTF-8 text"):
+        typed_keys(["\udcff"], kind, "user_id")
+
+
 def test_a_null_key_is_no_entity_and_never_the_text_none():
     assert key_text(None) != key_text("None")
     assert entity_key("p", "user", [None]) != entity_key("p", "user", ["None"])

@@ -26,6 +26,7 @@ from starlette.testclient import TestClient
 from skewless import FeatureStore
 from skewless.cli.main import cli
 from skewless.online import jsonform
+from skewless.online.events import stream_key
 from skewless.serving.server import Limits
 
 
@@ -473,6 +474,9 @@ def test_a_null_key_matches_nothing_and_a_numeric_text_key_is_the_number(client)
 
 
 def test_push_appends_checked_events_and_metrics_show_the_stream(client, example_run):
+    with FeatureStore(example_run) as store:  # an empty stream: the module's other tests push events too
+        key = stream_key(store.config.name, "transactions")
+        store.online_store.client.delete(key, key + ":late", key + ":watermark")
     now = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
     event = {"txn_id": 1, "user_id": 3, "merchant_id": 7, "amount": 12.5, "channel": "web",
              "event_ts": now.isoformat(), "created_ts": now.isoformat(), "is_fraud": False}

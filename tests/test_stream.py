@@ -313,6 +313,64 @@ def test_random_logs_with_a_crash_equal_the_training_set(project: Path, redis_ur
         assert_online_equals_offline(store, log["events"], _instants_after(log["events"]))
 
 
+_COLUMNS = [b"user_id", b"event_ts", b"amount", b"price", b"merchant_id"]
+
+
+@st.composite
+def _hostile_entries(draw: st.DrawFn) -> list[dict[bytes, bytes]]:
+    """Entries as any producer may XADD them: the source's fields or others, values of the right type or not,
+    text or bytes that are not UTF-8."""
+    good = {b"user_id": st.integers(1, 3).map(str), b"amount": st.integers(-9, 9).map(str),
+            b"price": st.sampled_from(["1.5", "nan", "-0.0", "1e308"]), b"merchant_id": st.integers(1, 4).map(str),
+            b"event_ts": st.integers(0, 50).map(lambda m: (BASE + timedelta(minutes=m)).isoformat())}
+    hostile = st.binary(max_size=6) | st.text(max_size=6).map(str.encode)
+    entries = []
+    for _ in range(draw(st.integers(1, 8))):
+        names = draw(st.lists(st.sampled_from(_COLUMNS) | hostile, min_size=1, max_size=6, unique=True))
+        entries.append({name: draw(good[name].map(str.encode) | hostile if name in good else hostile)
+                        for name in names})
+    return entries
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(entries=_hostile_entries())
+def test_any_entry_a_producer_adds_is_applied_or_reported(project: Path, redis_url: str | None,
+                                                          entries: list[dict[bytes, bytes]]) -> None:
+    """Whatever a producer XADDs straight to the stream (bytes that are not UTF-8 among them), the consumer goes
+    on: each entry is applied or reported with its reason, and every one is acknowledged (found: an entry that was
+    not UTF-8 stopped the consumer at every restart)."""
+    write_warehouse(project, [])
+    with FeatureStore(project) as store:
+        client = store.online_store.client
+        client.flushdb()
+        assert store.run(online=False).ok
+        consumer = store.stream_consumer("payments", consumer="c", batch_size=3)
+        for fields in entries:
+            client.xadd(consumer.events.key, fields)
+        drain(consumer)
+        stats = consumer.stats
+        assert stats.events == len(entries)
+        assert stats.applied + stats.invalid + stats.late == len(entries)
+        reported = client.xrange(consumer.events.late_key)
+        assert len(reported) == stats.invalid + stats.late
+        assert all(fields[b"__skewless_reason"] for _, fields in reported)
+        unreadable = sum(any(not _utf8(part) for pair in entry.items() for part in pair) for entry in entries)
+        flagged = [fields for _, fields in reported if b"__skewless_unreadable" in fields]
+        assert len(flagged) == unreadable
+        assert all(fields[b"__skewless_reason"].startswith(b"invalid: an event of stream 'payments' has a field")
+                   for fields in flagged)
+        assert client.xpending(consumer.events.key, "skewless")["pending"] == 0
+
+
+def _utf8(value: bytes) -> bool:
+    try:
+        value.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def test_a_consumer_killed_midway_and_restarted_loses_nothing(project: Path, redis_url: str | None) -> None:
     """The real command, killed with SIGKILL while it works, then run again until the stream is drained."""
     if redis_url is None:

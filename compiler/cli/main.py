@@ -6,13 +6,14 @@ import functools
 import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 
 from skewless import __version__
+from skewless.core.sourcefile import is_utf8
 
 EPILOG_SELECT = (
     "Selection (dbt syntax): NAME, +NAME (and its parents), NAME+ (and its children), tag:TAG, path:DIR, "
@@ -717,8 +718,19 @@ for _command in (compile, run, ls_command):
     _command.epilog = EPILOG_SELECT
 
 
-def main() -> None:
-    cli(prog_name="skewless")
+def main(argv: Sequence[str] | None = None) -> None:
+    """The command line. Python keeps bytes of an argument that are not UTF-8 as lone surrogates, which no file,
+    query or message of skewless can hold: such an argument is refused here, by its position."""
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    for position, argument in enumerate(arguments, 1):
+        if not is_utf8(argument):
+            from .console import err
+
+            shown = argument.encode(errors="surrogateescape").decode(errors="backslashreplace")
+            err.print(f"[red]Error:[/red] argument {position} is not UTF-8 text: {_escape(shown)}")
+            err.print("hint: give names, keys and paths as UTF-8 text (rename a folder whose name is not)")
+            sys.exit(2)
+    cli(args=arguments, prog_name="skewless")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 
 from .errors import Location, ProjectError, snippet_at
+from .sourcefile import read_source
 
 _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -45,7 +46,7 @@ _Loader.add_constructor("tag:yaml.org,2002:map", _Loader.construct_mapping)
 def load_yaml(path: Path, text: str | None = None) -> Any:
     """Parse a YAML file (or its already-rendered text); an empty file is an empty mapping."""
     if text is None:
-        text = path.read_text(encoding="utf-8")
+        text = read_source(path)
     loader = _Loader(text)
     loader.source_path = path
     try:

@@ -40,6 +40,11 @@ class EventError(SkewlessError):
     """An event that does not fit the stream's source: names the column and what it must be."""
 
 
+# The field an online store adds to an entry it could not read as text (bytes that are not UTF-8, written by a
+# producer straight to the stream), saying why: the consumer reports such an entry instead of applying it.
+UNREADABLE = "__skewless_unreadable"
+
+
 def to_text(row: Mapping[str, Any], columns: Mapping[str, str | None], stream: str) -> dict[str, str]:
     """A pushed event (column -> value) as stream fields: every column known and of its type; a missing or None
     column is NULL (absent)."""
@@ -84,6 +89,9 @@ def parser(columns: Mapping[str, str | None], stream: str) -> Callable[[Mapping[
     plan = [(column, kind, direct.get(_family(kind))) for column, kind in columns.items()]
 
     def parse(fields: Mapping[str, str]) -> dict[str, Any]:
+        if UNREADABLE in fields:
+            raise EventError(f"an event of stream {stream!r} {fields[UNREADABLE]}",
+                             hint="producers write the events' fields as UTF-8 text")
         event: dict[str, Any] = {}
         for column, kind, convert in plan:
             text = fields.get(column)
@@ -137,6 +145,7 @@ def to_typed(value: Any, sql_type: str | None, column: str, stream: str) -> Any:
             return value if isinstance(value, date) else date.fromisoformat(str(value))
         if not isinstance(value, str):
             raise ValueError
+        value.encode()  # text a stream holds is UTF-8: a lone surrogate is not (UnicodeEncodeError: a ValueError)
         return value
     except (ValueError, TypeError, InvalidOperation, OverflowError):
         raise EventError(f"stream {stream!r}, column {column!r}: {value!r} is not a {sql_type or 'text'} value",

@@ -10,6 +10,7 @@ from datetime import date, datetime
 from typing import Any
 
 from skewless.core.errors import SkewlessError
+from skewless.core.sourcefile import is_utf8
 
 _INT64 = (-(2**63), 2**63 - 1)
 
@@ -41,6 +42,10 @@ def _family(kind: str | None) -> str | None:
 def _typed(value: Any, family: str | None, kind: str | None, column: str) -> Any:
     if isinstance(value, (dict, list, tuple, set, bytes)):
         raise _refused(value, kind, column)
+    if isinstance(value, str) and not is_utf8(value):
+        raise SkewlessError(f"join key {column!r}: {value!r} is not UTF-8 text",
+                            hint="send each key as valid text (this one holds a lone surrogate: bytes that were not "
+                                 "UTF-8, kept by Python)")
     if isinstance(value, float) and not math.isfinite(value):
         raise _refused(value, kind, column)
     if family == "int":

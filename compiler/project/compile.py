@@ -17,6 +17,7 @@ from skewless.core.engines import engine_for_target
 from skewless.core.errors import CompileError, Location, did_you_mean, snippet_at
 from skewless.core.features import FeatureIndex, FeatureInfo
 from skewless.core.graph import CycleError, Graph
+from skewless.core.sourcefile import read_source
 from skewless.core.sqlbuild import explicit_zoned_timestamps, interval, quoted_column, relation_table
 from skewless.core.windowagg import parse_spec
 from skewless.core.windows import numeric_range_frames
@@ -240,7 +241,7 @@ class Project:
                         location=Location(path, 1, 1),
                         hint="model names are file names and must be unique; rename one file",
                     )
-                files[name] = _ModelFile(name, path, rel_path, path.read_text(encoding="utf-8"))
+                files[name] = _ModelFile(name, path, rel_path, read_source(path))
         return files
 
     def _model_docs(self, names: set[str]) -> dict[str, MarkedDict]:
@@ -524,7 +525,7 @@ class Project:
         folder = self.root / "tests"
         tests = []
         for path in sorted(folder.rglob("*.sql")) if folder.is_dir() else []:
-            text = path.read_text(encoding="utf-8")
+            text = read_source(path)
             result = renderer.render_model(path, text)
             query = parse_query(result.sql, dialect=self.config.dialect, path=path, template=text)
             for ref in result.refs:

@@ -13,6 +13,7 @@ from typing import Any
 
 from skewless.core.engines import ONLINE_STORES, TARGET_TYPES, engine_for_target
 from skewless.core.errors import Location, ProjectError, SkewlessError, did_you_mean
+from skewless.core.sourcefile import is_utf8, read_source
 from skewless.core.yamlfile import MarkedDict, expect_mapping, expect_text, load_yaml, yaml_kind
 
 PROJECT_FILE = "skewless_project.yml"
@@ -94,7 +95,11 @@ class ProjectConfig:
 def env_var(name: str, default: Any = None) -> Any:
     """Jinja's `env_var('X', 'default')`: a missing variable with no default is a clear error."""
     if name in os.environ:
-        return os.environ[name]
+        value = os.environ[name]
+        if not is_utf8(value):  # bytes that are not UTF-8, kept by Python as lone surrogates
+            raise ProjectError(f"environment variable {name!r} is not UTF-8 text",
+                               hint=f"set {name} to UTF-8 text (its value is not shown: it may be a secret)")
+        return value
     if default is not None:
         return default
     raise ProjectError(
@@ -124,7 +129,7 @@ def _render_values(value: Any, path: Path, where: Location) -> Any:
 
 
 def _load(path: Path) -> MarkedDict:
-    data = load_yaml(path, path.read_text(encoding="utf-8"))
+    data = load_yaml(path, read_source(path))
     return expect_mapping(_render_values(data, path, Location(path, 1, 1)), Location(path, 1, 1), path.name)
 
 

@@ -37,6 +37,7 @@ from sqlglot import exp
 
 from skewless.core.durations import parse_duration
 from skewless.core.errors import CompileError, Location, did_you_mean
+from skewless.core.sourcefile import read_source
 from skewless.core.sqlbuild import quoted_column
 from skewless.core.yamlfile import MarkedDict, expect_text
 
@@ -315,7 +316,7 @@ def _rows(raw: Mapping[str, Any], path: Path, root: Path, test: str, where: Loca
             if not file.is_file():
                 raise CompileError(f"unit test {test!r}: no csv file {text!r}", location=where,
                                    hint="a path relative to the YAML file, or the CSV text itself (csv: |)")
-            text = file.read_text(encoding="utf-8")
+            text = read_source(file)
         reader = csv.DictReader(io.StringIO(text.strip()))
         return tuple({k: (None if v == "" else v) for k, v in row.items()} for row in reader)
     raise CompileError(f"unit test {test!r}: give rows: [...] or csv: (text or a file)", location=where)

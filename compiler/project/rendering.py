@@ -19,6 +19,7 @@ import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
 from skewless.core.errors import CompileError, Location, ProjectError, SkewlessError, did_you_mean, snippet_at
+from skewless.core.sourcefile import read_source
 
 from .fastrender import Tag, render_parts, split_template
 
@@ -293,7 +294,7 @@ class Renderer:
     def _load(self, name: str) -> tuple[str, str, Callable[[], bool]]:
         text = self._sources_text.get(name)
         if text is None:
-            text = self._allowed_template(name).read_text(encoding="utf-8")
+            text = read_source(self._allowed_template(name))
             self._sources_text[name] = text
         return text, name, lambda: self._sources_text.get(name) == text
 

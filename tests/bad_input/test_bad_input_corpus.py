@@ -122,9 +122,9 @@ def apply_changes(root: Path, case: dict[str, Any]) -> None:
     for relative, text in (case.get("write") or {}).items():
         path = root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        path.write_text(text, encoding="utf-8", errors="surrogateescape")
     for relative, text in (case.get("append") or {}).items():
-        with (root / relative).open("a", encoding="utf-8") as handle:
+        with (root / relative).open("a", encoding="utf-8", errors="surrogateescape") as handle:
             handle.write(text)
     for relative, pairs in (case.get("replace") or {}).items():
         path = root / relative
@@ -132,7 +132,7 @@ def apply_changes(root: Path, case: dict[str, Any]) -> None:
         for old, new in pairs:
             assert old in text, f"{case['name']}: {old!r} is not in {relative}"
             text = text.replace(old, new, 1)
-        path.write_text(text, encoding="utf-8")
+        path.write_text(text, encoding="utf-8", errors="surrogateescape")
     for relative in case.get("delete") or []:
         target = root / relative
         shutil.rmtree(target) if target.is_dir() else target.unlink()
