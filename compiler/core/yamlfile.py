@@ -90,6 +90,20 @@ def expect_text(data: MarkedDict, key: str, what: str, default: str | None = Non
     raise ProjectError(f"{what}: {key!r} must be text, got {yaml_kind(value)}", location=data.location(key))
 
 
+def expect_list(data: MarkedDict, keys: tuple[str, ...], what: str) -> list[Any]:
+    """A YAML value that must be a list (tests, columns), under the first of `keys` given: absent or null is empty;
+    anything else is a located error, not a TypeError where it is iterated."""
+    for key in keys:
+        value = data.get(key)
+        if value is None:
+            continue
+        if isinstance(value, list):
+            return value
+        raise ProjectError(f"{what}: {key!r} must be a list, got {yaml_kind(value)}", location=data.location(key),
+                           hint=f"write {key}: [...], one entry per line with '- '")
+    return []
+
+
 def yaml_kind(value: Any) -> str:
     return {bool: "true/false", int: "a number", float: "a number", list: "a list"}.get(
         type(value), "a mapping" if isinstance(value, dict) else type(value).__name__)

@@ -39,7 +39,7 @@ from skewless.core.durations import parse_duration
 from skewless.core.errors import CompileError, Location, did_you_mean
 from skewless.core.sourcefile import read_source
 from skewless.core.sqlbuild import quoted_column
-from skewless.core.yamlfile import MarkedDict, expect_text
+from skewless.core.yamlfile import MarkedDict, expect_list, expect_text
 
 from .nodes import ModelNode
 
@@ -101,12 +101,12 @@ def generic_tests(nodes: Mapping[str, ModelNode], docs: Mapping[str, MarkedDict]
         node = nodes.get(name)
         if node is None:
             continue
-        for raw in doc.get("tests") or doc.get("data_tests") or []:
+        for raw in expect_list(doc, ("tests", "data_tests"), f"model {name!r}"):
             tests.append(_generic(node, nodes, raw, None, doc.location("tests"), dialect))
-        for column in doc.get("columns") or []:
+        for column in expect_list(doc, ("columns",), f"model {name!r}"):
             if not isinstance(column, MarkedDict):
                 continue
-            for raw in column.get("tests") or column.get("data_tests") or []:
+            for raw in expect_list(column, ("tests", "data_tests"), f"a column of model {name!r}"):
                 name = expect_text(column, "name", "a column entry")
                 if name is None:
                     raise CompileError("a column entry with tests needs a 'name'", location=column.location())
