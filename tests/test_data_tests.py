@@ -166,6 +166,20 @@ def test_build_skips_what_reads_a_model_whose_test_failed(make_project):
         ("not_null_payment_totals_user__total", "skipped")]
 
 
+def test_data_tests_is_read_when_tests_is_empty_and_errors_point_at_it(make_project):
+    """dbt's `tests` and `data_tests` are aliases: an empty `tests: []` beside `data_tests` must not hide them."""
+    schema = ("models:\n  - name: payments\n    tests: []\n    data_tests: [unique]\n    columns:\n"
+              "      - name: merchant_id\n        tests: []\n        data_tests: [not_null]\n"
+              "      - name: user__amount\n        data_tests: [not_null]\n")
+    root = _project(make_project, schema)
+    declared = {(t.kind, t.column, t.location.line) for t in FeatureStore(root).compile(write=False).tests.data}
+    assert declared == {("unique", None, 4), ("not_null", "merchant_id", 8), ("not_null", "user__amount", 10)}
+    bad = _project(make_project, schema.replace("data_tests: [unique]", "data_tests: [uniq]"))
+    with pytest.raises(CompileError, match="unknown test 'uniq'") as raised:
+        FeatureStore(bad).compile(write=False)
+    assert raised.value.location.line == 4
+
+
 @pytest.mark.parametrize(("schema", "words"), [
     ("models:\n  - name: payments\n    columns:\n      - name: merchant_id\n        tests: [not_nul]\n",
      "unknown test 'not_nul'"),

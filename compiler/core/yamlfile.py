@@ -90,18 +90,21 @@ def expect_text(data: MarkedDict, key: str, what: str, default: str | None = Non
     raise ProjectError(f"{what}: {key!r} must be text, got {yaml_kind(value)}", location=data.location(key))
 
 
-def expect_list(data: MarkedDict, keys: tuple[str, ...], what: str) -> list[Any]:
-    """A YAML value that must be a list (tests, columns), under the first of `keys` given: absent or null is empty;
-    anything else is a located error, not a TypeError where it is iterated."""
+def expect_list(data: MarkedDict, keys: tuple[str, ...], what: str) -> tuple[str, list[Any]]:
+    """A YAML value that must be a list (tests, columns), under the first of `keys` that holds entries (dbt's
+    `tests` and `data_tests` are aliases): absent, null or empty falls through to the next key. Returns the key
+    it came from, so errors point at it; anything but a list is a located error, not a TypeError where it is
+    iterated."""
     for key in keys:
         value = data.get(key)
         if value is None:
             continue
-        if isinstance(value, list):
-            return value
-        raise ProjectError(f"{what}: {key!r} must be a list, got {yaml_kind(value)}", location=data.location(key),
-                           hint=f"write {key}: [...], one entry per line with '- '")
-    return []
+        if not isinstance(value, list):
+            raise ProjectError(f"{what}: {key!r} must be a list, got {yaml_kind(value)}",
+                               location=data.location(key), hint=f"write {key}: [...], one entry per line with '- '")
+        if value:
+            return key, value
+    return keys[0], []
 
 
 def yaml_kind(value: Any) -> str:

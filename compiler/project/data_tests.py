@@ -101,16 +101,18 @@ def generic_tests(nodes: Mapping[str, ModelNode], docs: Mapping[str, MarkedDict]
         node = nodes.get(name)
         if node is None:
             continue
-        for raw in expect_list(doc, ("tests", "data_tests"), f"model {name!r}"):
-            tests.append(_generic(node, nodes, raw, None, doc.location("tests"), dialect))
-        for column in expect_list(doc, ("columns",), f"model {name!r}"):
+        key, raws = expect_list(doc, ("tests", "data_tests"), f"model {name!r}")
+        for raw in raws:
+            tests.append(_generic(node, nodes, raw, None, doc.location(key), dialect))
+        for column in expect_list(doc, ("columns",), f"model {name!r}")[1]:
             if not isinstance(column, MarkedDict):
                 continue
-            for raw in expect_list(column, ("tests", "data_tests"), f"a column of model {name!r}"):
-                name = expect_text(column, "name", "a column entry")
-                if name is None:
+            key, raws = expect_list(column, ("tests", "data_tests"), f"a column of model {name!r}")
+            for raw in raws:
+                column_name = expect_text(column, "name", "a column entry")
+                if column_name is None:
                     raise CompileError("a column entry with tests needs a 'name'", location=column.location())
-                tests.append(_generic(node, nodes, raw, name, column.location("tests"), dialect))
+                tests.append(_generic(node, nodes, raw, column_name, column.location(key), dialect))
     return tests
 
 
