@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from skewless.cli.main import cli
+from skewless.core.sourcefile import is_utf8
 
 COMMANDS = sorted(cli.commands)
 
@@ -44,18 +45,10 @@ def test_an_argument_that_is_not_utf8_is_refused_by_its_position(arguments: list
     where they enter, whatever the command (found: `skewless get user <bytes>` ended in an internal error)."""
     result = subprocess.run([sys.executable, "-m", "skewless", *arguments], capture_output=True, text=True,
                             errors="replace")
-    position = next(i for i, a in enumerate(arguments, 1) if not _utf8(a))
+    position = next(i for i, a in enumerate(arguments, 1) if not is_utf8(a))
     assert result.returncode == 2, result.stderr
     assert f"Error: argument {position} is not UTF-8 text: " in result.stderr
     assert "\\x" in result.stderr and "Traceback" not in result.stderr
-
-
-def _utf8(value: bytes) -> bool:
-    try:
-        value.decode()
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 def test_init_then_compile_run_ls_show(tmp_path):

@@ -26,6 +26,7 @@ from window_oracle import expected_rows, same
 
 from skewless import FeatureStore
 from skewless.core.errors import SkewlessError
+from skewless.core.sourcefile import is_utf8
 from skewless.online.reader import OnlineReader
 
 MINUTE = 60_000_000
@@ -355,20 +356,12 @@ def test_any_entry_a_producer_adds_is_applied_or_reported(project: Path, redis_u
         reported = client.xrange(consumer.events.late_key)
         assert len(reported) == stats.invalid + stats.late
         assert all(fields[b"__skewless_reason"] for _, fields in reported)
-        unreadable = sum(any(not _utf8(part) for pair in entry.items() for part in pair) for entry in entries)
+        unreadable = sum(any(not is_utf8(part) for pair in entry.items() for part in pair) for entry in entries)
         flagged = [fields for _, fields in reported if b"__skewless_unreadable" in fields]
         assert len(flagged) == unreadable
         assert all(fields[b"__skewless_reason"].startswith(b"invalid: an event of stream 'payments' has a field")
                    for fields in flagged)
         assert client.xpending(consumer.events.key, "skewless")["pending"] == 0
-
-
-def _utf8(value: bytes) -> bool:
-    try:
-        value.decode()
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 def test_a_consumer_killed_midway_and_restarted_loses_nothing(project: Path, redis_url: str | None) -> None:

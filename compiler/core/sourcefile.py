@@ -9,8 +9,9 @@ from pathlib import Path
 from .errors import Location, ProjectError, snippet_at
 
 
-def read_source(path: Path, shown: Path | str | None = None) -> str:
-    """The file's text. `shown`: the path errors name (default: `path`)."""
+def read_source(path: Path) -> str:
+    """The file's text, read as UTF-8 (a leading BOM dropped); a byte that is not UTF-8 is the user's error,
+    located at its line and column, not a UnicodeDecodeError from wherever the text is first used."""
     raw = path.read_bytes()
     try:
         text = raw.decode("utf-8")
@@ -20,7 +21,7 @@ def read_source(path: Path, shown: Path | str | None = None) -> str:
         col = len(before) - (before.rfind("\n") + 1) + 1
         raise ProjectError(
             f"the file is not UTF-8 text: byte 0x{raw[error.start]:02x} here",
-            location=Location(shown if shown is not None else path, line, col),
+            location=Location(path, line, col),
             snippet=snippet_at(raw.decode("utf-8", errors="backslashreplace"), line, col),
             hint="save the file as UTF-8 (an editor's 'encoding' setting), or remove the byte",
         ) from None
