@@ -100,7 +100,7 @@ def build(query: PitQuery, dialect: str, style: str | None = None, ordered: bool
     spine_alias = "spine"
     select = exp.select(*[quoted_column(c, spine_alias) for c in query.spine_columns])
     select = select.with_(exp.to_identifier("__skewless_spine", quoted=True), as_=query.spine)
-    select = select.from_(exp.alias_(exp.to_table('"__skewless_spine"'), spine_alias, table=True))
+    select = select.from_(exp.alias_(exp.to_table('"__skewless_spine"'), spine_alias, table=True), copy=False)
     for index, source in enumerate(query.sources):
         alias = f"f{index}"
         if isinstance(source, windowed.WindowSource):  # one formulation on every engine: a range join
@@ -108,8 +108,8 @@ def build(query: PitQuery, dialect: str, style: str | None = None, ordered: bool
         else:
             select = _attach(select, source, alias, spine_alias, style, query.as_known, index)
     for projection in query.extra_projections:
-        select = select.select(projection)
-    return select.order_by(quoted_column(ROW, spine_alias)) if ordered else select
+        select = select.select(projection.copy(), copy=False)
+    return select.order_by(quoted_column(ROW, spine_alias), copy=False) if ordered else select
 
 
 # -- pieces shared by the formulations --------------------------------------------------------------------
@@ -184,7 +184,7 @@ def _attach(select: exp.Select, source: FeatureSource, alias: str, spine: str, s
 
 
 def _cte(select: exp.Select, name: str, query: exp.Query) -> tuple[exp.Select, exp.Table]:
-    select = select.with_(exp.to_identifier(name, quoted=True), as_=query)
+    select = select.with_(exp.to_identifier(name, quoted=True), as_=query, copy=False)
     return select, exp.Table(this=exp.to_identifier(name, quoted=True))
 
 
@@ -198,7 +198,7 @@ def _asof(select: exp.Select, source: FeatureSource, alias: str, spine: str, sty
     else:
         join = exp.Join(this=target, method="ASOF", match_condition=when, on=keys)
     select.append("joins", join)
-    return select.select(*_feature_projections(source, alias, spine))
+    return select.select(*_feature_projections(source, alias, spine), copy=False)
 
 
 def _lateral(select: exp.Select, source: FeatureSource, alias: str, spine: str, as_known: bool) -> exp.Select:
@@ -217,7 +217,7 @@ def _lateral(select: exp.Select, source: FeatureSource, alias: str, spine: str, 
     )
     lateral = exp.Lateral(this=inner.subquery(), alias=exp.TableAlias(this=exp.to_identifier(alias, quoted=True)))
     select.append("joins", exp.Join(this=lateral, side="LEFT", on=exp.true()))
-    return select.select(*_feature_projections(source, alias, spine))
+    return select.select(*_feature_projections(source, alias, spine), copy=False)
 
 
 def _stream_order() -> list[exp.Ordered]:
@@ -248,7 +248,7 @@ def _window(select: exp.Select, source: FeatureSource, alias: str, spine: str, i
         order=exp.Order(expressions=_stream_order()),
         spec=exp.WindowSpec(kind="ROWS", start="UNBOUNDED", start_side="PRECEDING", end="CURRENT ROW"),
     )
-    stream = exp.union(from_features, from_spine, distinct=False)
+    stream = exp.union(from_features, from_spine, distinct=False, copy=False)
     matched = (
         exp.select(quoted_column(ROW), exp.alias_(carried, MATCH, quoted=True))
         .from_(stream.subquery("stream"))
@@ -266,7 +266,7 @@ def _window(select: exp.Select, source: FeatureSource, alias: str, spine: str, i
     on = exp.and_(*_keys_equal(source, alias, spine),
                   exp.EQ(this=quoted_column(TS, alias), expression=quoted_column(MATCH, match_alias)))
     select.append("joins", exp.Join(this=exp.alias_(features.copy(), alias, table=True), side="LEFT", on=on))
-    return select.select(*_feature_projections(source, alias, spine))
+    return select.select(*_feature_projections(source, alias, spine), copy=False)
 
 
 def _carried_stream(source: FeatureSource, spine_row: exp.Expression | None = None) -> exp.Select:
@@ -305,7 +305,7 @@ def _carried_stream(source: FeatureSource, spine_row: exp.Expression | None = No
         partition_by=[quoted_column(k) for k in keys], order=exp.Order(expressions=order),
         spec=exp.WindowSpec(kind="ROWS", start="UNBOUNDED", start_side="PRECEDING", end="CURRENT ROW"),
     )
-    stream = exp.union(from_features, from_spine, distinct=False)
+    stream = exp.union(from_features, from_spine, distinct=False, copy=False)
     return exp.select(*outputs, exp.alias_(last, MATCH, quoted=True)).from_(stream.subquery("stream"))
 
 
@@ -354,7 +354,7 @@ def _carry(select: exp.Select, source: FeatureSource, alias: str, spine: str, in
         this=exp.alias_(table, alias, table=True), side="LEFT",
         on=exp.EQ(this=quoted_column(ROW, alias), expression=quoted_column(ROW, spine)),
     ))
-    return select.select(*_feature_projections(source, alias, spine))
+    return select.select(*_feature_projections(source, alias, spine), copy=False)
 
 
 def _ranked(select: exp.Select, source: FeatureSource, alias: str, spine: str, as_known: bool,
@@ -380,7 +380,7 @@ def _ranked(select: exp.Select, source: FeatureSource, alias: str, spine: str, a
         this=exp.alias_(table, alias, table=True), side="LEFT",
         on=exp.EQ(this=quoted_column(ROW, alias), expression=quoted_column(ROW, spine)),
     ))
-    return select.select(*_feature_projections(source, alias, spine))
+    return select.select(*_feature_projections(source, alias, spine), copy=False)
 
 
 def spine_query(source: exp.Query | exp.Table, columns: Sequence[str], timestamp: str,

@@ -46,7 +46,9 @@ class WindowSource:
 
 def attach(select: exp.Select, source: WindowSource, alias: str, spine: str, ts_column: str, row_column: str,
            as_known: bool, index: int) -> exp.Select:
-    """`select` (FROM the spine as `spine`) with the source's features added as columns, each spine row once."""
+    """`select` (FROM the spine as `spine`) with the source's features added as columns, each spine row once.
+    Built on in place, as are the partials: sqlglot's builders copy the whole tree at each call by default,
+    which made a training query's build cost seconds."""
     spec = source.spec
     tiling = spec.tiling
     at: exp.Expression = quoted_column(ts_column, "s")
@@ -79,15 +81,15 @@ def attach(select: exp.Select, source: WindowSource, alias: str, spine: str, ts_
                                       f"{LAST_TS}{number}", quoted=True))
         within = quoted_column(f"{INSIDE}{windows.index(feature.window)}", "e")
         aggregates.append(exp.alias_(_aggregate(feature, within, number), f"v{number}", quoted=True))
-    flagged = exp.select("*", *flags, *helpers).from_(partials.subquery("p"))
+    flagged = exp.select("*", *flags, *helpers).from_(partials.subquery("p", copy=False), copy=False)
     per_row = (
         exp.select(quoted_column(row_column), *aggregates)
-        .from_(flagged.subquery("e"))
-        .group_by(quoted_column(row_column))
+        .from_(flagged.subquery("e", copy=False), copy=False)
+        .group_by(quoted_column(row_column), copy=False)
     )
-    select = select.join(exp.alias_(per_row.subquery(), alias, table=True),
+    select = select.join(exp.alias_(per_row.subquery(copy=False), alias, table=True),
                          on=exp.EQ(this=quoted_column(row_column, alias), expression=quoted_column(row_column, spine)),
-                         join_type="LEFT")
+                         join_type="LEFT", copy=False)
     no_time = quoted_column(ts_column, spine).is_(exp.null())
     for number, feature in enumerate(source.features):
         value: exp.Expression = quoted_column(f"v{number}", alias)
@@ -95,7 +97,7 @@ def attach(select: exp.Select, source: WindowSource, alias: str, spine: str, ts_
             value = exp.Case(ifs=[exp.If(this=no_time.copy(), true=exp.null())],
                              default=exp.Coalesce(this=value, expressions=[exp.cast(exp.Literal.number(0),
                                                                                     "BIGINT")]))
-        select = select.select(exp.alias_(value, feature.name, quoted=True))
+        select = select.select(exp.alias_(value, feature.name, quoted=True), copy=False)
     return select
 
 
@@ -189,7 +191,8 @@ def _partials_by_tile(source: WindowSource, at: exp.Expression, at_us: exp.Expre
         exp.select(*_head(ROW_ID, at_us, tile_low),
                    *[quoted_column(name, "t") for name, _ in _word_columns(spec) if not name.startswith("dv:")],
                    *null_distinct)
-        .from_(spine_table.copy()).join(exp.alias_(tiles.subquery(), "t", table=True), on=exp.and_(*whole("t")))
+        .from_(spine_table.copy()).join(exp.alias_(tiles.subquery(copy=False), "t", table=True),
+                                        on=exp.and_(*whole("t")), copy=False)
     ]
     for column in spec.distinct_columns:  # one row per (tile, distinct value)
         values = tile_distinct_values(source.relation, source.join_keys, source.timestamp, spec, hop, column)
@@ -198,8 +201,8 @@ def _partials_by_tile(source: WindowSource, at: exp.Expression, at_us: exp.Expre
                             name, quoted=True)
                  for name, kind in _word_columns(spec)]
         parts.append(exp.select(*_head(ROW_ID, at_us, tile_low), *empty)
-                     .from_(spine_table.copy()).join(exp.alias_(values.subquery(), "t", table=True),
-                                                     on=exp.and_(*whole("t"))))
+                     .from_(spine_table.copy()).join(exp.alias_(values.subquery(copy=False), "t", table=True),
+                                                     on=exp.and_(*whole("t")), copy=False))
     recent = [*_spine_join(source, "e"),
               exp.GT(this=quoted_column(US, "e"), expression=hop_start.copy()),
               exp.LTE(this=quoted_column(source.timestamp, "e"), expression=at.copy())]
@@ -207,11 +210,11 @@ def _partials_by_tile(source: WindowSource, at: exp.Expression, at_us: exp.Expre
                                *[quoted_column(c) for c, _ in spec.input_types]).from_(source.relation.copy())
     parts.append(exp.select(*_head(ROW_ID, at_us, quoted_column(US, "e")),
                             *_event_words(spec, "e", quoted_column(US, "e")))
-                 .from_(spine_table.copy()).join(exp.alias_(recent_events.subquery(), "e", table=True),
-                                                 on=exp.and_(*recent)))
+                 .from_(spine_table.copy()).join(exp.alias_(recent_events.subquery(copy=False), "e", table=True),
+                                                 on=exp.and_(*recent), copy=False))
     union: exp.Query = parts[0]
     for part in parts[1:]:
-        union = exp.union(union, part, distinct=False)
+        union = exp.union(union, part, distinct=False, copy=False)
     return union
 
 
