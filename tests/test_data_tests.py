@@ -15,7 +15,7 @@ from conftest import TYPED_SOURCES
 
 from skewless import FeatureStore
 from skewless.cli.main import cli
-from skewless.core.errors import CompileError
+from skewless.core.errors import CompileError, ProjectError
 
 EVENTS = """\
     user_id,merchant_id,amount,event_ts
@@ -187,6 +187,8 @@ def test_data_tests_is_read_when_tests_is_empty_and_errors_point_at_it(make_proj
      "has no column 'nope'"),
     ("models:\n  - name: payments\n    columns:\n      - name: merchant_id\n        tests:\n"
      "          - accepted_values: {values: []}\n", "accepted_values needs values"),
+    ("models:\n  - name: payments\n    columns:\n      - name: merchant_id\n        tests: [not_null]\n"
+     "      - name: user__amount\n        tests: true\n", "a column of model 'payments': 'tests' must be a list"),
     ("unit_tests:\n  - name: t\n    model: nothing\n    given: []\n    expect: {rows: []}\n", "is not a model"),
     ("unit_tests:\n  - name: t\n    model: payments\n    given: []\n    expect: {csv: /etc/passwd.csv}\n",
      "is outside the project"),
@@ -195,7 +197,7 @@ def test_data_tests_is_read_when_tests_is_empty_and_errors_point_at_it(make_proj
 ])
 def test_bad_declarations_are_located_errors(make_project, schema, words):
     root = _project(make_project, schema)
-    with pytest.raises(CompileError) as raised:
+    with pytest.raises((CompileError, ProjectError)) as raised:
         FeatureStore(root).compile(write=False)
     assert words in str(raised.value) and raised.value.location is not None
     assert str(raised.value.location.path).endswith("schema.yml") and raised.value.location.line is not None
