@@ -64,11 +64,11 @@ def _reads(draw: st.DrawFn) -> tuple[tiles.TileRead, list[list[bytes | None]]]:
 @settings(max_examples=300, deadline=None)
 @given(case=_reads())
 def test_merging_many_entities_at_once_equals_merging_each(case: tuple[tiles.TileRead, list]) -> None:
-    """Both ways merge_rows merges a window's slots, in Python for a few and with array operations for many, on
-    the same reads (drawing a read costs more than merging it)."""
+    """Both ways merge_rows merges a read, entity by entity for a few slots and with array operations over every
+    window at once for many, on the same reads (drawing a read costs more than merging it)."""
     read, rows = case
     alone = [tiles.merge(SPEC, LAYOUT, read, raws) for raws in rows]
-    for way, few_words in (("python", 10**9), ("arrays", 0)):
+    for way, few_words in (("entity by entity", 10**9), ("arrays", 0)):
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(tiles, "FEW_WORDS", few_words)
             columns = tiles.merge_rows(SPEC, LAYOUT, read, rows)
@@ -80,7 +80,7 @@ def test_merging_many_entities_at_once_equals_merging_each(case: tuple[tiles.Til
 
 def test_a_sum_past_int64_is_left_to_the_entity_by_entity_merge(monkeypatch: pytest.MonkeyPatch) -> None:
     """The array merge adds in int64; a sum past it raises, and the reader merges that read entity by entity in
-    Python's integers (as merging a few slots in Python does)."""
+    Python's integers (as merge_rows does for a few slots)."""
     read = tiles.read_plan(SPEC, b"m@v~", FEATURES, 100 * 24 * HOUR + 13 * HOUR + HOUR // 2)  # tiles of 3 levels
     big = [2**62 if name.startswith("sum:qty") else 1 for name in LAYOUT.names]
     raws = [tiles.encode_values(LAYOUT, dict.fromkeys(range(32), big)) for _ in range(read.distinct_offset)]

@@ -145,8 +145,8 @@ class TileRead:
     distinct_offset: int  # fields from here on are distinct blocks (same order as the value blocks)
     unpack: Any  # struct unpack_from of one slot's words
     layout: Layout
-    # per group: (value field index, slot) -> the tile's place in the group's tiles, -1 where not among them
-    ranks: tuple[np.ndarray, ...] = field(default=(), repr=False)
+    # (group, value field index, slot) -> the tile's place in the group's tiles, -1 where not among them
+    places: np.ndarray = field(repr=False)
 
 
 def read_plan(spec: WindowAgg, prefix: bytes, features: Sequence[WindowFeature], at: int,
@@ -170,15 +170,13 @@ def read_plan(spec: WindowAgg, prefix: bytes, features: Sequence[WindowFeature],
     if distinct:
         fields += [distinct_field(prefix, level, block) for level, block in blocks]
     unpack = struct.Struct("<" + "".join("d" if i in layout.floats else "q" for i in range(layout.width))).unpack_from
-    ranks = []
-    for tiles, _ in by_window.values():
-        rank = np.full((len(blocks), 256), -1, dtype=np.int64)
+    places = np.full((len(by_window), len(blocks), 256), -1, dtype=np.int64)
+    for group, (tiles, _) in enumerate(by_window.values()):
         for place, (index, slot) in enumerate(tiles):
-            rank[index, slot] = place
-        ranks.append(rank)
+            places[group, index, slot] = place
     return TileRead(tuple(fields), tuple((tuple(t), tuple(p)) for t, p in by_window.values()),
                     tuple(f.name for f in features),
-                    len(blocks) if distinct else len(fields), unpack, layout, tuple(ranks))
+                    len(blocks) if distinct else len(fields), unpack, layout, places)
 
 
 def _pick(spec: WindowAgg, layout: Layout, feature: WindowFeature, out: int) -> _Pick:
@@ -275,204 +273,176 @@ def _distinct_count(tiles: Sequence[tuple[int, int]], pick: _Pick,
 
 
 _INT_MAX = int(np.iinfo(np.int64).max)
-FEW_WORDS = 256  # slots x features of one window up to which merging in Python beats array operations
+FEW_WORDS = 256  # slots x features of a read up to which merging entity by entity beats array operations
 
 
 def merge_rows(spec: WindowAgg, layout: Layout, read: TileRead, rows: Sequence[Sequence[bytes | None]]
                ) -> list[list[Any]]:
-    """`merge` for many entities at once, each feature a column (the read path: array operations over all the
-    entities' slots instead of a loop per entity). The same values, types and bits as `merge`: float sums are added
-    one slot at a time, oldest tile first (np.add.at is unbuffered and in order), from -0.0."""
+    """`merge` for many entities at once, each feature a column: the same values, types and bits. The read path:
+    array operations over every entity's slots in every window of the read at once, a few calls per aggregation
+    (not per feature), since array calls, not words, are what a read of 100 entities costs. A few slots are merged
+    entity by entity instead. Raises OverflowError for an integer sum past int64 (the caller merges that read
+    entity by entity, in Python's integers)."""
     count = len(rows)
     size = 1 + 8 * layout.width
     value_fields = read.distinct_offset
     flat = list(chain.from_iterable(rows if value_fields == len(read.fields) else
                                     (raws[:value_fields] for raws in rows)))
     held = list(map(is_not, flat, repeat(None)))
-    present = list(compress(range(len(flat)), held))
     raws = list(compress(flat, held))
+    sizes = list(map(len, raws))
+    if (sum(sizes) // size) * len(read.names) <= FEW_WORDS:
+        merged = [merge(spec, layout, read, entity) for entity in rows]
+        return [list(column) for column in zip(*merged, strict=True)] if merged else [[] for _ in read.names]
     data = np.frombuffer(b"".join(raws), dtype=np.uint8)
-    sizes = np.fromiter(map(len, raws), dtype=np.int64, count=len(raws))
-    starts = np.cumsum(sizes) - sizes
-    if (data[starts] != BLOCK_VERSION).any() or ((sizes - 1) % size).any():
+    lengths = np.array(sizes, dtype=np.int64)
+    starts = np.cumsum(lengths) - lengths
+    if (data[starts] != BLOCK_VERSION).any() or ((lengths - 1) % size).any():
         raise ValueError("a tile block of an unknown version or length")
     records = np.delete(data, starts).view(np.dtype([("slot", "u1"), ("words", "<i8", (layout.width,))]))
-    lengths = (sizes - 1) // size
-    where = np.array(present, dtype=np.int64)
-    owner = np.repeat(where // value_fields, lengths)
-    block = np.repeat(where % value_fields, lengths)
-    slots = records["slot"].astype(np.int64)
-    words = np.ascontiguousarray(records["words"])
+    entity, block = np.divmod(np.array(list(compress(range(len(flat)), held)), dtype=np.int64), value_fields)
+    lengths = (lengths - 1) // size
+    slots = _Slots(read, np.repeat(entity, lengths), np.repeat(block, lengths), records, count)
     distinct = None
-    if read.distinct_offset < len(read.fields):
-        distinct = [[None if raw is None else decode_distinct(raw) for raw in raws[read.distinct_offset:]]
-                    for raws in rows]
-    columns: list[list[Any]] = [[None] * count for _ in read.names]
+    if value_fields < len(read.fields):
+        distinct = [[None if raw is None else decode_distinct(raw) for raw in fields[value_fields:]]
+                    for fields in rows]
+    columns: list[list[Any]] = [[] for _ in read.names]
+    results: dict[tuple[str, int, int, int], list[list[Any]]] = {}
     with np.errstate(over="ignore", invalid="ignore"):  # floats past the range are inf, as merge makes them
-        for (tiles, picks), rank in zip(read.groups, read.ranks, strict=True):
-            _merge_group(tiles, picks, rank, owner, block, slots, words, count, distinct, layout, columns)
+        for window, (tiles, picks) in enumerate(read.groups):
+            for pick in picks:
+                if pick.function == "count_distinct":
+                    assert distinct is not None
+                    columns[pick.out] = [_distinct_count(tiles, pick, d) for d in distinct]
+                    continue
+                key = (pick.function, pick.counted, pick.value, pick.newest)
+                found = results.get(key)
+                if found is None:
+                    found = results[key] = slots.feature(pick, pick.value in layout.floats)
+                columns[pick.out] = found[window]
     return columns
 
 
-def _merge_group(tiles: Sequence[tuple[int, int]], picks: Sequence[_Pick], rank: np.ndarray, owner: np.ndarray,
-                 block: np.ndarray, slots: np.ndarray, words: np.ndarray, count: int, distinct: Any, layout: Layout,
-                 columns: list[list[Any]]) -> None:
-    place = rank[block, slots]
-    chosen = np.flatnonzero(place >= 0)
-    chosen = chosen[np.lexsort((place[chosen], owner[chosen]))]  # per entity, oldest tile first
-    group = _Group(owner[chosen], words[chosen], count)
-    few = len(chosen) * len(picks) <= FEW_WORDS
-    for pick in picks:
-        if pick.function == "count_distinct":
-            assert distinct is not None
-            columns[pick.out] = [_distinct_count(tiles, pick, d) for d in distinct]
-        elif few:
-            columns[pick.out] = group.few_feature(pick, layout)
-        else:
-            columns[pick.out] = group.feature(pick, layout)
+class _Slots:
+    """The slots a read's windows cover, for all entities: a slot in several windows is there once per window,
+    and they are sorted by (entity, window), oldest tile first. A feature is computed for every window at once:
+    each (entity, window) is one segment."""
 
-
-class _Group:
-    """The slots one window reads, for all entities (sorted by entity, oldest tile first)."""
-
-    def __init__(self, owner: np.ndarray, words: np.ndarray, count: int) -> None:
-        self.owner = owner
-        self.words = words
-        self.floats = words.view(np.float64)
+    def __init__(self, read: TileRead, entity: np.ndarray, block: np.ndarray, records: np.ndarray, count: int
+                 ) -> None:
+        windows = len(read.groups)
+        places = read.places[:, block, records["slot"]]  # (window, record) -> its tile's place in the window, or -1
+        window, record = np.nonzero(places >= 0)
+        segment = entity[record] * windows + window
+        order = np.lexsort((places[window, record], segment))
+        self.segment = segment[order]
+        self.words = np.ascontiguousarray(records["words"][record[order]])
+        self.floats = self.words.view(np.float64)
         self.count = count
-        # at most one slot per entity (sparse entities, the common case): each value is that slot's
-        self.single = len(owner) < 2 or bool((owner[1:] != owner[:-1]).all())
-        self._holding: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-        self._totals: dict[tuple[int, int | None], np.ndarray] = {}
-        self._few: dict[int | None, list[tuple[int, list[int], list[float]]]] = {}
+        self.windows = windows
+        self._holding: dict[int, _Segments] = {}
 
-    def few_feature(self, pick: _Pick, layout: Layout) -> list[Any]:
-        """`feature` in Python, slot by slot (entity, then oldest tile first), as `merge` does: for the few slots
-        of a read of sparse entities, cheaper than the array operations' calls."""
-        function, counted, value = pick.function, pick.counted, pick.value
-        if function == "count":
-            counts = [0] * self.count
-            for owner, row, _ in self._few_rows(None):
-                counts[owner] += row[counted]
-            return counts
-        column: list[Any] = [None] * self.count
-        slots = self._few_rows(counted)
-        is_float = value in layout.floats
-        if function in ("sum", "avg"):
-            rows = [0] * self.count
-            for owner, row, floats in slots:
-                word = floats[value] if is_float else row[value]
-                current = column[owner]
-                column[owner] = word if current is None else current + word
-                rows[owner] += row[counted]
-            if function == "avg":
-                column = [None if total is None else float(total) / rows[owner]
-                          for owner, total in enumerate(column)]
-        elif function == "last":
-            newest = pick.newest
-            times: list[int] = [0] * self.count
-            for owner, row, floats in slots:
-                if column[owner] is None or row[newest] > times[owner]:
-                    column[owner], times[owner] = (floats[value] if is_float else row[value]), row[newest]
-        else:  # min, max in sql_order: the first of equal values, as min() and max() keep
-            smaller = function == "min"
-            for owner, row, floats in slots:
-                word = floats[value] if is_float else row[value]
-                current = column[owner]
-                if current is None or (_above(current, word) if smaller else _above(word, current)):
-                    column[owner] = word
-        return column
-
-    def _few_rows(self, counted: int | None) -> list[tuple[int, list[int], list[float]]]:
-        """(entity, the slot's words as ints, as floats) of every slot, or of those holding the column's values."""
-        found = self._few.get(counted)
-        if found is None:
-            if None not in self._few:
-                self._few[None] = list(zip(self.owner.tolist(), self.words.tolist(), self.floats.tolist(),
-                                           strict=True))
-            found = self._few[None]
-            if counted is not None:
-                found = self._few[counted] = [slot for slot in found if slot[1][counted]]
-        return found
-
-    def total(self, word: int, is_float: bool, counted: int | None = None, counts: bool = False) -> np.ndarray:
-        """Per entity, the sum of a word over its slots (only those where the column `counted` has values).
-        `counts`: the word counts rows (no sum of counts comes near int64's end)."""
-        key = (word, counted)
-        found = self._totals.get(key)
-        if found is None:
-            where, owner = (slice(None), self.owner) if counted is None else self.holding(counted)[:2]
-            column = (self.floats if is_float else self.words)[where, word]
-            if is_float:
-                found = np.full(self.count, -0.0)
-            else:
-                bound = _INT_MAX // max(1, len(column))
-                if (not counts and not self.single and len(column)
-                        and (int(column.max()) > bound or int(column.min()) < -bound)):
-                    raise OverflowError  # past int64: the caller merges entity by entity, in Python's integers
-                found = np.zeros(self.count, dtype=np.int64)
-            if self.single:
-                found[owner] = column  # -0.0 + x is x, bit for bit
-            else:
-                np.add.at(found, owner, column)
-            self._totals[key] = found
-        return found
-
-    def holding(self, counted: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The slots where the column has values: their positions, their owners, and the entities without any."""
+    def holding(self, counted: int) -> "_Segments":
+        """The slots where the column `counted` has values (all slots for the row count), cut into segments."""
         found = self._holding.get(counted)
         if found is None:
-            where = np.flatnonzero(self.words[:, counted])
-            owner = self.owner[where]
-            has = np.zeros(self.count, dtype=bool)
-            has[owner] = True
-            found = self._holding[counted] = (where, owner, np.flatnonzero(~has))
+            where = None if counted == 0 else np.flatnonzero(self.words[:, counted])
+            if where is not None and len(where) == len(self.segment):  # no NULLs: the segments of all slots
+                found = self.holding(0)
+            else:
+                found = _Segments(self, where)
+            self._holding[counted] = found
         return found
 
-    def feature(self, pick: _Pick, layout: Layout) -> list[Any]:
-        if pick.function == "count":
-            return self.total(pick.counted, False, counts=True).tolist()
-        where, owner, missing = self.holding(pick.counted)
-        is_float = pick.value in layout.floats
-        if pick.function == "sum":
-            out = self.total(pick.value, is_float, pick.counted)
-        elif pick.function == "avg":
-            rows = self.total(pick.counted, False, pick.counted, counts=True)
-            total = self.total(pick.value, is_float, pick.counted)
-            out = total.astype(np.float64) / np.maximum(rows, 1).astype(np.float64)
-        else:  # min, max, last: per entity one slot's value, the first of a tie (as merge, that keeps the first)
-            values = (self.floats if is_float else self.words)[where, pick.value]
-            if self.single:
-                out = np.zeros(self.count, dtype=values.dtype)
-                out[owner] = values
-            elif pick.function == "last":
-                out = self._last(values, owner, self.words[where, pick.newest], len(missing))
-            else:
-                # np.fmin/np.maximum return the second of equal values (0.0 and -0.0): fed last slot first, the
-                # first slot's wins, as in merge. NaN in sql_order: fmin skips it (from NaN: NaN only when every
-                # value is), maximum returns it.
-                start: float | int = (np.nan if pick.function == "min" else -np.inf) if is_float else (
-                    _INT_MAX if pick.function == "min" else -_INT_MAX - 1)
-                out = np.full(self.count, start, dtype=values.dtype)
-                (np.fmin if pick.function == "min" else np.maximum).at(out, owner[::-1], values[::-1])
-        if not len(missing):
-            return out.tolist()
-        held = out.astype(object)  # Python ints and floats, and None for the entities without values
-        held[missing] = None
-        return held.tolist()
+    def feature(self, pick: _Pick, is_float: bool) -> list[list[Any]]:
+        """The pick's feature in every window of the read: per window, one value per entity."""
+        function = pick.function
+        if function == "count":
+            return self._columns(self.holding(0).total(pick.counted, False, counts=True), None)
+        part = self.holding(pick.counted)
+        if function == "sum":
+            out = part.total(pick.value, is_float)
+        elif function == "avg":
+            rows = part.total(pick.counted, False, counts=True)
+            out = part.total(pick.value, is_float).astype(np.float64) / np.maximum(rows, 1).astype(np.float64)
+        elif function == "last":
+            out = part.last(pick.value, pick.newest, is_float)
+        else:
+            out = part.extreme(pick.value, is_float, function == "min")
+        return self._columns(out, part.missing)
 
-    def _last(self, values: np.ndarray, owner: np.ndarray, newest: np.ndarray, missing: int) -> np.ndarray:
-        """Per entity, the value of the slot with the newest time (the first of a tie, which tiles holding
-        disjoint times never make)."""
-        out = np.zeros(self.count, dtype=values.dtype)
-        latest = np.full(self.count, -_INT_MAX - 1, dtype=np.int64)
-        np.maximum.at(latest, owner, newest)
-        at_latest = np.flatnonzero(newest == latest[owner])
-        if len(at_latest) == self.count - missing:  # one slot per entity
-            out[owner[at_latest]] = values[at_latest]
-            return out
-        order = np.lexsort((-np.arange(len(owner)), newest, owner))
-        ends = np.ones(len(order), dtype=bool)
-        np.not_equal(owner[order][1:], owner[order][:-1], out=ends[:-1])  # each entity's last: its newest
-        out[owner[order[ends]]] = values[order[ends]]
+    def _columns(self, out: np.ndarray, missing: np.ndarray | None) -> list[list[Any]]:
+        """Per window, the entities' values as Python ints and floats, None for the entities without any."""
+        if missing is not None and len(missing):
+            out = out.astype(object)
+            out[missing] = None
+        return out.reshape(self.count, self.windows).T.tolist()  # type: ignore[no-any-return]
+
+
+class _Segments:
+    """Some of the read's slots (all, or those holding a column's values), cut into (entity, window) segments."""
+
+    def __init__(self, slots: _Slots, where: np.ndarray | None) -> None:
+        self.words = slots.words if where is None else slots.words[where]
+        self.floats = self.words.view(np.float64)
+        segment = slots.segment if where is None else slots.segment[where]
+        self.segment = segment
+        self.size = slots.count * slots.windows
+        change = np.ones(len(segment), dtype=bool)
+        np.not_equal(segment[1:], segment[:-1], out=change[1:])
+        self.starts = np.flatnonzero(change)
+        self.ids = segment[self.starts]  # the (entity, window) of each segment
+        self.single = len(self.starts) == len(segment)  # one slot per segment (sparse entities, the common case)
+        has = np.zeros(self.size, dtype=bool)
+        has[self.ids] = True
+        self.missing = np.flatnonzero(~has)
+        self._totals: dict[int, np.ndarray] = {}  # a word's type is the layout's: the word is the key
+
+    def _dense(self, values: np.ndarray, fill: int | float = 0) -> np.ndarray:
+        out = np.full(self.size, fill, dtype=values.dtype)
+        out[self.ids] = values
         return out
+
+    def total(self, word: int, is_float: bool, counts: bool = False) -> np.ndarray:
+        """Per segment, the sum of a word over its slots. Floats are added one slot at a time, oldest tile first
+        (np.add.at is unbuffered and in order), from -0.0 (-0.0 + x is x, bit for bit). `counts`: the word counts
+        rows (no sum of counts comes near int64's end)."""
+        found = self._totals.get(word)
+        if found is not None:
+            return found
+        if self.single or not len(self.segment):
+            found = self._dense((self.floats if is_float else self.words)[:, word], -0.0 if is_float else 0)
+        elif is_float:
+            found = np.full(self.size, -0.0)
+            np.add.at(found, self.segment, self.floats[:, word])
+        else:
+            column = self.words[:, word]
+            bound = _INT_MAX // len(column)
+            if not counts and (int(column.max()) > bound or int(column.min()) < -bound):
+                raise OverflowError  # past int64: the caller merges entity by entity, in Python's integers
+            found = self._dense(np.add.reduceat(column, self.starts))
+        self._totals[word] = found
+        return found
+
+    def extreme(self, word: int, is_float: bool, smallest: bool) -> np.ndarray:
+        """Per segment, the least or greatest value in sql_order, the first of equal values (as min() and max()
+        keep): np.fmin/np.maximum return the second of equal values (0.0 and -0.0), so they are fed the last slot
+        first. NaN: fmin skips it (from NaN: NaN only when every value is), maximum returns it."""
+        values = (self.floats if is_float else self.words)[:, word]
+        if self.single or not len(values):
+            return self._dense(values)
+        if not is_float:
+            return self._dense((np.minimum if smallest else np.maximum).reduceat(values, self.starts))
+        out = np.full(self.size, np.nan if smallest else -np.inf)
+        (np.fmin if smallest else np.maximum).at(out, self.segment[::-1], values[::-1])
+        return out
+
+    def last(self, word: int, newest: int, is_float: bool) -> np.ndarray:
+        """Per segment, the value of the slot with the newest time, the first of a tie (which tiles holding
+        disjoint times never make): sorted by segment, then newest time first, stably."""
+        values = (self.floats if is_float else self.words)[:, word]
+        if self.single or not len(values):
+            return self._dense(values)
+        order = np.lexsort((~self.words[:, newest], self.segment))  # segments keep their places
+        return self._dense(values[order[self.starts]])
