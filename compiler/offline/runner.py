@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from skewless.core.errors import CompileError, Location, ProjectError, SkewlessError
+from skewless.core.sourcefile import read_source
 from skewless.core.sqlbuild import relation_table
 from skewless.project.compile import CompiledProject
 from skewless.project.config import SourceTable
@@ -75,11 +76,19 @@ class RunResults:
 
 
 def seed_error(source: SourceTable, error: SkewlessError) -> ProjectError:
-    """A seed file the warehouse refused, named by source and file (and line, when the engine says it)."""
+    """A seed file the warehouse refused, named by source and file (and line, when the engine says it). A text
+    seed holding a byte that is not UTF-8 is told as such, at that byte, whatever each engine makes of it."""
     assert source.file is not None
+    what = f"seed {source.source}.{source.name} ({source.file.name}) cannot be loaded"
+    if source.file.suffix != ".parquet":
+        try:
+            read_source(source.file)  # read again only on this failure path
+        except ProjectError as not_text:
+            return ProjectError(f"{what}: {not_text.message}", location=not_text.location, snippet=not_text.snippet,
+                                hint=f"{not_text.hint}; the previous table is kept")
     line = _CSV_LINE.search(error.message)
     return ProjectError(
-        f"seed {source.source}.{source.name} ({source.file.name}) cannot be loaded: {error.message}",
+        f"{what}: {error.message}",
         location=Location(source.file, int(line.group(1)) if line else None),
         hint=error.hint or "fix the file (or the columns its source declares); the previous table is kept",
     )

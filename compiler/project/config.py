@@ -13,7 +13,7 @@ from typing import Any
 
 from skewless.core.engines import ONLINE_STORES, TARGET_TYPES, engine_for_target
 from skewless.core.errors import Location, ProjectError, SkewlessError, did_you_mean
-from skewless.core.sourcefile import is_utf8, read_source
+from skewless.core.sourcefile import is_utf8
 from skewless.core.yamlfile import MarkedDict, expect_mapping, expect_text, load_yaml, yaml_kind
 
 PROJECT_FILE = "skewless_project.yml"
@@ -129,7 +129,7 @@ def _render_values(value: Any, path: Path, where: Location) -> Any:
 
 
 def _load(path: Path) -> MarkedDict:
-    data = load_yaml(path, read_source(path))
+    data = load_yaml(path)
     return expect_mapping(_render_values(data, path, Location(path, 1, 1)), Location(path, 1, 1), path.name)
 
 
