@@ -154,6 +154,30 @@ def test_errors(store):
         store.get_historical_features(spine_frame().assign(user__amount=1), ["user__amount"], timestamp="ts")
     with pytest.raises(SkewlessError, match="no feature service named 'basics'"):
         store.get_historical_features(spine_frame(), ["service:basics"])
+    with pytest.raises(SkewlessError, match="spine DataFrame cannot be read: .*column user_id") as raised:
+        store.get_historical_features(spine_frame().assign(user_id=[1, "x", 2, 2, 3]), ["user__amount"])
+    assert "astype" in (raised.value.hint or "")
+    with pytest.raises(SkewlessError) as raised:  # a time column of text that is no time: the warehouse says so
+        store.get_historical_features(spine_frame().assign(ts="soon"), ["user__amount"], timestamp="ts").to_arrow()
+    assert "soon" in str(raised.value) and "column ts" in str(raised.value) and "__skewless" not in str(raised.value)
+
+
+def test_a_training_set_over_models_not_built_says_which_and_the_run_that_builds_them(make_project):
+    """The warehouse's "table does not exist" for a model never run (a new project, a model just added) becomes
+    the models to build and the command; as a table (a dataset) and as Arrow."""
+    with FeatureStore(make_project(MODELS)) as fs:
+        assert fs.run(["user_amounts"], online=False).ok
+        with pytest.raises(SkewlessError) as raised:
+            fs.get_historical_features(spine_frame(), ["user__amount", "merchant__total"]).to_arrow()
+        assert "not built in the warehouse yet: 'merchant_amounts'" in str(raised.value)
+        assert "user_amounts" not in raised.value.message
+        assert "skewless run -s '+merchant_amounts'" in (raised.value.hint or "")
+        built = CliRunner().invoke(cli, ["dataset", "build", "train", "--project-dir", str(fs.config.root)])
+        assert built.exit_code == 1, built.output
+        assert "not built in the warehouse yet: 'merchant_amounts'" in built.output
+        assert "Traceback" not in built.output and "Catalog Error" not in built.output
+        with pytest.raises(SkewlessError, match="Conversion Error"):  # any other failure: the warehouse's error
+            fs.get_historical_features("select 1 as user_id, 'x' as ts", ["user__amount"], timestamp="ts").to_arrow()
 
 
 def test_to_sql_in_other_dialects(store):

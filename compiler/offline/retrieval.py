@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from sqlglot import exp
 
 from skewless.core.engines import engine_for_dialect
-from skewless.core.errors import CompileError, SkewlessError
+from skewless.core.errors import AdapterError, CompileError, SkewlessError
 from skewless.project.compile import CompiledProject
 
 from . import pit
@@ -168,6 +168,8 @@ class RetrievalJob:
     def to_arrow(self) -> "pa.Table":
         try:
             table = self._adapter.fetch_arrow(self.query, log=False)
+        except AdapterError as error:
+            raise self._unbuilt(error) from None
         finally:
             self.close()
         if self._finish is None:
@@ -181,6 +183,8 @@ class RetrievalJob:
         if self._finish is None:
             try:
                 return self._adapter.replace_table(relation, self.query).rows
+            except AdapterError as error:
+                raise self._unbuilt(error) from None
             finally:
                 self.close()
         name = f"skewless_dataset_{relation.name}"
@@ -189,6 +193,26 @@ class RetrievalJob:
             return self._adapter.replace_table(relation, exp.select("*").from_(source)).rows
         finally:
             self._adapter.unregister_arrow(name)
+
+    def _unbuilt(self, error: AdapterError) -> AdapterError:
+        """A failed training set over models not built yet (the usual cause of a missing table) says which, and
+        the run that builds them; any other failure is the warehouse's error. Looked up only after a failure."""
+        by_feature = self._compiled.features()
+        models = dict.fromkeys(by_feature[f].name for f in self.features if f in by_feature)
+        spine = self._spine.source
+        models.update(dict.fromkeys(node.name for node in self._compiled.nodes.values()  # a model as the spine
+                                    if isinstance(spine, exp.Table) and node.relation == spine))
+        try:
+            missing = [name for name in models if (relation := self._compiled.nodes[name].relation) is not None
+                       and self._adapter.relation_kind(relation) is None]
+        except SkewlessError:
+            return error  # the warehouse cannot even be asked: its first error says more
+        if not missing:
+            return error
+        models_text = ", ".join(map(repr, missing))
+        selector = " ".join("+" + name for name in missing)  # with what they read
+        return AdapterError(f"the training set reads model(s) not built in the warehouse yet: {models_text}",
+                            hint=f"build them: `skewless run -s '{selector}'` (or `skewless run`)")
 
     def to_pandas(self) -> "pd.DataFrame":
         return self.to_arrow().to_pandas()

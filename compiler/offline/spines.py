@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 import sqlglot
 from sqlglot import exp
 
-from skewless.core.errors import SkewlessError
+from skewless.core.errors import Location, ProjectError, SkewlessError
+from skewless.core.sourcefile import read_source
 from skewless.core.sqlbuild import quoted_column, relation_table, unique_row_id
 from skewless.project.parsing import where_parser_stopped
 
@@ -56,17 +57,19 @@ def arrow_spine(adapter: "WarehouseAdapter", table: "pa.Table", timestamp: str |
     chosen = timestamp or _guess_timestamp(table.schema, columns)
     if chosen not in columns:
         raise SkewlessError(f"the spine has no column {chosen!r}", hint=f"spine columns: {', '.join(columns)}")
-    table = table.append_column(TIME_COLUMN, _utc_micros(table.column(chosen)))
+    kind = table.schema.field(chosen).type
+    temporal = pa.types.is_timestamp(kind) or pa.types.is_date(kind)
+    if temporal:  # other types are read as given: the warehouse's error about them then names the user's column
+        table = table.append_column(TIME_COLUMN, _utc_micros(table.column(chosen)))
     table = table.append_column(ROW_ID, pa.array(np.arange(table.num_rows, dtype=np.int64)))
     name = f"__skewless_spine_{next(_names)}"
     relation = adapter.register_arrow(name, table)
     return SpineInput(relation, columns, chosen, row_id=ROW_ID, cleanup=lambda: adapter.unregister_arrow(name),
-                      time_column=TIME_COLUMN)
+                      time_column=TIME_COLUMN if temporal else None)
 
 
 def _utc_micros(column: "pa.ChunkedArray") -> "pa.ChunkedArray":
-    """A time column as naive UTC microseconds (floored); a date is the start of its day; other types as given
-    (the warehouse then says what it cannot compare)."""
+    """A time column as naive UTC microseconds (floored); a date is the start of its day."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -78,9 +81,7 @@ def _utc_micros(column: "pa.ChunkedArray") -> "pa.ChunkedArray":
         if kind.unit == "ns":
             column = pc.floor_temporal(column, unit="microsecond")
         return pc.cast(column, pa.timestamp("us"))
-    if pa.types.is_date(kind):
-        return pc.cast(column, pa.timestamp("us"))
-    return column
+    return pc.cast(column, pa.timestamp("us"))  # a date
 
 
 def _guess_timestamp(schema: "pa.Schema", columns: Sequence[str]) -> str:
@@ -153,7 +154,14 @@ def spine_from(value: Any, adapter: "WarehouseAdapter", dialect: str, timestamp:
     if isinstance(value, pa.Table):
         return arrow_spine(adapter, value, timestamp)
     if type(value).__name__ == "DataFrame":
-        return arrow_spine(adapter, pa.Table.from_pandas(value, preserve_index=False), timestamp)
+        try:
+            table = pa.Table.from_pandas(value, preserve_index=False)
+        except pa.ArrowException as error:  # ("Could not convert 'x'...", 'Conversion failed for column c ...')
+            said = "; ".join(map(str, error.args)) if error.args else str(error)
+            raise SkewlessError(f"the spine DataFrame cannot be read: {said}",
+                                hint="give each column values of one type (a column of numbers and text is "
+                                     "'object': convert it, e.g. with astype)") from None
+        return arrow_spine(adapter, table, timestamp)
     raise SkewlessError(f"a spine is a pandas DataFrame, a pyarrow Table or SQL text, not {type(value).__name__}")
 
 
@@ -184,6 +192,33 @@ class DatasetSpine:
         return SpineInput(self.source, self.columns, self.timestamp)
 
 
+def _read_file(dataset: "Dataset", file: Path, shown: str) -> "pa.Table":
+    """A spine file's rows. What is wrong in the file is the user's to mend: said with the dataset and the file (and
+    the line, for a CSV row or a byte that is not UTF-8), not as the reader's exception."""
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
+    what = f"dataset {dataset.name!r}: the spine file {shown} cannot be read"
+    text = None
+    try:
+        if file.suffix == ".parquet":
+            return pq.read_table(file)
+        text = read_source(file)  # text columns must be UTF-8: a byte that is not is located, not read as binary
+        return pcsv.read_csv(pa.py_buffer(text.encode()))
+    except ProjectError as error:
+        raise ProjectError(f"{what}: {error.message}", location=error.location, snippet=error.snippet,
+                           hint=error.hint) from None
+    except (pa.ArrowException, OSError) as error:
+        message = str(error)
+        row = message.partition(": ")[2].partition(": ")[2] if "Expected" in message else ""
+        lines = text.splitlines() if text is not None and row else []
+        line = next((n for n, found in enumerate(lines, 1) if found == row), None)
+        raise ProjectError(f"{what}: {message}", location=Location(file, line),
+                           hint="fix the file: a CSV with a header row and the same columns on every row, or "
+                                "a parquet file") from None
+
+
 def dataset_spine(dataset: "Dataset", compiled: "CompiledProject") -> DatasetSpine:
     """Resolve a dataset's `spine:` against the project: clear errors name the dataset and its file."""
     config = compiled.config
@@ -201,13 +236,16 @@ def dataset_spine(dataset: "Dataset", compiled: "CompiledProject") -> DatasetSpi
             raise SkewlessError(f"dataset {dataset.name!r}: the spine model is ephemeral", location=dataset.location)
         relation, known = node.relation, tuple(node.columns)
     elif spine.kind == "file":
-        import pyarrow.csv as pcsv
-        import pyarrow.parquet as pq
-
         file = (config.root / spine.value).resolve()
         if not file.is_file():
             raise SkewlessError(f"dataset {dataset.name!r}: no file {spine.value}", location=dataset.location)
-        table = pq.read_table(file) if file.suffix == ".parquet" else pcsv.read_csv(file)
+        table = _read_file(dataset, file, spine.value)
+        wanted = list(spine.columns or ()) + ([spine.timestamp] if spine.timestamp else [])
+        missing = [c for c in dict.fromkeys(wanted) if c not in table.column_names]
+        if missing:
+            raise SkewlessError(f"dataset {dataset.name!r}: the spine file {spine.value} has no column "
+                                f"{', '.join(map(repr, missing))}", location=dataset.location,
+                                hint=f"its columns: {', '.join(table.column_names)}")
         if spine.columns:
             table = table.select(list(spine.columns))
         return DatasetSpine(None, tuple(table.column_names), spine.timestamp, table=table, file=file)
