@@ -94,7 +94,7 @@ class ModelSource:
         sql = data.get("sql")
         try:
             tree = None if sql is None else sqlglot.parse_one(sql, dialect=data.get("dialect"))
-        except SqlglotError as error:
+        except (SqlglotError, ValueError) as error:  # ValueError: a dialect sqlglot does not know
             raise ProjectError(f"the manifest's SQL of model {model!r} cannot be read back: {error}",
                                hint="compile both sides with the same skewless version") from None
         return cls(tree, tuple(data.get("refs") or ()), tuple(data.get("columns") or ()), data.get("window"),
@@ -313,11 +313,60 @@ def load_state(path: str | Path) -> dict[str, dict[str, Any]]:
     state = {}
     for node in nodes.values():
         if isinstance(node, dict) and isinstance(node.get("state"), dict) and "source" in node["state"]:
-            state[str(node.get("name"))] = node["state"]
+            name = str(node.get("name"))
+            _check_state(file, name, node["state"])
+            state[name] = node["state"]
         elif isinstance(node, dict):
             raise ProjectError(f"{file} was written by an older skewless: it holds no model fingerprints",
                                hint="compile the earlier project with this version to compare with it")
     return state
+
+
+# What diff reads of a model's state, and the form each part has (absent or null: none).
+_SOURCE_FORMS = {"sql": "text", "dialect": "text", "refs": "names", "columns": "names", "window": "window",
+                 "on_demand": "features"}
+_STATE_FORMS = {"entity": "text", "timestamp": "text", "join_keys": "names", "ttl": "number", "delay": "number",
+                "materialized": "text", "online": "flag", "description": "text", "owner": "text", "tags": "names",
+                "feature_types": "text map", "feature_docs": "text map"}
+_FORMS = {
+    "text": ("text", lambda v: isinstance(v, str)),
+    "names": ("a list of names", lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v)),
+    "number": ("a number", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)),
+    "flag": ("true or false", lambda v: isinstance(v, bool)),
+    "text map": ("an object of texts", lambda v: isinstance(v, dict) and all(
+        isinstance(x, str) or x is None for x in v.values())),
+    "window": ("window_agg's spec as JSON text", lambda v: isinstance(v, str) and _json_object(v, {
+        "spec": dict, "sources": list, "features": dict})),
+    "features": ("on-demand features as JSON text", lambda v: isinstance(v, str) and _json_object(v, {})),
+}
+
+
+def _json_object(text: str, parts: Mapping[str, type]) -> bool:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(value, dict) and all(isinstance(value.get(key), kind) for key, kind in parts.items())
+
+
+def _check_state(file: Path, model: str, state: Mapping[str, Any]) -> None:
+    """An earlier manifest is a file that may have been edited or cut short: each part of a model's state that
+    diff reads is checked here, so that a damaged one is a clear error, not a failure inside the comparison."""
+    def damaged(what: str) -> ProjectError:
+        return ProjectError(f"{file} is damaged: model {model!r}'s {what}",
+                            hint="compile the earlier project again to write its manifest anew")
+
+    source = state["source"]
+    if not isinstance(source, dict):
+        raise damaged(f"state.source should be an object, not {json.dumps(source)[:60]}")
+    checks = [(f"state.{key}", form, state.get(key)) for key, form in _STATE_FORMS.items()]
+    checks += [(f"state.source.{key}", form, source.get(key)) for key, form in _SOURCE_FORMS.items()]
+    for where, form, value in checks:
+        expected, fits = _FORMS[form]
+        if value is not None and not fits(value):
+            raise damaged(f"{where} should be {expected}, not {json.dumps(value)[:60]}")
+    if source.get("sql") is None and source.get("on_demand") is None:
+        raise damaged("state.source has neither SQL nor on-demand features")
 
 
 def diff(compiled: "CompiledProject", old: Mapping[str, Mapping[str, Any]]) -> StateDiff:
@@ -331,7 +380,7 @@ def diff(compiled: "CompiledProject", old: Mapping[str, Mapping[str, Any]]) -> S
     changes: list[ModelChange] = []
     for name in sorted(set(old) - set(new)):
         changes.append(ModelChange(name, "removed", ["model removed"],
-                                   sorted(old[name].get("feature_types", {}))))
+                                   sorted(old[name].get("feature_types") or {})))
     for name in compiled.order:
         if name not in old:
             changes.append(ModelChange(name, "added", ["model added"]))
@@ -348,7 +397,7 @@ def _compare(name: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> Model
     breaking: list[str] = []
     features: set[str] = set()
     old_print, new_print = old["fingerprint"], new["fingerprint"]
-    old_types, new_types = old.get("feature_types", {}), new.get("feature_types", {})
+    old_types, new_types = old.get("feature_types") or {}, new.get("feature_types") or {}
     for key, what in (("entity", "entity"), ("timestamp", "timestamp"), ("join_keys", "join keys"),
                       ("ttl", "ttl"), ("delay", "delay")):
         if old.get(key) != new.get(key):
