@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from json_damage import damaged
 
 from skewless import FeatureStore
 from skewless.cli.main import cli
@@ -157,17 +158,6 @@ def test_a_missing_or_old_manifest_is_a_clear_error(example_copy, tmp_path):
             store.diff(old)
 
 
-def _paths(value: object, path: tuple = ()) -> list[tuple]:
-    """Every place in a JSON value: the keys and indexes leading to it."""
-    found = [path] if path else []
-    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else []
-    for key, inner in items:
-        found += _paths(inner, (*path, key))
-    return found
-
-
-_DAMAGE = [None, 5, -1, 1.5, "x", "", [], {}, [1], {"a": 1}, True, "model.nope", "9999-99-99", "{", "[]"]
-
 
 @pytest.fixture(scope="module")
 def compiled_baseline(baseline: tuple[Path, dict[str, str]]) -> CompiledProject:
@@ -182,23 +172,9 @@ def test_a_damaged_earlier_manifest_is_a_clear_error_never_an_internal_one(tmp_p
     """An earlier manifest is a file a user may have edited or cut: any value replaced or removed anywhere in it
     gives a diff or a ProjectError (the file named), never another exception from inside the comparison."""
     state, _ = baseline
-    manifest = json.loads(state.read_text())
-    places = _paths(manifest)
-    for _ in range(data.draw(st.integers(1, 3))):
-        *parents, last = data.draw(st.sampled_from(places))
-        container = manifest
-        try:
-            for key in parents:
-                container = container[key]
-            if data.draw(st.booleans()) and isinstance(container, dict):
-                del container[last]
-            else:
-                container[last] = data.draw(st.sampled_from(_DAMAGE))
-        except (KeyError, IndexError, TypeError):
-            pass  # an earlier change removed or replaced the way there
-    damaged = tmp_path / "damaged.json"
-    damaged.write_text(json.dumps(manifest))
+    path = tmp_path / "damaged.json"
+    path.write_text(json.dumps(damaged(json.loads(state.read_text()), data)))
     try:
-        diff(compiled_baseline, load_state(damaged))
+        diff(compiled_baseline, load_state(path))
     except ProjectError as error:
-        assert str(damaged) in str(error) or "manifest" in str(error), error
+        assert str(path) in str(error) or "manifest" in str(error), error

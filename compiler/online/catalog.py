@@ -12,11 +12,13 @@ from datetime import timedelta
 from typing import Any
 
 from sqlglot import exp
+from sqlglot.errors import SqlglotError
 
 from skewless.core.durations import parse_duration
 from skewless.core.errors import SkewlessError, did_you_mean
 from skewless.core.features import FeatureIndex, FeatureInfo, UnknownFeature
 from skewless.core.windowagg import WindowAgg
+from skewless.ondemand.evaluator import Unsupported
 from skewless.ondemand.model import OnDemandFeature, OnlineExpression, feature_from_json
 
 from . import format as fmt
@@ -78,7 +80,9 @@ class ServingCatalog:
                                 hint="run `skewless compile` (or `skewless run`) to write it again")
         try:
             return cls._from_manifest(manifest)
-        except (KeyError, TypeError, ValueError) as error:
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, SqlglotError, Unsupported) as error:
+            # a value of the wrong form anywhere in the file (edited, cut short, another version's): the reading
+            # above trusts the manifest's form, and what it raises for a damaged one is told, never a traceback
             raise SkewlessError(f"the manifest cannot be read: {type(error).__name__}: {error}",
                                 hint="run `skewless compile` to write it again") from None
 

@@ -124,7 +124,7 @@ class FeatureServer:
                                 hint="run `skewless compile` to write it again") from None
         catalog = ServingCatalog.from_manifest(manifest)
         self.reader = OnlineReader(catalog, self.online_store)
-        self.loaded_at = manifest["metadata"]["generated_at"]
+        self.loaded_at = manifest["metadata"].get("generated_at")  # a mapping: from_manifest read it
         self._stamp = stamp
         self.reloads.inc()
         return True
