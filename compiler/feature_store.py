@@ -36,6 +36,17 @@ if TYPE_CHECKING:
     from skewless.serving.server import FeatureServer, Limits
 
 
+def _references(features: Any, call: str) -> list[str]:
+    """Feature references given to the library: text, or an iterable of texts (checked: a swapped argument
+    otherwise fails deep inside the lookup)."""
+    references = [features] if isinstance(features, str) else list(features) if isinstance(
+        features, Iterable) and not isinstance(features, Mapping) else None
+    if references is None or not all(isinstance(reference, str) for reference in references):
+        raise SkewlessError(f"features are names, `model:*` or `service:NAME` (text), not {features!r:.60}",
+                            hint=f"{call}: the features come second")
+    return references
+
+
 class FeatureStore:
     """A project bound to a target: compile it, run it, inspect it.
 
@@ -366,7 +377,7 @@ class FeatureStore:
         from skewless.offline.spines import spine_from
 
         compiled = self.compile(write=False)
-        names = self.resolve_features([features] if isinstance(features, str) else list(features))
+        names = self.resolve_features(_references(features, "get_historical_features(spine, features)"))
         spine_input = spine_from(spine, self.adapter, compiled.dialect, timestamp)
         try:
             return RetrievalJob(self.adapter, compiled, spine_input, names, as_known, preserve_order)
@@ -485,8 +496,18 @@ class FeatureStore:
         {'user_id': [42], 'user__txn_count__7d': [3]}
         """
         reader = self._online_reader()
-        names = reader.catalog.resolve([features] if isinstance(features, str) else list(features))
-        return reader.read(list(entity_rows), names)
+        names = reader.catalog.resolve(_references(features, "get_online_features(entity_rows, features)"))
+        rows = list(entity_rows)
+        try:
+            return reader.read(rows, names)
+        except (AttributeError, TypeError):
+            given = next((row for row in rows if not isinstance(row, Mapping)), None)
+            if given is None:
+                raise
+            raise SkewlessError(  # looked at only after a failure: the read path checks nothing per row
+                f"entity rows are mappings of join keys, e.g. [{{'user_id': 42}}], not {type(given).__name__} "
+                f"(in a {type(entity_rows).__name__})",
+                hint="a DataFrame: df.to_dict('records'); a dict of columns: one dict per row") from None
 
     # -- streams -----------------------------------------------------------------------------------
 

@@ -262,6 +262,14 @@ def test_unknown_and_offline_features(make_project):
             store.get_online_features([{"user_id": 1}], ["user__last_amont"])
         with pytest.raises(SkewlessError, match="is not served online: model 'offline' has online=false"):
             store.get_online_features([{"user_id": 1}], ["user__offline"])
+        # the API called wrongly: a clear error, not one from inside the lookup or the read
+        with pytest.raises(SkewlessError, match="features are names") as raised:
+            store.get_online_features(["user__last_amount"], [{"user_id": 1}])  # the arguments swapped
+        assert "features come second" in (raised.value.hint or "")
+        for rows, given in (({"user_id": [1, 2]}, "str"), ([1, 2], "int"), ("user_id", "str")):
+            with pytest.raises(SkewlessError, match=f"entity rows are mappings of join keys.*not {given}"):
+                store.get_online_features(rows, ["user__last_amount"])
+        assert store.get_online_features(({"user_id": 1},), "user__last_amount")["user_id"] == [1]
 
 
 def test_projects_do_not_collide(make_project):

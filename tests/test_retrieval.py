@@ -154,6 +154,11 @@ def test_errors(store):
         store.get_historical_features(spine_frame().assign(user__amount=1), ["user__amount"], timestamp="ts")
     with pytest.raises(SkewlessError, match="no feature service named 'basics'"):
         store.get_historical_features(spine_frame(), ["service:basics"])
+    with pytest.raises(SkewlessError, match="features are names") as raised:
+        store.get_historical_features(spine_frame(), [{"user__amount": 1}])
+    assert "features come second" in (raised.value.hint or "")
+    with pytest.raises(SkewlessError, match="neither a table name nor a SELECT"):
+        store.get_historical_features("", ["user__amount"])
     with pytest.raises(SkewlessError, match="spine DataFrame cannot be read: .*column user_id") as raised:
         store.get_historical_features(spine_frame().assign(user_id=[1, "x", 2, 2, 3]), ["user__amount"])
     assert "astype" in (raised.value.hint or "")

@@ -123,7 +123,11 @@ def sql_spine(adapter: "WarehouseAdapter", text: str, dialect: str, timestamp: s
     if " " in stripped or "\n" in stripped:
         source = parse_spine_query(stripped, dialect)
     else:
-        source = exp.to_table(stripped, dialect=dialect)
+        try:
+            source = exp.to_table(stripped, dialect=dialect)
+        except sqlglot.errors.SqlglotError:
+            raise SkewlessError(f"the spine {text!r} is neither a table name nor a SELECT",
+                                hint="name a warehouse table (schema.table) or write a SELECT") from None
     probe = exp.select("*").from_(source.subquery("probe") if isinstance(source, exp.Query) else source.copy())
     schema = adapter.fetch_arrow(probe.limit(0), log=False).schema
     columns = tuple(schema.names)
