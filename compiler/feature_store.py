@@ -325,8 +325,7 @@ class FeatureStore:
                 return {name: table.column(name).to_pylist() for name in names}
 
             checks = monitoring.consistency(compiled, self.adapter, selected, sample, online, offline,
-                                            self._newest_online, datetime.now(timezone.utc).replace(tzinfo=None),
-                                            self._run_cutoffs(compiled, selected))
+                                            self._newest_online, datetime.now(timezone.utc).replace(tzinfo=None))
             served = {check.model: check.newest_online for check in checks}
             for health in features:
                 health.newest_online = served.get(health.model)
@@ -346,19 +345,6 @@ class FeatureStore:
 
         table = RetrievalJob(self.adapter, compiled, spine, features, dataset.as_known).to_arrow()
         return set(features), self.adapter.register_arrow("__skewless_monitor_reference", table)
-
-    def _run_cutoffs(self, compiled: CompiledProject, models: Iterable[str]) -> dict[str, datetime]:
-        """Per streamed online model, the time up to which the last run wrote its tiles (none before a run)."""
-        from skewless.online import format as fmt
-        from skewless.online.events import stream_key
-
-        by_stream: dict[str, list[str]] = {}
-        for name in models:
-            config = compiled.nodes[name].config
-            if config.stream and config.online:
-                by_stream.setdefault(config.stream, []).append(name)
-        return {model: fmt.from_micros(cutoff) for stream, names in by_stream.items()
-                for model, cutoff in self.online_store.cutoffs(stream_key(self.config.name, stream), names).items()}
 
     def _newest_online(self, model: str, keys: Iterable[Mapping[str, Any]]) -> datetime | None:
         """The newest event time the online store holds for these entities of a model."""

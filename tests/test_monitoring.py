@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import pytest
 from click.testing import CliRunner
@@ -141,48 +141,6 @@ def test_the_online_check_covers_window_features(make_project):
     assert [(m["feature"], m["entity"], m["online"], m["offline"]) for m in check.mismatches] == [
         ("user__count__1h", {"user_id": 0}, 2, 1), ("user__count__1d", {"user_id": 0}, 3, 1),
         ("user__amount_max__1h", {"user_id": 0}, 2.5, 0.0), ("user__amount_max__1d", {"user_id": 0}, 3.0, 0.0)]
-
-
-def test_a_streamed_window_model_is_checked_at_its_runs_cutoff(make_project):
-    """Online, a streamed model's windows also hold the stream's events after the run's cutoff, which the
-    warehouse does not have yet: the check compares both sides at the cutoff, where the run's tiles alone count,
-    and there still catches tiles of the wrong entity."""
-    now = datetime.now().replace(microsecond=0)
-    lines = ["user_id,amount,channel,event_ts"]
-    for user in range(12):
-        for event in range(1 + user % 3):  # the newest 30 minutes ago: the run's cutoff is before now
-            when = now - timedelta(minutes=30 + 7 * user + 31 * event)
-            lines.append(f"{user},{user + event * 0.5},web,{when:%Y-%m-%d %H:%M:%S}")
-    with _project(make_project) as store:
-        root = store.config.root
-    (root / "data" / "events.csv").write_text("\n".join(lines) + "\n")
-    (root / "models" / "user_windows.sql").write_text(
-        "{{ config(entity='user', timestamp='event_ts', online=true, stream='payments') }}\n"
-        "{{ skewless.window_agg(source('app', 'events'), aggs=[('*', 'count'), ('amount', 'max')],"
-        " windows=['1h', '1d'], hop='5m') }}\n")
-    with FeatureStore(root) as store:
-        assert store.run().ok
-        before = store.get_online_features([{"user_id": 0}], ["user__count__1d"])["user__count__1d"]
-        store.push("payments", [{"user_id": user, "amount": 99.0, "channel": "app",
-                                 "event_ts": datetime.now().isoformat()} for user in range(12)])
-        consumer = store.stream_consumer("payments", consumer="monitor-test")
-        while consumer.step(block_ms=10):
-            pass
-        assert consumer.stats.applied == 12
-        after = store.get_online_features([{"user_id": 0}], ["user__count__1d"])["user__count__1d"]
-        assert after == [before[0] + 1]  # online now: one event the warehouse does not have
-        check = {c.model: c for c in store.monitor(select=["user_windows"], sample=20).consistency}["user_windows"]
-        assert check.at is not None and check.at <= datetime.now(timezone.utc).replace(tzinfo=None)
-        assert check.checked == 12 * 4 and check.mismatches == [], check.mismatches
-        client = store.online_store.client
-        prefix = store.serving_catalog().models["user_windows"].tile_prefix
-        first, third = (fmt.entity_key(store.config.name, "user", [user]) for user in (0, 2))
-        client.hdel(first, *[f for f in client.hkeys(first) if f.startswith(prefix)])
-        client.hset(first, mapping={f: v for f, v in client.hgetall(third).items() if f.startswith(prefix)})
-        damaged = {c.model: c for c in store.monitor(select=["user_windows"], sample=20).consistency}
-    assert {m["entity"]["user_id"] for m in damaged["user_windows"].mismatches} == {0}
-    shown = CliRunner().invoke(cli, ["monitor", "--project-dir", str(root), "-s", "user_windows"])
-    assert "at the last run's cutoff" in shown.output, shown.output
 
 
 def test_the_command_prints_a_table_or_json_and_exits_1_past_an_error(make_project):

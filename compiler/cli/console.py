@@ -201,8 +201,6 @@ def print_monitor(report: "MonitorReport") -> None:
         served = f", newest online event {check.newest_online.isoformat(sep=' ')}" if check.newest_online else ""
         if check.not_compared:
             served += f"; {len(check.not_compared)} float window sums not compared bit for bit (order of addition)"
-        if check.at is not None:
-            served += f"; at the last run's cutoff {check.at.isoformat(sep=' ')} (later events: the stream's)"
         out.print(f"online vs training set  [bold]{escape(check.model)}[/bold]: {check.checked:,} values, {state}"
                   f"{escape(served)}")
         for mismatch in check.mismatches[:5]:

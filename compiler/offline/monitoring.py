@@ -107,12 +107,11 @@ class Consistency:
     mismatches: list[dict[str, Any]] = field(default_factory=list)
     newest_online: datetime | None = None  # the newest event time among the sampled entities' online values
     not_compared: list[str] = field(default_factory=list)  # float sums of window features: order of addition
-    at: datetime | None = None  # the instant compared, when not the report's: a streamed model's run cutoff
 
     def to_json(self) -> dict[str, Any]:
         return {"model": self.model, "checked": self.checked, "mismatches": self.mismatches,
                 "newest_online": self.newest_online.isoformat() if self.newest_online else None,
-                "not_compared": self.not_compared, "at": self.at.isoformat() if self.at else None}
+                "not_compared": self.not_compared}
 
 
 @dataclass
@@ -344,37 +343,28 @@ Newest = Callable[[str, Sequence[Mapping[str, Any]]], datetime | None]
 
 
 def consistency(compiled: CompiledProject, adapter: "WarehouseAdapter", models: Iterable[str], count: int,
-                online: Reader, offline: Reader, newest: Newest | None = None, at: datetime | None = None,
-                cutoffs: Mapping[str, datetime] | None = None) -> list[Consistency]:
+                online: Reader, offline: Reader, newest: Newest | None = None, at: datetime | None = None
+                ) -> list[Consistency]:
     """For each online model: `count` entities read online and through a training set at one instant `at`
     (and, with `newest`, the newest event time their online values hold).
 
     A window model's features are merged at `at` on both sides, except its float sums and averages: they may
-    differ in the last bits by the order of addition (the README's bound). A streamed window model is compared at
-    its last run's cutoff (`cutoffs`; not at all before a run set one): there the online windows hold the run's
-    tiles alone, while after it they hold the stream's events, which the warehouse gets later."""
+    differ in the last bits by the order of addition (the README's bound). A streamed window model is left out:
+    online it holds the stream's events, which the warehouse gets later."""
     at = at or datetime.now(timezone.utc).replace(tzinfo=None)
     results = []
     for name in models:
         node = compiled.nodes[name]
-        if not node.config.online or node.relation is None or not node.join_keys:
+        if not node.config.online or node.relation is None or not node.join_keys or node.config.stream:
             continue
-        instant = at
-        if node.config.stream:
-            cutoff = (cutoffs or {}).get(name)
-            if cutoff is None:
-                continue
-            instant = min(at, cutoff)
         keys = sample_keys(adapter, node, count)
         if not keys:
             continue
         unordered = _order_dependent(node) if node.window is not None else []
         features = [feature for feature in node.features if feature not in unordered]
-        check = compare_online(name, keys, features, online(keys, features, instant),
-                               offline(keys, features, instant))
+        check = compare_online(name, keys, features, online(keys, features, at), offline(keys, features, at))
         check.not_compared = unordered
         check.newest_online = newest(name, keys) if newest is not None else None
-        check.at = instant if instant != at else None
         results.append(check)
     return results
 
