@@ -214,6 +214,22 @@ def test_dataset_build_cli(store):
     assert missing.exit_code == 2 and "did you mean 'train'" in missing.output
 
 
+def test_a_compressed_csv_spine_file_is_read_like_the_plain_one(store):
+    """The UTF-8 check reads plain CSV spines; a .csv.gz one is still inflated by the reader."""
+    import gzip
+
+    root = store.config.root
+    (root / "data" / "spine.csv.gz").write_bytes(gzip.compress((root / "data" / "spine.csv").read_bytes()))
+    datasets = root / "datasets" / "train.yml"
+    datasets.write_text(datasets.read_text().replace("data/spine.csv", "data/spine.csv.gz"))
+    with FeatureStore(root) as fs:
+        fs.build_dataset("train")
+        rows = fs.adapter.connection.execute(
+            "select user__amount, merchant__total, user__merchant from datasets.train order by user_id, merchant_id"
+        ).fetchall()
+    assert rows == list(zip(*EXPECTED.values(), strict=True))
+
+
 def test_prepared_feature_tables_give_the_same_training_set_as_query_time_dedup(example_copy):
     with FeatureStore(example_copy) as fs:
         assert fs.run(online=False).ok

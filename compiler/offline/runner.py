@@ -80,7 +80,7 @@ def seed_error(source: SourceTable, error: SkewlessError) -> ProjectError:
     seed holding a byte that is not UTF-8 is told as such, at that byte, whatever each engine makes of it."""
     assert source.file is not None
     what = f"seed {source.source}.{source.name} ({source.file.name}) cannot be loaded"
-    if source.file.suffix != ".parquet":
+    if source.file.suffix in (".csv", ".json"):  # text (not parquet, not compressed)
         try:
             read_source(source.file)  # read again only on this failure path
         except ProjectError as not_text:

@@ -208,6 +208,8 @@ def _read_file(dataset: "Dataset", file: Path, shown: str) -> "pa.Table":
     try:
         if file.suffix == ".parquet":
             return pq.read_table(file)
+        if file.suffix != ".csv":  # compressed (.csv.gz): pyarrow inflates it
+            return pcsv.read_csv(file)
         text = read_source(file)  # text columns must be UTF-8: a byte that is not is located, not read as binary
         return pcsv.read_csv(pa.py_buffer(text.encode()))
     except ProjectError as error:
