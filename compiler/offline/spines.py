@@ -197,32 +197,36 @@ class DatasetSpine:
 
 
 def _read_file(dataset: "Dataset", file: Path, shown: str) -> "pa.Table":
-    """A spine file's rows. What is wrong in the file is the user's to mend: said with the dataset and the file (and
-    the line, for a CSV row or a byte that is not UTF-8), not as the reader's exception."""
+    """A spine file's rows, read once. What is wrong in the file is the user's to mend: said with the dataset and
+    the file (and the line, for a CSV row or a byte that is not UTF-8), not as the reader's exception; the file is
+    read again only to find that line."""
     import pyarrow as pa
     import pyarrow.csv as pcsv
     import pyarrow.parquet as pq
 
     what = f"dataset {dataset.name!r}: the spine file {shown} cannot be read"
-    text = None
+    plain = file.suffix == ".csv"  # not parquet, not compressed: lines can be found in it
     try:
-        if file.suffix == ".parquet":
-            return pq.read_table(file)
-        if file.suffix != ".csv":  # compressed (.csv.gz): pyarrow inflates it
-            return pcsv.read_csv(file)
-        text = read_source(file)  # text columns must be UTF-8: a byte that is not is located, not read as binary
-        return pcsv.read_csv(pa.py_buffer(text.encode()))
-    except ProjectError as error:
-        raise ProjectError(f"{what}: {error.message}", location=error.location, snippet=error.snippet,
-                           hint=error.hint) from None
+        table = pq.read_table(file) if file.suffix == ".parquet" else pcsv.read_csv(file)
     except (pa.ArrowException, OSError) as error:
         message = str(error)
         row = message.partition(": ")[2].partition(": ")[2] if "Expected" in message else ""
-        lines = text.splitlines() if text is not None and row else []
-        line = next((n for n, found in enumerate(lines, 1) if found == row), None)
+        lines = file.read_bytes().splitlines() if plain and row else []
+        line = next((n for n, found in enumerate(lines, 1) if found == row.encode()), None)
         raise ProjectError(f"{what}: {message}", location=Location(file, line),
                            hint="fix the file: a CSV with a header row and the same columns on every row, or "
                                 "a parquet file") from None
+    binary = [f.name for f in table.schema if file.suffix != ".parquet" and pa.types.is_binary(f.type)]
+    if binary:  # the CSV reader keeps a column holding bytes that are not UTF-8 as binary
+        try:
+            if plain:
+                read_source(file)  # raises, located at the first such byte
+        except ProjectError as error:
+            raise ProjectError(f"{what}: {error.message}", location=error.location, snippet=error.snippet,
+                               hint=error.hint) from None
+        raise ProjectError(f"{what}: column {binary[0]!r} holds bytes that are not UTF-8 text",
+                           location=Location(file), hint="save the file as UTF-8")
+    return table
 
 
 def dataset_spine(dataset: "Dataset", compiled: "CompiledProject") -> DatasetSpine:
